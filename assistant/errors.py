@@ -1,0 +1,31 @@
+"""Errors that carry a hint on how to fix them."""
+
+from __future__ import annotations
+
+
+class AssistantError(Exception):
+    """An error the user can act on: a message and a hint saying what to do."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message}\nHint: {self.hint}"
+
+
+class UsageError(AssistantError):
+    """Bad input from the user (a flag, a file)."""
+
+    exit_code = 2
+
+
+class IndexMismatchError(AssistantError):
+    """The index was built with other embedding or chunking settings."""
+
+
+class LLMError(AssistantError):
+    """The language model endpoint failed after retries."""

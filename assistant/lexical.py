@@ -1,0 +1,419 @@
+"""A BM25 index over papers (title and abstract), stored beside the Chroma index.
+
+It is kept in sync with the catalog: each ingest commit updates it incrementally (new papers are
+appended, replaced ones are tombstoned), and the saved file carries the catalog version it
+matches, so a stale or missing file (after a crash) is rebuilt from the catalog on open.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+TOKENIZER_VERSION = 2
+
+STOPWORDS = frozenset(
+    [
+        "a",
+        "about",
+        "above",
+        "after",
+        "again",
+        "against",
+        "all",
+        "also",
+        "am",
+        "an",
+        "and",
+        "any",
+        "are",
+        "as",
+        "at",
+        "be",
+        "because",
+        "been",
+        "before",
+        "being",
+        "below",
+        "between",
+        "both",
+        "but",
+        "by",
+        "can",
+        "could",
+        "did",
+        "do",
+        "does",
+        "doing",
+        "down",
+        "during",
+        "each",
+        "few",
+        "for",
+        "from",
+        "further",
+        "had",
+        "has",
+        "have",
+        "having",
+        "he",
+        "her",
+        "here",
+        "hers",
+        "herself",
+        "him",
+        "himself",
+        "his",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "itself",
+        "just",
+        "me",
+        "more",
+        "most",
+        "my",
+        "myself",
+        "no",
+        "nor",
+        "not",
+        "now",
+        "of",
+        "off",
+        "on",
+        "once",
+        "only",
+        "or",
+        "other",
+        "our",
+        "ours",
+        "ourselves",
+        "out",
+        "over",
+        "own",
+        "same",
+        "she",
+        "should",
+        "so",
+        "some",
+        "such",
+        "than",
+        "that",
+        "the",
+        "their",
+        "theirs",
+        "them",
+        "themselves",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "those",
+        "through",
+        "to",
+        "too",
+        "under",
+        "until",
+        "up",
+        "very",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "while",
+        "who",
+        "whom",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+        "yours",
+        "yourself",
+        "yourselves",
+        "via",
+        "whether",
+        "paper",
+        "papers",
+        "study",
+        "studies",
+        "work",
+        "works",
+        "propose",
+        "proposed",
+        "show",
+        "shows",
+        "showed",
+        "approach",
+        "approaches",
+        "method",
+        "methods",
+        "using",
+        "use",
+        "used",
+        "based",
+        "new",
+        "find",
+        "found",
+        "any",
+        "there's",
+        "what's",
+        "which",
+        "is",
+        "are",
+    ]
+)
+
+_TOKEN = re.compile(r"[a-z0-9]+(?:[-_.'][a-z0-9]+)*")
+
+
+class Analyzer:
+    """Lower-cases, splits compounds (keeping the whole), drops stopwords, Snowball-stems."""
+
+    def __init__(self) -> None:
+        import snowballstemmer
+
+        self._stemmer = snowballstemmer.stemmer("english")
+        self._cache: dict[str, str] = {}
+
+    def _stem(self, word: str) -> str:
+        stem = self._cache.get(word)
+        if stem is None:
+            stem = self._stemmer.stemWord(word) if word.isalpha() else word
+            self._cache[word] = stem
+        return stem
+
+    def tokens(self, text: str) -> list[str]:
+        out: list[str] = []
+        for raw in _TOKEN.findall(text.lower()):
+            raw = raw.replace("'s", "").strip("'")
+            if not raw:
+                continue
+            parts = re.split(r"[-_.']", raw)
+            if len(parts) > 1:
+                out.append(raw.replace("'", ""))  # the compound itself: "zero-infinity"
+                out.extend(self._stem(p) for p in parts if p and p not in STOPWORDS)
+            elif raw not in STOPWORDS:
+                out.append(self._stem(raw))
+        return out
+
+
+class LexicalIndex:
+    """BM25 (k1=0.9, b=0.4, title counted twice) over papers, in compressed sparse rows."""
+
+    FILENAME = "lexical.npz"
+    K1 = 0.9
+    B = 0.4
+
+    def __init__(self) -> None:
+        self.analyzer = Analyzer()
+        self.doc_ids: list[str] = []
+        self.doc_pos: dict[str, int] = {}
+        self.doc_len = np.zeros(0, dtype=np.float32)
+        self.alive = np.zeros(0, dtype=bool)
+        self.terms: list[str] = []
+        self.term_row: dict[str, int] = {}
+        self.offsets = np.zeros(1, dtype=np.int64)
+        self.post_doc = np.zeros(0, dtype=np.int32)
+        self.post_tf = np.zeros(0, dtype=np.float32)
+        self._pending: dict[str, tuple[list[int], list[int]]] = {}
+        self._pending_len: list[float] = []
+        self.version = -1
+
+    # --- building
+    def _document_tokens(self, title: str, abstract: str) -> list[str]:
+        title_tokens = self.analyzer.tokens(title)
+        return title_tokens + title_tokens + self.analyzer.tokens(abstract)
+
+    def add(self, paper_id: str, title: str, abstract: str) -> None:
+        """Add or replace one paper."""
+        old = self.doc_pos.get(paper_id)
+        if old is not None and old < len(self.alive):
+            self.alive[old] = False
+        position = len(self.doc_ids)
+        self.doc_ids.append(paper_id)
+        self.doc_pos[paper_id] = position
+        tokens = self._document_tokens(title, abstract)
+        self._pending_len.append(float(len(tokens)))
+        for term, tf in Counter(tokens).items():
+            docs, tfs = self._pending.setdefault(term, ([], []))
+            docs.append(position)
+            tfs.append(tf)
+
+    def remove(self, paper_id: str) -> None:
+        position = self.doc_pos.pop(paper_id, None)
+        if position is not None:
+            self._freeze()
+            self.alive[position] = False
+
+    def _freeze(self) -> None:
+        """Merge pending additions into the sparse rows."""
+        if not self._pending and len(self.doc_len) == len(self.doc_ids):
+            return
+        self.doc_len = np.concatenate([self.doc_len, np.asarray(self._pending_len, np.float32)])
+        self.alive = np.concatenate([self.alive, np.ones(len(self._pending_len), dtype=bool)])
+        all_terms = sorted(set(self.terms) | set(self._pending))
+        rows_doc: list[np.ndarray] = []
+        rows_tf: list[np.ndarray] = []
+        offsets = [0]
+        for term in all_terms:
+            old_row = self.term_row.get(term)
+            docs: list[np.ndarray] = []
+            tfs: list[np.ndarray] = []
+            if old_row is not None:
+                lo, hi = self.offsets[old_row], self.offsets[old_row + 1]
+                docs.append(self.post_doc[lo:hi])
+                tfs.append(self.post_tf[lo:hi])
+            pending = self._pending.get(term)
+            if pending:
+                docs.append(np.asarray(pending[0], dtype=np.int32))
+                tfs.append(np.asarray(pending[1], dtype=np.float32))
+            merged_doc = np.concatenate(docs) if len(docs) > 1 else docs[0]
+            merged_tf = np.concatenate(tfs) if len(tfs) > 1 else tfs[0]
+            rows_doc.append(merged_doc)
+            rows_tf.append(merged_tf)
+            offsets.append(offsets[-1] + len(merged_doc))
+        self.terms = all_terms
+        self.term_row = {t: i for i, t in enumerate(all_terms)}
+        self.offsets = np.asarray(offsets, dtype=np.int64)
+        self.post_doc = np.concatenate(rows_doc) if rows_doc else np.zeros(0, np.int32)
+        self.post_tf = np.concatenate(rows_tf) if rows_tf else np.zeros(0, np.float32)
+        self._pending = {}
+        self._pending_len = []
+        # Stale positions of replaced papers: the map keeps only the newest, mark others dead.
+        live = np.zeros(len(self.doc_ids), dtype=bool)
+        live[list(self.doc_pos.values())] = True
+        self.alive &= live
+
+    # --- querying
+    @property
+    def size(self) -> int:
+        self._freeze()
+        return int(self.alive.sum())
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score of every document position (0 for dead ones)."""
+        self._freeze()
+        scores = np.zeros(len(self.doc_ids), dtype=np.float32)
+        n_docs = int(self.alive.sum())
+        if n_docs == 0:
+            return scores
+        avgdl = float(self.doc_len[self.alive].mean())
+        for term, qtf in Counter(self.analyzer.tokens(query)).items():
+            row = self.term_row.get(term)
+            if row is None:
+                continue
+            docs = self.post_doc[self.offsets[row] : self.offsets[row + 1]]
+            tfs = self.post_tf[self.offsets[row] : self.offsets[row + 1]]
+            live = self.alive[docs]
+            df = int(live.sum())
+            if df == 0:
+                continue
+            idf = math.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
+            lengths = self.doc_len[docs]
+            weight = tfs * (self.K1 + 1) / (tfs + self.K1 * (1 - self.B + self.B * lengths / avgdl))
+            scores[docs] += (qtf * idf) * weight * live
+        return scores
+
+    def search(
+        self, query: str, k: int, allowed: set[str] | None = None
+    ) -> list[tuple[str, float]]:
+        """The ``k`` best (paper_id, score) pairs with a positive score."""
+        scores = self.scores(query)
+        if allowed is not None:
+            mask = np.zeros(len(scores), dtype=bool)
+            for pid in allowed:
+                pos = self.doc_pos.get(pid)
+                if pos is not None:
+                    mask[pos] = True
+            scores = np.where(mask, scores, 0.0)
+        k = min(k, int((scores > 0).sum()))
+        if k <= 0:
+            return []
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [(self.doc_ids[i], float(scores[i])) for i in top]
+
+    def idf(self, term: str) -> float:
+        """Inverse document frequency of an analysed term (0 when unknown)."""
+        self._freeze()
+        row = self.term_row.get(term)
+        n_docs = int(self.alive.sum())
+        if row is None or n_docs == 0:
+            return 0.0
+        df = int(self.alive[self.post_doc[self.offsets[row] : self.offsets[row + 1]]].sum())
+        return math.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
+
+    # --- persistence
+    def save(self, index_dir: Path, version: int) -> None:
+        """Write atomically, stamped with the catalog version it reflects."""
+        self._freeze()
+        self.version = version
+        tmp = index_dir / (self.FILENAME + ".tmp.npz")
+        header = {"version": version, "tokenizer": TOKENIZER_VERSION}
+        np.savez(
+            tmp,
+            header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8),
+            doc_ids=np.frombuffer("\n".join(self.doc_ids).encode(), dtype=np.uint8),
+            terms=np.frombuffer("\n".join(self.terms).encode(), dtype=np.uint8),
+            doc_len=self.doc_len,
+            alive=self.alive,
+            offsets=self.offsets,
+            post_doc=self.post_doc,
+            post_tf=self.post_tf,
+        )
+        tmp.replace(index_dir / self.FILENAME)
+
+    @classmethod
+    def load(cls, index_dir: Path, expected_version: int) -> LexicalIndex | None:
+        """The saved index if it matches ``expected_version``, else None."""
+        path = index_dir / cls.FILENAME
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path) as data:
+                header: dict[str, Any] = json.loads(bytes(data["header"]).decode())
+                if header != {"version": expected_version, "tokenizer": TOKENIZER_VERSION}:
+                    return None
+                index = cls()
+                doc_text = bytes(data["doc_ids"]).decode()
+                index.doc_ids = doc_text.split("\n") if doc_text else []
+                term_text = bytes(data["terms"]).decode()
+                index.terms = term_text.split("\n") if term_text else []
+                index.doc_len = data["doc_len"]
+                index.alive = data["alive"]
+                index.offsets = data["offsets"]
+                index.post_doc = data["post_doc"]
+                index.post_tf = data["post_tf"]
+        except (OSError, ValueError, KeyError):
+            return None
+        index.term_row = {t: i for i, t in enumerate(index.terms)}
+        index.doc_pos = {pid: i for i, pid in enumerate(index.doc_ids) if bool(index.alive[i])}
+        index.version = expected_version
+        return index
+
+    @classmethod
+    def build(cls, rows: Iterable[tuple[str, str, str, int]]) -> LexicalIndex:
+        """A fresh index over (paper_id, title, abstract, seq) rows."""
+        index = cls()
+        for paper_id, title, abstract, _seq in rows:
+            index.add(paper_id, title, abstract)
+        index._freeze()
+        return index

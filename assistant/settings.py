@@ -1,0 +1,157 @@
+"""The one settings object.
+
+Precedence, highest first: command-line flags > environment variables (``ASSISTANT_*``; the LLM
+key and URL also read ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL``) > the config file > defaults.
+The config file is TOML: ``ASSISTANT_CONFIG_FILE`` names it, else ``./assistant.toml`` is read
+when present. Keys are the field names below (``index_dir = "my-index"``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+
+
+def config_file_path() -> Path | None:
+    """The config file in force: ``ASSISTANT_CONFIG_FILE`` or ``./assistant.toml`` if it exists."""
+    named = os.environ.get("ASSISTANT_CONFIG_FILE")
+    if named:
+        return Path(named)
+    local = Path("assistant.toml")
+    return local if local.is_file() else None
+
+
+class Settings(BaseSettings):
+    """Every setting of the assistant, each with its description."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ASSISTANT_", extra="ignore", populate_by_name=True, validate_default=True
+    )
+
+    # --- storage
+    index_dir: Path = Field(
+        default=Path("index"),
+        description="Folder of the on-disk index (Chroma, catalog, lexical index, chat sessions).",
+    )
+    chroma_url: str | None = Field(
+        default=None,
+        description="URL of a Chroma server (http://host:port); when set, embeddings live there.",
+    )
+    collection: str = Field(
+        default="papers", description="Name prefix of the Chroma collection on a shared server."
+    )
+
+    # --- embedding and chunking (changing these requires rebuilding the index)
+    embedding_model: str = Field(
+        default=DEFAULT_EMBEDDING_MODEL,
+        description=(
+            "Embedding model: 'all-MiniLM-L6-v2' (bundled ONNX, offline) or "
+            "'openai:<model>' (e.g. openai:text-embedding-3-small, needs an API key)."
+        ),
+    )
+    chunk_tokens: int = Field(
+        default=128,
+        ge=32,
+        le=512,
+        description="Most word pieces in one embedded chunk, title included (MiniLM: 128).",
+    )
+    chunk_overlap_sentences: int = Field(
+        default=0, ge=0, le=3, description="Sentences repeated between consecutive chunks."
+    )
+    embed_batch_size: int = Field(
+        default=32, ge=1, le=1024, description="Chunks per embedding batch."
+    )
+    embed_threads: int = Field(
+        default=0, ge=0, description="ONNX runtime threads for embedding (0: all cores)."
+    )
+
+    # --- retrieval
+    top_k: int = Field(default=10, ge=1, le=200, description="Papers returned by search.")
+
+    # --- language model
+    llm_model: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("ASSISTANT_LLM_MODEL", "llm_model"),
+        description="Chat model; with no model and no endpoint, answers are extractive.",
+    )
+    llm_base_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("ASSISTANT_LLM_BASE_URL", "OPENAI_BASE_URL", "llm_base_url"),
+        description="OpenAI-compatible endpoint (OpenAI, Ollama, vLLM, llama.cpp, LM Studio).",
+    )
+    llm_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("ASSISTANT_LLM_API_KEY", "OPENAI_API_KEY", "llm_api_key"),
+        description="API key for the endpoint; not needed by local servers.",
+    )
+    llm_timeout: float = Field(default=60.0, gt=0, description="Seconds to wait for the model.")
+    llm_max_retries: int = Field(
+        default=2, ge=0, le=10, description="Retries on timeouts, 429 and 5xx (with backoff)."
+    )
+    llm_temperature: float = Field(default=0.1, ge=0, le=2, description="Sampling temperature.")
+    answer_papers: int = Field(
+        default=6, ge=1, le=30, description="Retrieved papers given to the model per answer."
+    )
+
+    @field_validator("chroma_url", "llm_base_url", "llm_model", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = config_file_path()
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    @property
+    def llm_configured(self) -> bool:
+        """True when an LLM endpoint or model was configured (else: extractive mode)."""
+        return bool(self.llm_base_url or self.llm_model or self.llm_api_key)
+
+    def public_dict(self) -> dict[str, Any]:
+        """The effective settings, secrets masked, for display."""
+        data = self.model_dump(mode="json")
+        if self.llm_api_key is not None:
+            data["llm_api_key"] = "**********"
+        return data
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from flags (``overrides``, None values ignored), environment and config file."""
+    from assistant.errors import UsageError
+
+    given = {k: v for k, v in overrides.items() if v is not None}
+    path = config_file_path()
+    if path is not None and not path.is_file():
+        raise UsageError(
+            f"Config file {path} does not exist.",
+            hint="Unset ASSISTANT_CONFIG_FILE or point it at a TOML file.",
+        )
+    try:
+        return Settings(**given)
+    except Exception as exc:  # pydantic ValidationError or TOML decode error
+        raise UsageError(
+            f"Invalid settings: {exc}",
+            hint="Check the ASSISTANT_* variables, the flags and the config file.",
+        ) from exc
