@@ -57,6 +57,7 @@ class Answer(BaseModel):
     uncited_sentences: int = 0
     confidence: float = 1.0
     sources: list[Citation] = Field(default_factory=list, description="Papers retrieved.")
+    llm_error: str | None = Field(default=None, description="Why the model failed, if it did.")
 
     def public_json(self) -> dict[str, object]:
         """The ``--json`` shape."""
@@ -72,6 +73,7 @@ class Answer(BaseModel):
             "removed_citations": self.removed_citations,
             "standalone_question": self.standalone_question,
             "confidence": self.confidence,
+            "llm_error": self.llm_error,
         }
 
 

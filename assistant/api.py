@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from assistant.errors import UsageError
 from assistant.index import PaperIndex, ProgressFn
 from assistant.models import IngestReport, SearchResult
 from assistant.retrieval import RetrievalOptions, Retriever
 from assistant.settings import Settings
+
+if TYPE_CHECKING:
+    from assistant.answer import Answer, CitationRegistry
+    from assistant.evaluation import EvalReport
+    from assistant.llm import LLMClient
 
 
 def open_index(settings: Settings) -> PaperIndex:
@@ -50,9 +56,7 @@ def ensure_corpus(index: PaperIndex, progress: ProgressFn | None = None) -> Inge
     return index.ensure_bundled_corpus(progress=progress)
 
 
-def search(
-    index: PaperIndex, query: str, options: RetrievalOptions | None = None
-) -> SearchResult:
+def search(index: PaperIndex, query: str, options: RetrievalOptions | None = None) -> SearchResult:
     """Hybrid search over the index."""
     if not query.strip():
         raise UsageError("The query is empty.", hint="Give a question or keywords to search for.")
@@ -74,3 +78,108 @@ def search_many(
             each(result)
         results.append(result)
     return results
+
+
+def ask(
+    index: PaperIndex,
+    question: str,
+    settings: Settings,
+    options: RetrievalOptions | None = None,
+    registry: CitationRegistry | None = None,
+    on_token: Callable[[str], None] | None = None,
+    search_query: str | None = None,
+    client: LLMClient | None = None,
+) -> Answer:
+    """Answer a question from the index, citing the papers it comes from.
+
+    Retrieval runs on ``search_query`` (a condensed follow-up) when given, else the question.
+    When retrieval says the corpus does not cover the question, the answer abstains and no model
+    is asked. With an LLM configured the model writes the answer (streamed to ``on_token``);
+    if the model fails, the error is noted and the extractive answer is given instead.
+    """
+    from assistant.answer import CitationRegistry, abstention, extractive_answer, llm_answer
+    from assistant.errors import LLMError
+
+    if not question.strip():
+        raise UsageError("The question is empty.", hint="Ask something, e.g. 'What is LongLoRA?'")
+    options = options or RetrievalOptions(k=max(settings.answer_papers, 5))
+    registry = registry if registry is not None else CitationRegistry()
+    result = Retriever(index).search(search_query or question, options)
+    use_llm = client is not None or settings.llm_configured
+    mode = "llm" if use_llm else "extractive"
+    if not result.results or not result.covered:
+        answer = abstention(question, result, mode)  # type: ignore[arg-type]
+        answer.notes.extend(result.notes)
+        answer.standalone_question = search_query
+        return answer
+    llm_failure: str | None = None
+    if use_llm:
+        from assistant.llm import LLMClient
+
+        own_client = client is None
+        active = client or LLMClient(settings)
+        try:
+            answer = llm_answer(
+                active, question, result, registry, settings.answer_papers, on_token=on_token
+            )
+            answer.notes = result.notes + answer.notes
+            answer.standalone_question = search_query
+            return answer
+        except LLMError as exc:
+            llm_failure = f"{exc.message}" + (f" ({exc.hint})" if exc.hint else "")
+        finally:
+            if own_client:
+                active.close()
+    answer = extractive_answer(index, question, result, registry)
+    answer.standalone_question = search_query
+    answer.notes = result.notes + answer.notes
+    if llm_failure:
+        answer.notes = [n for n in answer.notes if not n.startswith("Extractive mode")]
+        answer.notes.insert(
+            0, f"The language model failed: {llm_failure}. Showing the extractive answer."
+        )
+        answer.llm_error = llm_failure
+    return answer
+
+
+def evaluate_questions(
+    index: PaperIndex,
+    questions_file: Path | None = None,
+    beir_dir: Path | None = None,
+    split: str | None = None,
+    options: RetrievalOptions | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    ingest_progress: ProgressFn | None = None,
+) -> tuple[EvalReport, list[str]]:
+    """Retrieval metrics for a question file (gold titles or ids) or a BEIR-layout benchmark.
+
+    A BEIR corpus is ingested into ``index`` first (incrementally: a second run embeds nothing).
+    Returns the report and warnings (gold entries that match no indexed paper).
+    """
+    from assistant.evaluation import evaluate, load_beir, load_questions_jsonl, resolve_gold
+
+    if (questions_file is None) == (beir_dir is None):
+        raise UsageError(
+            "Give either a question file or --beir DIR.",
+            hint="assistant eval bench/devset.jsonl, or assistant eval --beir path/to/scifact",
+        )
+    warnings: list[str] = []
+    if beir_dir is not None:
+        dataset = load_beir(beir_dir, split)
+        warnings.extend(dataset.warnings)
+        index.ingest(dataset.corpus, progress=ingest_progress)
+        questions = dataset.questions
+    else:
+        assert questions_file is not None
+        questions = load_questions_jsonl(questions_file)
+    titles = {p.title: p.paper_id for p in index.catalog.iter_papers()}
+    questions, unresolved = resolve_gold(questions, titles, set(titles.values()))
+    warnings.extend(unresolved)
+    options = options or RetrievalOptions()
+    retriever = Retriever(index)
+
+    def run(question: str) -> tuple[list[str], bool]:
+        result = retriever.search(question, options)
+        return [hit.paper_id for hit in result.results], result.covered
+
+    return evaluate(questions, run, ks=(1, 5, 10), progress=progress), warnings

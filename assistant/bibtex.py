@@ -32,9 +32,7 @@ def base_key(paper: Paper) -> str:
     if paper.authors:
         name = _ascii_word(_last_name(paper.authors[0])) or "anon"
         return f"{name}{year}{first_title_word}"
-    second = next(
-        (w for w in title_words if w not in _TITLE_SKIP and w != first_title_word), ""
-    )
+    second = next((w for w in title_words if w not in _TITLE_SKIP and w != first_title_word), "")
     return f"{first_title_word}{second}{year}" if not year else f"{first_title_word}{year}"
 
 

@@ -54,11 +54,19 @@ ChromaOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-YearFromOpt = Annotated[Optional[int], typer.Option("--since", help="Only papers from this year on.")]  # noqa: UP045
+YearFromOpt = Annotated[
+    Optional[int], typer.Option("--since", help="Only papers from this year on.")
+]  # noqa: UP045
 YearToOpt = Annotated[Optional[int], typer.Option("--until", help="Only papers up to this year.")]  # noqa: UP045
-VenueOpt = Annotated[Optional[str], typer.Option("--venue", help="Only papers whose venue contains this.")]  # noqa: UP045
-AuthorOpt = Annotated[Optional[str], typer.Option("--author", help="Only papers with a matching author.")]  # noqa: UP045
-SourceOpt = Annotated[Optional[str], typer.Option("--source", help="Only papers read from this file name.")]  # noqa: UP045
+VenueOpt = Annotated[
+    Optional[str], typer.Option("--venue", help="Only papers whose venue contains this.")
+]  # noqa: UP045
+AuthorOpt = Annotated[
+    Optional[str], typer.Option("--author", help="Only papers with a matching author.")
+]  # noqa: UP045
+SourceOpt = Annotated[
+    Optional[str], typer.Option("--source", help="Only papers read from this file name.")
+]  # noqa: UP045
 WhereOpt = Annotated[
     Optional[list[str]],  # noqa: UP045
     typer.Option("--where", help="Other metadata, KEY=VALUE (repeatable)."),
@@ -154,7 +162,9 @@ def _ensure_corpus(index: PaperIndex) -> None:
     if index.catalog.count_papers() > 0:
         return
     err = _console(stderr=True)
-    err.print(f"The index in {index.dir} is empty: building it from the bundled corpus (425 papers).")
+    err.print(
+        f"The index in {index.dir} is empty: building it from the bundled corpus (425 papers)."
+    )
     update, close = _progress_bar("Embedding")
     try:
         report = ensure_corpus(index, progress=update)
@@ -253,7 +263,11 @@ def ingest(
             _console().print(
                 f"added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
                 f"rejected {report.rejected}"
-                + (f" ({report.duplicates_merged} duplicates merged)" if report.duplicates_merged else "")
+                + (
+                    f" ({report.duplicates_merged} duplicates merged)"
+                    if report.duplicates_merged
+                    else ""
+                )
                 + f" in {report.seconds:.1f} s; index: {index.catalog.count_papers()} papers"
             )
         if strict and report.rejected:
@@ -271,7 +285,9 @@ def _read_queries(path: Path) -> list[str]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"Cannot read {path}: {exc}", hint="Give a UTF-8 text or JSONL file.") from exc
+        raise UsageError(
+            f"Cannot read {path}: {exc}", hint="Give a UTF-8 text or JSONL file."
+        ) from exc
     queries = []
     for number, line in enumerate(lines, start=1):
         text = line.strip()
@@ -305,9 +321,7 @@ def search(
         Optional[Path],  # noqa: UP045
         typer.Option("--queries-file", help="Run many queries (one a line, or JSONL 'question')."),
     ] = None,
-    method: Annotated[
-        str, typer.Option("--method", help="hybrid, dense or bm25.")
-    ] = "hybrid",
+    method: Annotated[str, typer.Option("--method", help="hybrid, dense or bm25.")] = "hybrid",
     since: YearFromOpt = None,
     until: YearToOpt = None,
     venue: VenueOpt = None,
@@ -350,6 +364,156 @@ def search(
             _print_json(_result_json(result))
             return
         _print_search(result)
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="Your question.")],
+    model: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("-m", "--model", help="LLM model. Env: ASSISTANT_LLM_MODEL."),
+    ] = None,
+    base_url: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--base-url", help="OpenAI-compatible endpoint. Env: OPENAI_BASE_URL."),
+    ] = None,
+    extractive: Annotated[
+        bool, typer.Option("--extractive", help="Answer by quoting abstracts, even with an LLM.")
+    ] = False,
+    k: Annotated[int, typer.Option("--k", "-k", min=1, max=30, help="Papers to draw on.")] = 6,
+    since: YearFromOpt = None,
+    until: YearToOpt = None,
+    venue: VenueOpt = None,
+    author: AuthorOpt = None,
+    source: SourceOpt = None,
+    where: WhereOpt = None,
+    index_dir: IndexOpt = None,
+    chroma_url: ChromaOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Answer a question from the indexed papers, citing them."""
+    with _errors():
+        from assistant.api import ask as ask_question
+        from assistant.render import print_answer, token_printer
+        from assistant.retrieval import RetrievalOptions
+
+        settings = _settings(
+            index_dir=index_dir,
+            chroma_url=chroma_url,
+            llm_model=model,
+            llm_base_url=base_url,
+            answer_papers=k,
+        )
+        if extractive:
+            settings = settings.model_copy(
+                update={"llm_model": None, "llm_base_url": None, "llm_api_key": None}
+            )
+        index = _open(settings)
+        _ensure_corpus(index)
+        options = RetrievalOptions(
+            k=max(k, 5), filters=_filters(since, until, venue, author, source, where)
+        )
+        on_token, streamed = token_printer()
+        answer = ask_question(
+            index, question, settings, options, on_token=None if as_json else on_token
+        )
+        if as_json:
+            _print_json(answer.public_json())
+            return
+        print_answer(_console(), _console(stderr=True), answer, streamed())
+        if answer.llm_error:
+            _console(stderr=True).print(f"Error: {answer.llm_error}", highlight=False)
+
+
+@app.command("eval")
+def eval_command(
+    questions: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Argument(help="JSONL questions with 'question' and 'gold' (titles or ids)."),
+    ] = None,
+    beir: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--beir", help="A BEIR-layout folder (corpus, queries, qrels), e.g. SciFact."),
+    ] = None,
+    split: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--split", help="BEIR qrels split (train, dev, test)."),
+    ] = None,
+    method: Annotated[str, typer.Option("--method", help="hybrid, dense or bm25.")] = "hybrid",
+    index_dir: IndexOpt = None,
+    chroma_url: ChromaOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Measure retrieval: Recall@1/5/10, MRR@10, nDCG@10 and abstention on unanswerable ones."""
+    with _errors():
+        from assistant.api import evaluate_questions
+        from assistant.errors import UsageError
+        from assistant.retrieval import RetrievalOptions
+
+        if method not in ("hybrid", "dense", "bm25"):
+            raise UsageError(f"Unknown --method {method!r}.", hint="Use hybrid, dense or bm25.")
+        settings = _settings(index_dir=index_dir, chroma_url=chroma_url)
+        index = _open(settings)
+        if questions is not None and beir is None:
+            _ensure_corpus(index)
+        ingest_update, ingest_close = _progress_bar("Embedding corpus")
+        try:
+            report, warnings = evaluate_questions(
+                index,
+                questions_file=questions,
+                beir_dir=beir,
+                split=split,
+                options=RetrievalOptions(k=10, method=method),  # type: ignore[arg-type]
+                ingest_progress=ingest_update,
+            )
+        finally:
+            ingest_close()
+        err = _console(stderr=True)
+        for warning in warnings[:20]:
+            err.print(f"[yellow]warning:[/] {_escape(warning)}", markup=True)
+        if as_json:
+            data = report.model_dump(mode="json")
+            data["summary"] = report.summary()
+            data["method"] = method
+            _print_json(data)
+            return
+        _print_eval(report, method)
+
+
+def _print_eval(report: Any, method: str) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"Retrieval ({method}), {report.questions} questions", header_style="bold")
+    columns = ["questions", "recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10"]
+    headers = ["n", "R@1", "R@5", "R@10", "MRR@10", "nDCG@10", "flag unans", "flag ans"]
+    table.add_column("group")
+    for name in headers:
+        table.add_column(name, justify="right")
+
+    def row(name: str, group: Any) -> None:
+        m = group.metrics
+
+        def fmt(value: float | None) -> str:
+            return "" if value is None else f"{value:.3f}"
+
+        table.add_row(
+            name,
+            str(group.questions),
+            *(fmt(m.get(key)) for key in columns[1:]),
+            fmt(group.abstain_unanswerable),
+            fmt(group.false_abstain),
+        )
+
+    row("all", report.overall)
+    for name, group in sorted(report.by_type.items()):
+        row(name, group)
+    console = _console()
+    console.print(table)
+    latency = report.latency
+    console.print(
+        f"search latency: mean {latency.mean_ms:.1f} ms, p50 {latency.p50_ms:.1f} ms, "
+        f"p95 {latency.p95_ms:.1f} ms"
+    )
 
 
 def _print_search(result: SearchResult) -> None:
@@ -412,7 +576,12 @@ def papers(
                 {
                     "count": len(selected),
                     "papers": [
-                        {"paper_id": p.paper_id, "title": p.title, "year": p.year, "source": p.source}
+                        {
+                            "paper_id": p.paper_id,
+                            "title": p.title,
+                            "year": p.year,
+                            "source": p.source,
+                        }
                         for p in shown
                     ],
                 }
@@ -474,7 +643,9 @@ def papers_show(
 
 
 @app.command()
-def stats(index_dir: IndexOpt = None, chroma_url: ChromaOpt = None, as_json: JsonOpt = False) -> None:
+def stats(
+    index_dir: IndexOpt = None, chroma_url: ChromaOpt = None, as_json: JsonOpt = False
+) -> None:
     """Counts, embedding model and size of the index."""
     with _errors():
         settings = _settings(index_dir=index_dir, chroma_url=chroma_url)
@@ -483,10 +654,15 @@ def stats(index_dir: IndexOpt = None, chroma_url: ChromaOpt = None, as_json: Jso
             _print_json(info)
             return
         console = _console()
-        console.print(f"index:           {info['index_dir']}" + (f" (Chroma server {info['chroma_url']})" if info["chroma_url"] else ""))
+        console.print(
+            f"index:           {info['index_dir']}"
+            + (f" (Chroma server {info['chroma_url']})" if info["chroma_url"] else "")
+        )
         console.print(f"papers:          {info['papers']}")
         console.print(f"chunks:          {info['chunks']}")
-        console.print(f"embedding model: {info['embedding_model']} (chunks of {info['chunk_tokens']} word pieces)")
+        console.print(
+            f"embedding model: {info['embedding_model']} (chunks of {info['chunk_tokens']} word pieces)"
+        )
         console.print(f"size on disk:    {info['size_bytes'] / 1e6:.1f} MB")
         low, high = info["year_range"]
         if low:
@@ -514,7 +690,10 @@ def config(as_json: JsonOpt = False) -> None:
         )
         for name, value in data.items():
             description = Settings.model_fields[name].description or ""
-            console.print(f"[bold]{name}[/] = {_escape(json.dumps(value))}  [dim]{_escape(description)}[/]", markup=True)
+            console.print(
+                f"[bold]{name}[/] = {_escape(json.dumps(value))}  [dim]{_escape(description)}[/]",
+                markup=True,
+            )
 
 
 def main() -> None:
@@ -532,3 +711,6 @@ def main() -> None:
             file=sys.stderr,
         )
         sys.exit(1)
+
+
+from assistant import cli_chat  # noqa: E402,F401 - registers the chat and sessions commands

@@ -62,6 +62,24 @@ class DenseCache:
         self._pending_ids, self._pending_papers, self._pending_vecs = [], [], []
         self._removed = set()
 
+    def group_by_paper(self) -> None:
+        """Make each paper's rows contiguous (they are, unless added out of order)."""
+        self._merge()
+        owners = self.paper_of_chunk
+        first: dict[str, int] = {}
+        for i, pid in enumerate(owners):
+            first.setdefault(pid, i)
+        contiguous = all(
+            i == 0 or owners[i] == owners[i - 1] or first[owners[i]] == i
+            for i in range(len(owners))
+        )
+        if contiguous:
+            return
+        order = sorted(range(len(owners)), key=lambda i: (first[owners[i]], i))
+        self.chunk_ids = [self.chunk_ids[i] for i in order]
+        self.paper_of_chunk = [owners[i] for i in order]
+        self.vectors = self.vectors[order]
+
     def matrix(self) -> np.ndarray:
         self._merge()
         return self.vectors

@@ -138,19 +138,65 @@ _SYMBOLS = {
 }
 # Commands that produce nothing.
 _DROPPED = {
-    "relax", "noindent", "newblock", "protect", "null", "xspace", "nobreak", "hfill", "hfil",
-    "break", "linebreak", "allowbreak", "nocite", "label",
+    "relax",
+    "noindent",
+    "newblock",
+    "protect",
+    "null",
+    "xspace",
+    "nobreak",
+    "hfill",
+    "hfil",
+    "break",
+    "linebreak",
+    "allowbreak",
+    "nocite",
+    "label",
     # font switches: {\bf text} -> text
-    "bf", "it", "em", "sc", "rm", "sf", "tt", "sl", "bfseries", "itshape", "scshape", "upshape",
-    "mdseries", "normalfont", "small", "footnotesize", "large", "Large", "tiny", "huge",
+    "bf",
+    "it",
+    "em",
+    "sc",
+    "rm",
+    "sf",
+    "tt",
+    "sl",
+    "bfseries",
+    "itshape",
+    "scshape",
+    "upshape",
+    "mdseries",
+    "normalfont",
+    "small",
+    "footnotesize",
+    "large",
+    "Large",
+    "tiny",
+    "huge",
 }
 # Control symbols: a backslash and one non-letter character.
 _CONTROL_SYMBOLS = {
-    "&": "&", "%": "%", "$": "$", "#": "#", "_": "_", "{": "{", "}": "}",
-    "\\": " ", ",": " ", ";": " ", ":": " ", " ": " ", "\n": " ", "\t": " ",
-    "!": "", "-": "", "/": "", "@": "",
+    "&": "&",
+    "%": "%",
+    "$": "$",
+    "#": "#",
+    "_": "_",
+    "{": "{",
+    "}": "}",
+    "\\": " ",
+    ",": " ",
+    ";": " ",
+    ":": " ",
+    " ": " ",
+    "\n": " ",
+    "\t": " ",
+    "!": "",
+    "-": "",
+    "/": "",
+    "@": "",
 }
 _COMMAND_NAME = re.compile(r"[A-Za-z]+")
+_SPECIAL = re.compile(r"[\\{}$~`'-]")
 
 
 def latex_to_text(s: str) -> str:
@@ -161,8 +207,7 @@ def latex_to_text(s: str) -> str:
     ``$...$`` keeps its content, and other commands keep their argument (``\\emph{x}`` -> x).
     Whitespace is collapsed.
     """
-    if "\\" not in s and "{" not in s and "$" not in s and "~" not in s and "-" not in s \
-            and "`" not in s and "''" not in s:
+    if _SPECIAL.search(s) is None:
         return clean_text(s)
     return clean_text(unicodedata.normalize("NFC", _LatexConverter(s).run()))
 
@@ -256,7 +301,15 @@ class _LatexConverter:
         s = self.s
         out: list[str] = []
         i = start
+        special = _SPECIAL.search
         while i < end:
+            m = special(s, i, end)
+            if m is None:
+                out.append(s[i:end])
+                break
+            if m.start() > i:
+                out.append(s[i : m.start()])
+                i = m.start()
             c = s[i]
             if c == "\\":
                 if i + 1 >= end:

@@ -182,6 +182,7 @@ STOPWORDS = frozenset(
 )
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:[-_.'][a-z0-9]+)*")
+_PARTS = re.compile(r"[-_.']")
 
 
 class Analyzer:
@@ -206,7 +207,7 @@ class Analyzer:
             raw = raw.replace("'s", "").strip("'")
             if not raw:
                 continue
-            parts = re.split(r"[-_.']", raw)
+            parts = _PARTS.split(raw)
             if len(parts) > 1:
                 out.append(raw.replace("'", ""))  # the compound itself: "zero-infinity"
                 out.extend(self._stem(p) for p in parts if p and p not in STOPWORDS)
@@ -235,6 +236,7 @@ class LexicalIndex:
         self.post_tf = np.zeros(0, dtype=np.float32)
         self._pending: dict[str, tuple[list[int], list[int]]] = {}
         self._pending_len: list[float] = []
+        self._df: np.ndarray | None = None
         self.version = -1
 
     # --- building
@@ -262,6 +264,7 @@ class LexicalIndex:
         if position is not None:
             self._freeze()
             self.alive[position] = False
+            self._df = None
 
     def _freeze(self) -> None:
         """Merge pending additions into the sparse rows."""
@@ -297,6 +300,7 @@ class LexicalIndex:
         self.post_tf = np.concatenate(rows_tf) if rows_tf else np.zeros(0, np.float32)
         self._pending = {}
         self._pending_len = []
+        self._df = None
         # Stale positions of replaced papers: the map keeps only the newest, mark others dead.
         live = np.zeros(len(self.doc_ids), dtype=bool)
         live[list(self.doc_pos.values())] = True
@@ -351,6 +355,30 @@ class LexicalIndex:
         top = top[np.argsort(-scores[top], kind="stable")]
         return [(self.doc_ids[i], float(scores[i])) for i in top]
 
+    def _document_frequencies(self) -> np.ndarray:
+        """Live documents per term (cached until the index changes)."""
+        self._freeze()
+        if self._df is None or len(self._df) != len(self.terms):
+            live = self.alive[self.post_doc].astype(np.int64)
+            if len(live):
+                starts = self.offsets[:-1]
+                sums = np.add.reduceat(live, np.minimum(starts, len(live) - 1))
+                empty = self.offsets[1:] == starts
+                self._df = np.where(empty, 0, sums)
+            else:
+                self._df = np.zeros(len(self.terms), dtype=np.int64)
+        return self._df
+
+    def knows(self, term: str) -> bool:
+        """True when some indexed paper uses the (analysed) term."""
+        self._freeze()
+        return term in self.term_row
+
+    def max_idf(self) -> float:
+        """The IDF a term found in no paper would have."""
+        n_docs = self.size
+        return math.log(1.0 + (n_docs + 0.5) / 0.5)
+
     def idf(self, term: str) -> float:
         """Inverse document frequency of an analysed term (0 when unknown)."""
         self._freeze()
@@ -358,7 +386,7 @@ class LexicalIndex:
         n_docs = int(self.alive.sum())
         if row is None or n_docs == 0:
             return 0.0
-        df = int(self.alive[self.post_doc[self.offsets[row] : self.offsets[row + 1]]].sum())
+        df = int(self._document_frequencies()[row])
         return math.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
 
     # --- persistence

@@ -8,14 +8,15 @@ naming the file and line (or entry), and everything else is still read.
 
 from __future__ import annotations
 
+import codecs
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 
 from assistant.errors import UsageError
 from assistant.models import Paper, ReadResult, Reject
 
-from ._base import BOM, Collector, Line, iter_lines
+from ._base import BOM, Collector
 from .bibtex import ENTRY_START, read_bibtex
 from .csvfile import has_table_header, read_csv
 from .daily import looks_like_daily, read_daily
@@ -38,7 +39,7 @@ _HEAD_BYTES = 64 * 1024
 _FORMAT_HINT = "pass --format with one of: " + ", ".join(FORMATS)
 _BIBTEX_ENTRY = re.compile(r"^[ \t]*@[ \t]*[A-Za-z]+[ \t]*[{(]", re.MULTILINE)
 
-_READERS: dict[str, Callable[[Path, Iterable[Line], Collector], None]] = {
+_READERS: dict[str, Callable[[Path, Collector], None]] = {
     "daily": read_daily,
     "jsonl": read_jsonl,
     "csv": read_csv,
@@ -98,7 +99,10 @@ def detect_format(path: Path, head: str) -> str | None:
 
 
 def _head_problem(head: bytes, complete: bool) -> str | None:
-    """Why the file cannot be read at all (empty, binary, not UTF-8), judged from its start."""
+    """Why the file cannot be read at all (empty, binary, not UTF-8), judged from its start.
+
+    A text file with a few bad lines passes: those lines are rejected one by one later.
+    """
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         return "not UTF-8 text (UTF-16 byte-order mark at offset 0); save it as UTF-8"
     skip = 3 if head.startswith(BOM) else 0
@@ -106,20 +110,20 @@ def _head_problem(head: bytes, complete: bool) -> str | None:
     if not body.strip():
         return "file is empty" if complete else None
     lines = body.split(b"\n")
-    if not complete and len(lines) > 1:
-        lines = lines[:-1]  # the last line may be cut short
-    nonblank = [line for line in lines if line.strip()]
-    bad = [line for line in nonblank if b"\0" in line or not _is_utf8(line)]
-    if not bad or (bad[0] is not nonblank[0] and 2 * len(bad) <= len(nonblank)):
-        return None  # a text file: bad lines are rejected one by one
+    last = len(lines) - 1
+    bad = nonblank = 0
+    for index, line in enumerate(lines):
+        if line.strip():
+            nonblank += 1
+            # The head may cut the last line in the middle of a character.
+            if b"\0" in line or _utf8_error(line, final=complete or index < last) is not None:
+                bad += 1
+    if 2 * bad <= nonblank:
+        return None
     if b"\0" in body:
-        return (
-            f"binary file, not text (contains NUL bytes, the first at offset "
-            f"{skip + body.index(0)})"
-        )
-    try:
-        body.decode("utf-8")
-    except UnicodeDecodeError as exc:
+        return f"binary file (contains NUL bytes; the first at offset {skip + body.index(0)})"
+    exc = _utf8_error(body, final=complete)
+    if exc is not None:
         return (
             f"not UTF-8 text (byte 0x{body[exc.start]:02x} at offset {skip + exc.start}); "
             "convert it to UTF-8 (e.g. iconv -f latin1 -t utf-8)"
@@ -127,12 +131,12 @@ def _head_problem(head: bytes, complete: bool) -> str | None:
     return None
 
 
-def _is_utf8(data: bytes) -> bool:
+def _utf8_error(data: bytes, *, final: bool) -> UnicodeDecodeError | None:
     try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
+        codecs.getincrementaldecoder("utf-8")().decode(data, final)
+    except UnicodeDecodeError as exc:
+        return exc
+    return None
 
 
 def read_file(path: Path, fmt: str | None = None) -> ReadResult:
@@ -161,7 +165,7 @@ def read_file(path: Path, fmt: str | None = None) -> ReadResult:
             out.reject(None, f"unknown format; {_FORMAT_HINT}")
             return ReadResult(papers=out.papers, rejects=out.rejects)
     try:
-        _READERS[fmt](path, iter_lines(path), out)
+        _READERS[fmt](path, out)
     except OSError as exc:
         out.reject(None, f"cannot read the file ({exc.strerror or exc})")
     return ReadResult(papers=out.papers, rejects=out.rejects)
@@ -197,7 +201,8 @@ def read_paths(paths: list[Path], fmt: str | None = None) -> ReadResult:
                     Reject(
                         path=str(path),
                         reason="no files to read in this folder (looked for "
-                        + " ".join(EXTENSIONS) + ")",
+                        + " ".join(EXTENSIONS)
+                        + ")",
                     )
                 )
         else:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Iterable
 from pathlib import Path
 
 from assistant.ids import clean_text, latex_to_text
 from assistant.models import Paper
 
-from ._base import Collector, Line, build_paper, parse_year
+from ._base import Collector, build_paper, iter_lines, parse_year
 
 # "@article{" or "@inproceedings (" — the start of an entry.
 ENTRY_START = re.compile(r"@[ \t]*([A-Za-z][\w-]*)[ \t\r\n]*([{(])")
@@ -30,8 +29,21 @@ _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct",
 _DEFAULT_MACROS = {m: m.capitalize() for m in _MONTHS}
 _SKIPPED_KINDS = frozenset({"comment", "preamble"})
 _USED_FIELDS = frozenset(
-    {"title", "abstract", "author", "year", "date", "doi", "eprint", "archiveprefix",
-     "eprinttype", "journal", "journaltitle", "booktitle", "url"}
+    {
+        "title",
+        "abstract",
+        "author",
+        "year",
+        "date",
+        "doi",
+        "eprint",
+        "archiveprefix",
+        "eprinttype",
+        "journal",
+        "journaltitle",
+        "booktitle",
+        "url",
+    }
 )
 
 
@@ -154,6 +166,10 @@ class _Parser:
             if c == ",":
                 i += 1
                 continue
+            if c == "%":  # a comment line between fields (biber allows them)
+                newline = text.find("\n", i)
+                i = self.n if newline < 0 else newline + 1
+                continue
             m = _FIELD_NAME.match(text, i)
             if m is None:
                 what = "a new entry starts" if c == "@" else f"found {c!r}"
@@ -172,8 +188,7 @@ class _Parser:
             if i < self.n and text[i] not in (",", close):
                 what = "a new entry starts" if text[i] == "@" else f"found {text[i]!r}"
                 raise BibError(
-                    f"expected ',' or '{close}' after field {name} (line {self.line_of(i)}), "
-                    f"{what}"
+                    f"expected ',' or '{close}' after field {name} (line {self.line_of(i)}), {what}"
                 )
 
     def skip_group(self, i: int, close: str) -> int:
@@ -190,11 +205,11 @@ class _Parser:
         return self.n if end < 0 else end + 1
 
 
-def read_bibtex(path: Path, lines: Iterable[Line], out: Collector) -> None:
+def read_bibtex(path: Path, out: Collector) -> None:
     """Read every entry of a .bib file; a malformed entry is rejected and the next one read."""
     texts: list[str] = []
     bad_lines: dict[int, str] = {}
-    for lineno, text, error in lines:
+    for lineno, text, error in iter_lines(path):
         texts.append(text)
         if error is not None:
             bad_lines[lineno] = error

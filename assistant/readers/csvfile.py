@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 from assistant.models import Paper
 
-from ._base import Collector, Line, build_paper, optional_text, parse_year, split_authors
+from ._base import (
+    Collector,
+    Line,
+    build_paper,
+    iter_lines,
+    optional_text,
+    parse_year,
+    split_authors,
+)
 from .jsonl import ID_KEYS
 
 _DELIMITERS = ("\t", ",", ";", "|")
@@ -43,11 +51,11 @@ def has_table_header(line: str) -> bool:
     return "title" in keys and "abstract" in keys
 
 
-def read_csv(path: Path, lines: Iterable[Line], out: Collector) -> None:
+def read_csv(path: Path, out: Collector) -> None:
     """Read a CSV/TSV file row by row; each row with a title and an abstract is a paper."""
     csv.field_size_limit(max(csv.field_size_limit(), 1 << 26))
     errors: dict[int, str] = {}
-    line_iter = iter(lines)
+    line_iter = iter_lines(path)
     pending: list[Line] = []
     for item in line_iter:  # find the header line to choose the delimiter
         pending.append(item)

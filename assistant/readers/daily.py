@@ -3,19 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from pathlib import Path
 
-from ._base import Collector, Line, build_paper
+from ._base import Collector, build_paper, iter_lines
 
-# Lines of the page header seen in dumps of huggingface.co/papers.
-_HEADER_LINE = re.compile(
-    r"^(?:new|subscribe|daily papers|get trending papers.*|by ?ak\b.*|.*research community"
-    r"|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.? \d{1,2}(?:,? \d{4})?"
-    r"|\d{4}-\d{2}-\d{2}|\d{1,2} (?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*"
-    r"(?: \d{4})?)$",
-    re.IGNORECASE,
-)
 _SENTENCE_END = re.compile(r"[.!?](?:\s|$)")
 
 
@@ -24,11 +15,6 @@ def is_abstract_line(text: str) -> bool:
     if len(text) > 200:
         return True
     return len(text) >= 80 and len(_SENTENCE_END.findall(text)) >= 2
-
-
-def is_header_line(text: str) -> bool:
-    """True for a page-header line ("Subscribe", "Daily Papers", "Mar 14") or any 1-3 words."""
-    return bool(_HEADER_LINE.match(text)) or len(text.split()) <= 3
 
 
 def looks_like_daily(text: str) -> bool:
@@ -42,22 +28,26 @@ def looks_like_daily(text: str) -> bool:
     return any(not is_abstract_line(a) and is_abstract_line(b) for a, b in pairs)
 
 
-def read_daily(path: Path, lines: Iterable[Line], out: Collector) -> None:
-    """Read title/abstract pairs; header lines before the first pair are skipped."""
+def read_daily(path: Path, out: Collector) -> None:
+    """Read title/abstract pairs.
+
+    The short lines before the first pair are the page header ("Subscribe", "Daily Papers",
+    "Mar 14", ...) and are skipped. After that, a title line with no abstract line after it and
+    an abstract line with no title before it are rejected with their line numbers.
+    """
     pending: tuple[int, str] | None = None  # a title waiting for its abstract
-    header: list[tuple[int, str]] = []  # short lines seen before the first pair
     seen_pair = False
 
     def no_abstract(lineno: int, detail: str = "") -> None:
         out.reject(f"line {lineno}", f"title with no abstract line after it{detail}")
 
-    for lineno, raw, error in lines:
+    for lineno, raw, error in iter_lines(path):
         text = raw.strip()
         if error is not None:
             out.reject(f"line {lineno}", error)
-            if pending is not None:
+            if pending is not None and seen_pair:
                 no_abstract(pending[0], f" (line {lineno} is unreadable)")
-                pending = None
+            pending = None
             continue
         if not text:
             continue
@@ -65,27 +55,17 @@ def read_daily(path: Path, lines: Iterable[Line], out: Collector) -> None:
             if pending is None:
                 out.reject(f"line {lineno}", "abstract line with no title line before it")
                 continue
-            if not seen_pair:
-                seen_pair = True
-                for head_lineno, head_text in header:
-                    if not is_header_line(head_text):
-                        no_abstract(head_lineno)
+            seen_pair = True
             location = f"line {pending[0]}"
             out.add(location, build_paper(source=out.source, title=pending[1], abstract=text))
             pending = None
             continue
-        if pending is not None:
-            if seen_pair:
-                no_abstract(pending[0])
-            else:
-                header.append(pending)
-        pending = (lineno, text)
-
-    if pending is not None:
-        if seen_pair:
+        if pending is not None and seen_pair:
             no_abstract(pending[0])
-        else:
-            header.append(pending)
+        pending = (lineno, text)  # before the first pair, the previous one was a header line
+
+    if pending is not None and seen_pair:
+        no_abstract(pending[0])
     if not seen_pair:
         out.reject(
             None,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,6 @@ from assistant.models import Paper
 from ._base import (
     BOM,
     Collector,
-    Line,
     as_text,
     build_paper,
     not_utf8_reason,
@@ -25,42 +23,56 @@ from ._base import (
 
 # Keys that hold the record's own id, in order of preference (SciFact: doc_id, BEIR: _id).
 ID_KEYS = ("id", "paper_id", "doc_id", "_id")
-_USED_KEYS = frozenset(
-    {"title", "abstract", "arxiv_id", "doi", "year", "authors", "venue", "url"}
-)
+_USED_KEYS = frozenset({"title", "abstract", "arxiv_id", "doi", "year", "authors", "venue", "url"})
 _loads = json.loads
 
 
-def read_jsonl(path: Path, lines: Iterable[Line], out: Collector) -> None:
-    """Read JSON Lines records; a ``.json`` file holding one JSON document is read whole."""
+def read_jsonl(path: Path, out: Collector) -> None:
+    """Read JSON Lines records; a ``.json`` file holding one JSON document is read whole.
+
+    This is the hot path for large files (the arXiv snapshot): lines are parsed as bytes and
+    only a line that fails is looked at again to say why.
+    """
+    loads = _loads
+    add = out.add
+    source = out.source
     first = True
-    for lineno, text, error in lines:
-        if error is not None:
-            out.reject(f"line {lineno}", error)
-            continue
-        stripped = text.strip()
-        if not stripped:
-            continue
-        if first:
-            first = False
-            if stripped.startswith("[") or (
-                path.suffix.lower() == ".json" and not _parses(stripped)
-            ):
-                _read_json_document(path, out)
-                return
-        location = f"line {lineno}"
-        try:
-            obj = _loads(stripped)
-        except ValueError as exc:
-            out.reject(location, f"malformed JSON ({_json_error(exc)})")
-            continue
-        if not isinstance(obj, dict):
-            out.reject(location, f"not a JSON object (a {type(obj).__name__})")
-            continue
-        out.add(location, record_to_paper(obj, out.source))
+    with path.open("rb") as handle:
+        offset = 3 if handle.read(3) == BOM else 0
+        handle.seek(offset)
+        for lineno, raw in enumerate(handle, start=1):
+            start = offset
+            offset += len(raw)
+            if first:
+                stripped = raw.strip()
+                if not stripped:
+                    continue
+                first = False
+                if stripped.startswith(b"[") or (
+                    path.suffix.lower() == ".json" and not _parses(stripped)
+                ):
+                    _read_json_document(path, out)
+                    return
+            if b"\0" in raw:
+                at = start + raw.index(0)
+                out.reject(f"line {lineno}", f"contains NUL bytes (binary data at offset {at})")
+                continue
+            try:
+                obj = loads(raw)
+            except UnicodeDecodeError as exc:
+                out.reject(f"line {lineno}", not_utf8_reason(raw, exc, start))
+                continue
+            except ValueError as exc:
+                if raw.strip():
+                    out.reject(f"line {lineno}", f"malformed JSON ({_json_error(exc)})")
+                continue
+            if type(obj) is not dict:
+                out.reject(f"line {lineno}", f"not a JSON object (a {type(obj).__name__})")
+                continue
+            add(f"line {lineno}", record_to_paper(obj, source))
 
 
-def _parses(text: str) -> bool:
+def _parses(text: bytes) -> bool:
     try:
         _loads(text)
     except ValueError:
@@ -99,9 +111,12 @@ def _read_json_document(path: Path, out: Collector) -> None:
         out.add(location, record_to_paper(obj, out.source))
 
 
-def is_arxiv_snapshot(obj: dict[str, Any]) -> bool:
-    """True for a line of the arXiv metadata snapshot (its ``id`` is an arXiv id)."""
-    return "update_date" in obj or ("categories" in obj and "submitter" in obj)
+def _text(value: object) -> str | None:
+    """A string field cleaned (None when absent or empty); other types via ``optional_text``."""
+    if type(value) is str:
+        text = " ".join(value.split())
+        return text or None
+    return None if value is None else optional_text(value)
 
 
 def record_to_paper(obj: dict[str, Any], source: str) -> Paper | str:
@@ -110,25 +125,26 @@ def record_to_paper(obj: dict[str, Any], source: str) -> Paper | str:
     snapshot = "update_date" in obj or ("categories" in obj and "submitter" in obj)
     id_key: str | None = None
     record_id: str | None = None
-    arxiv_id = optional_text(get("arxiv_id"))
-    url = optional_text(get("url"))
-    if snapshot and optional_text(get("id")):
+    arxiv_id = _text(get("arxiv_id"))
+    url = _text(get("url"))
+    snapshot_id = _text(get("id")) if snapshot else None
+    if snapshot_id:
         id_key = "id"
-        arxiv_id = optional_text(get("id")) or ""
-        record_id = f"arxiv:{normalize_arxiv_id(arxiv_id)}"
-        url = url or f"https://arxiv.org/abs/{arxiv_id}"
+        arxiv_id = snapshot_id
+        record_id = "arxiv:" + normalize_arxiv_id(snapshot_id)
+        url = url or "https://arxiv.org/abs/" + snapshot_id
     else:
         for key in ID_KEYS:
-            value = optional_text(get(key))
+            value = _text(get(key))
             if value:
                 record_id, id_key = value, key
                 break
 
     abstract_key = "abstract"
-    abstract = as_text(get("abstract"))
-    if not abstract and "abstract" not in obj and isinstance(get("text"), str | list):
+    abstract = get("abstract")
+    if abstract is None and isinstance(get("text"), str | list):
         abstract_key = "text"  # BEIR corpus files call the abstract "text"
-        abstract = as_text(get("text"))
+        abstract = get("text")
 
     year = parse_year(get("year"))
     if year is None:
@@ -139,19 +155,20 @@ def record_to_paper(obj: dict[str, Any], source: str) -> Paper | str:
             year = year_in_text(get("update_date"))
 
     venue_key = "venue"
-    venue = optional_text(get("venue"))
+    venue = _text(get("venue"))
     if venue is None and snapshot:
-        venue = optional_text(get("journal-ref"))
+        venue = _text(get("journal-ref"))
         venue_key = "journal-ref"
 
     authors_value = get("authors")
-    if snapshot and isinstance(authors_value, str):
-        authors_value = latex_to_text(authors_value)  # arXiv writes accents in TeX: Bal\'azs
+    if snapshot and type(authors_value) is str and "\\" in authors_value:
+        authors_value = latex_to_text(authors_value)  # arXiv writes accents in TeX: Bal\\'azs
     authors = split_authors(authors_value)
 
     extra: dict[str, str] = {}
+    skip = (id_key, abstract_key, venue_key)
     for key, value in obj.items():
-        if key in _USED_KEYS or key == id_key or key == abstract_key or key == venue_key:
+        if key in _USED_KEYS or key in skip:
             continue
         kind = type(value)
         if kind is str:
@@ -161,15 +178,16 @@ def record_to_paper(obj: dict[str, Any], source: str) -> Paper | str:
         elif kind is int or kind is float:
             extra[key] = str(value)
 
+    title = get("title")
     return build_paper(
         source=source,
-        title=as_text(get("title")),
-        abstract=abstract,
+        title=title if type(title) is str else as_text(title),
+        abstract=abstract if type(abstract) is str else as_text(abstract),
         record_id=record_id,
         year=year,
         authors=authors,
         venue=venue,
-        doi=optional_text(get("doi")),
+        doi=_text(get("doi")),
         arxiv_id=arxiv_id,
         url=url,
         extra=extra,
