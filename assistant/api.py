@@ -18,9 +18,13 @@ if TYPE_CHECKING:
     from assistant.llm import LLMClient
 
 
-def open_index(settings: Settings) -> PaperIndex:
-    """Open or create the index the settings point at."""
-    return PaperIndex(settings)
+def open_index(settings: Settings, rebuild: bool = False) -> PaperIndex:
+    """Open or create the index the settings point at.
+
+    ``rebuild``: it is about to be rebuilt (``ingest --rebuild``), so an index built with other
+    embedding or chunking settings is no error.
+    """
+    return PaperIndex(settings, rebuild=rebuild)
 
 
 def ingest_paths(
@@ -42,9 +46,8 @@ def ingest_paths(
     result = read_paths(paths, fmt)
     if strict and result.rejects:
         return IngestReport(rejected=len(result.rejects), rejects=result.rejects)
-    if not result.papers and not rebuild:
-        report = IngestReport(rejected=len(result.rejects), rejects=result.rejects)
-        return report
+    if not result.papers:  # nothing to index: never empty the index, even with --rebuild
+        return IngestReport(rejected=len(result.rejects), rejects=result.rejects)
     report = index.ingest(result.papers, rebuild=rebuild, wait=wait, progress=progress)
     report.rejected = len(result.rejects)
     report.rejects = result.rejects

@@ -11,13 +11,14 @@ number for the whole conversation, and every turn is saved as it completes (see
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from assistant.answer import Answer, Citation, CitationRegistry
 from assistant.errors import AssistantError, LLMError, UsageError
@@ -40,13 +41,14 @@ MAX_CONDENSED_CHARS = 500
 MAX_APPENDED_TERMS = 8
 
 HELP_LINES = [
-    "/sources                 papers cited so far, with their numbers",
-    "/export md|bib|json FILE save the conversation (Markdown, BibTeX of cited papers, JSON)",
-    "/filter                  show the filters; /filter since 2023, until 2020, year 2023,",
-    "                         author NAME, venue NAME, source FILE, where KEY=VALUE, clear",
-    "/reset                   forget the conversation and start a new session",
+    "/sources                 the papers cited so far, with their numbers",
+    "/export md|bib|json FILE save the chat (Markdown, JSON) or its papers (BibTeX)",
+    "/filter                  show the filters of the next questions; set them with",
+    "                         since|until|year YEAR, author|venue NAME, source FILE,",
+    "                         where KEY=VALUE, or clear",
+    "/reset                   forget the conversation; numbering restarts at [1]",
     "/help                    this list",
-    "/quit, /exit             leave (Ctrl-D too); the session is saved after every answer",
+    "/quit, /exit             leave (or Ctrl-D); every answer is already saved",
 ]
 
 EXPORT_KINDS: dict[str, ExportKind] = {
@@ -68,11 +70,17 @@ class Rewrite:
     paper_ids: set[str] | None = None
     paper: Citation | None = None
     note: str | None = None
+    answer_question: str | None = None
 
     @property
     def changed(self) -> bool:
         """True when retrieval searches for something other than the question as typed."""
         return _normal(self.standalone) != _normal(self.question)
+
+    @property
+    def to_answer(self) -> str:
+        """The question given to the answerer (model or extractive)."""
+        return self.answer_question or self.standalone
 
 
 @dataclass
@@ -122,7 +130,10 @@ _ORDINALS = {
     "final": -1,
 }
 _NOUNS = r"(?:one|paper|source|reference|article|study|work|result|citation|item|entry)"
-_ORDINAL_WORD = r"(first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|last|final|\d{1,2}(?:st|nd|rd|th))"
+_ORDINAL_WORD = (
+    r"(first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|last|final"
+    r"|\d{1,2}(?:st|nd|rd|th))"
+)
 _ORDINAL_REF = re.compile(
     rf"\bthe\s+{_ORDINAL_WORD}(?:\s+{_NOUNS}s?\b|\s*(?=[?.!,;:]|$))", re.IGNORECASE
 )
@@ -149,22 +160,24 @@ _FOLLOW_UP_START = re.compile(
     re.IGNORECASE,
 )
 _PRONOUNS = re.compile(
-    r"\b(?:they|them|their|theirs|these|those|this|that|such|he|she|his|her|one|ones)\b",
+    r"\b(?:they|them|their|theirs|these|those|this|he|she|his|her)\b",
     re.IGNORECASE,
 )
 _WORD = re.compile(r"[A-Za-z0-9][\w\-^+.']*[\w+]|[A-Za-z0-9]")
-STOPWORDS = frozenset(
-    """a about above after again against all also am an and any are as at be because been before
+_STOPWORD_TEXT = """
+    a about above after again against all also am an and any are as at be because been before
     being below between both but by can could did do does doing done down during each else ever
-    few for from further had has have having he her here hers herself him himself his how i if in
-    into is isn it its itself just me more most my myself no nor not now of off on once one ones
-    only or other our ours out over own same she should so some such than that the their theirs
-    them themselves then there these they this those through to too under until up very was we
-    were what when where which while who whom why will with would you your yours use used uses
-    using tell show give explain describe paper papers work study studies article source sources
-    reference method methods approach model models one ones about find any kind way ways else
-    many much get got say said like compare compared versus vs more less best better""".split()
-)
+    few for from further had has have having he her here hers herself him himself his how i if
+    in into is isn it its itself just me more most my myself no nor not now of off on once one
+    ones only or other our ours out over own same she should so some such than that the their
+    theirs them themselves then there these they this those through to too under until up very
+    was we were what when where which while who whom why will with would you your yours use
+    used uses using tell show give explain describe paper papers work study studies article
+    source sources reference method methods approach model models one ones about find any kind
+    way ways else many much get got say said like compare compared versus vs more less best
+    better first second third fourth fifth last former latter
+"""
+STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 
 def _normal(text: str) -> str:
@@ -221,15 +234,39 @@ def _known_numbers(turns: list[Turn]) -> dict[int, Citation]:
     return known
 
 
-def _about_paper(question: str, paper: Citation, how: str) -> Rewrite:
+def _about_paper(question: str, paper: Citation, match: re.Match[str]) -> Rewrite:
+    """Search for the question plus the paper's title, in that paper only.
+
+    The answerer gets the question with the reference replaced by ``paper [n]`` (the title's
+    words would outweigh the question's when choosing sentences).
+    """
+    phrase = match.group(0).strip()
+    possessive = "'s" if phrase.lower() in ("its", "it's") else ""
+    answer_question = (
+        question[: match.start()] + f"paper [{paper.n}]{possessive}" + question[match.end() :]
+    )
     return Rewrite(
         question=question,
         standalone=f"{question.strip()} — {paper.title}",
         method="offline",
         paper_ids={paper.paper_id},
         paper=paper,
-        note=f"Taking {how} as [{paper.n}] {paper.title}.",
+        note=f"Taking '{phrase}' as [{paper.n}] {paper.title}.",
+        answer_question=" ".join(answer_question.split()),
     )
+
+
+def _names_something(question: str) -> bool:
+    """True when the question names a specific thing (LongLoRA, GPT-4, BERT, a capitalised
+    word after the first)."""
+    for position, word in enumerate(_WORD.findall(question)):
+        if word.lower() in STOPWORDS:
+            continue
+        if any(ch.isdigit() for ch in word) or any(ch.isupper() for ch in word[1:]):
+            return True
+        if position > 0 and word[0].isupper():
+            return True
+    return False
 
 
 def offline_rewrite(question: str, turns: list[Turn]) -> Rewrite:
@@ -248,26 +285,27 @@ def offline_rewrite(question: str, turns: list[Turn]) -> Rewrite:
         n = int(next(g for g in match.groups() if g))
         paper = _known_numbers(turns).get(n)
         if paper is not None:
-            return _about_paper(question, paper, f"'{match.group(0).strip()}'")
+            return _about_paper(question, paper, match)
     match = _ORDINAL_REF.search(question)
     if match:
         listed = _last_cited(turns)
         position = _ordinal_value(match.group(1))
         if listed and (position == -1 or 1 <= position <= len(listed)):
             paper = listed[-1] if position == -1 else listed[position - 1]
-            return _about_paper(question, paper, f"'{match.group(0).strip()}'")
+            return _about_paper(question, paper, match)
     match = _THAT_PAPER.search(question)
     it = _IT.search(question)
     if match or (it and not _IT_EXPLETIVE.search(question) and _content_words(question) <= 4):
         paper = _top_paper(turns)
         if paper is not None:
-            phrase = (match or it).group(0)  # type: ignore[union-attr]
-            return _about_paper(question, paper, f"'{phrase}'")
+            found = match or it
+            assert found is not None
+            return _about_paper(question, paper, found)
     previous = turns[-1].standalone_question or turns[-1].question
     follow_up = (
         _FOLLOW_UP_START.search(question)
         or _PRONOUNS.search(question)
-        or _content_words(question) <= 3
+        or (_content_words(question) <= 2 and not _names_something(question))
     )
     if not follow_up:
         return unchanged
@@ -357,7 +395,10 @@ def transcript_markdown(
                 f"*The language model failed ({turn.answer.llm_error}); extractive answer.*",
                 "",
             ]
-        out += [turn.answer.answer.strip(), ""]
+        text = turn.answer.answer.strip()
+        if turn.answer.mode == "extractive" and not turn.answer.abstained:
+            text = "\n".join(f"- {line}" for line in text.splitlines() if line.strip())
+        out += [text, ""]
     cited = cited_papers(turns)
     if cited:
         out += ["## References", ""]
@@ -562,7 +603,7 @@ class ChatSession:
         try:
             answer = ask_question(
                 self.index,
-                rewrite.standalone,
+                rewrite.to_answer,
                 self.settings,
                 options,
                 registry=self.registry,
@@ -629,8 +670,14 @@ class ChatSession:
                 return self._filter_command(args)
             if name in ("/reset", "/new", "/clear"):
                 self.reset()
+                kept = (
+                    f" Filters kept: {self.filters.describe()}."
+                    if not self.filters.is_empty()
+                    else ""
+                )
                 return CommandResult(
-                    "reset", "Started a new conversation: history and citation numbers cleared."
+                    "reset",
+                    "Started a new conversation: history and citation numbers cleared." + kept,
                 )
         except AssistantError as exc:
             return CommandResult("error", exc.message + (f" {exc.hint}" if exc.hint else ""))
@@ -673,7 +720,7 @@ class ChatSession:
             return CommandResult("filter", "Filters cleared.")
         if not rest:
             return CommandResult("error", f"/filter {key} needs a value. {usage}")
-        change: dict[str, object]
+        change: dict[str, Any]
         if key in ("since", "from", "until", "to", "year"):
             if not re.fullmatch(r"\d{4}", rest):
                 return CommandResult("error", f"'{rest}' is not a year (e.g. 2023). {usage}")
@@ -701,10 +748,8 @@ class ChatSession:
         """Filters for the following turns (saved with the session)."""
         self.filters = SearchFilters(**filters.model_dump())
         if self.store is not None and self.session_id is not None:
-            try:
+            with contextlib.suppress(Exception):  # saved again with the next turn
                 self.store.set_filters(self.session_id, self.filters)
-            except Exception:  # noqa: BLE001 - saved again with the next turn
-                pass
 
     def reset(self) -> None:
         """Forget history and citation numbers; the next turn starts a new session."""

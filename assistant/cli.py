@@ -99,19 +99,19 @@ def _errors() -> Iterator[None]:
         if _state["debug"]:
             raise
         err = _console(stderr=True)
-        err.print(f"[bold red]Error:[/] {exc.message}", markup=True, highlight=False)
+        err.print(f"[bold red]Error:[/] {_escape(exc.message)}", markup=True, highlight=False)
         if exc.hint:
-            err.print(f"[yellow]Hint:[/] {exc.hint}", markup=True, highlight=False)
+            err.print(f"[yellow]Hint:[/] {_escape(exc.hint)}", markup=True, highlight=False)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         _console(stderr=True).print("Interrupted.")
         raise typer.Exit(130) from None
 
 
-def _open(settings: Settings) -> PaperIndex:
+def _open(settings: Settings, rebuild: bool = False) -> PaperIndex:
     from assistant.api import open_index
 
-    return open_index(settings)
+    return open_index(settings, rebuild=rebuild)
 
 
 def _progress_bar(description: str) -> tuple[Callable[[int, int], None], Callable[[], None]]:
@@ -163,7 +163,8 @@ def _ensure_corpus(index: PaperIndex) -> None:
         return
     err = _console(stderr=True)
     err.print(
-        f"The index in {index.dir} is empty: building it from the bundled corpus (425 papers)."
+        f"The index in {_escape(str(index.dir))} is empty: building it from the bundled corpus "
+        "(425 papers)."
     )
     update, close = _progress_bar("Embedding")
     try:
@@ -244,7 +245,7 @@ def ingest(
         from assistant.api import ingest_paths
 
         settings = _settings(index_dir=index_dir, chroma_url=chroma_url)
-        index = _open(settings)
+        index = _open(settings, rebuild=rebuild)
         update, close = _progress_bar("Embedding")
         try:
             report = ingest_paths(
@@ -257,7 +258,7 @@ def ingest(
         else:
             err = _console(stderr=True)
             for reject in report.rejects[:50]:
-                err.print(f"[yellow]rejected[/] {reject.describe()}", markup=True)
+                err.print(f"[yellow]rejected[/] {_escape(reject.describe())}", markup=True)
             if len(report.rejects) > 50:
                 err.print(f"... and {len(report.rejects) - 50} more rejects")
             _console().print(
@@ -348,14 +349,12 @@ def search(
         queries = [query] if query is not None else _read_queries(queries_file)  # type: ignore[arg-type]
         if not queries or not all(q.strip() for q in queries):
             raise UsageError("The query is empty.", hint="Give a question or keywords.")
+        # Bad flags are reported before a first run spends a minute building the corpus.
+        filters = _filters(since, until, venue, author, source, where)
         settings = _settings(index_dir=index_dir, chroma_url=chroma_url)
         index = _open(settings)
         _ensure_corpus(index)
-        options = RetrievalOptions(
-            k=k,
-            method=method,  # type: ignore[arg-type]
-            filters=_filters(since, until, venue, author, source, where),
-        )
+        options = RetrievalOptions(k=k, method=method, filters=filters)  # type: ignore[arg-type]
         if queries_file is not None:
             search_many(index, queries, options, each=lambda r: _print_json(_result_json(r)))
             return
@@ -408,11 +407,10 @@ def ask(
             settings = settings.model_copy(
                 update={"llm_model": None, "llm_base_url": None, "llm_api_key": None}
             )
+        filters = _filters(since, until, venue, author, source, where)  # before a first build
         index = _open(settings)
         _ensure_corpus(index)
-        options = RetrievalOptions(
-            k=max(k, 5), filters=_filters(since, until, venue, author, source, where)
-        )
+        options = RetrievalOptions(k=max(k, 5), filters=filters)
         on_token, streamed = token_printer()
         answer = ask_question(
             index, question, settings, options, on_token=None if as_json else on_token
@@ -714,3 +712,5 @@ def main() -> None:
 
 
 from assistant import cli_chat  # noqa: E402,F401 - registers the chat and sessions commands
+
+from assistant import cli_write  # noqa: E402,F401 isort: skip

@@ -7,6 +7,7 @@ Heavy modules are imported inside the commands, so ``assistant --help`` stays fa
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from assistant.chat import ChatSession, CommandResult
+    from assistant.sessions import SessionStore
 
 sessions_app = typer.Typer(
     help="List saved chat sessions, or show one.", invoke_without_command=True
@@ -143,6 +145,9 @@ def _read_line(interactive: bool) -> str | None:
 def _loop(session: ChatSession, console: Console, err: Console) -> None:
     """Read questions and commands until /quit or end of input."""
     interactive = sys.stdin.isatty()
+    reconfigure = getattr(sys.stdin, "reconfigure", None)
+    if reconfigure is not None:
+        reconfigure(errors="replace")  # a stray byte must not end the chat
     if interactive:
         import contextlib
 
@@ -192,28 +197,28 @@ def _turn(session: ChatSession, question: str, console: Console, err: Console) -
     from rich.markup import escape
 
     from assistant.errors import AssistantError
-    from assistant.render import print_answer, token_printer
+    from assistant.render import token_printer
 
+    turns_before = len(session.turns)
     on_token, streamed = token_printer()
     try:
-        rewrite = session.rewrite(question)
-        if rewrite.changed:
-            err.print(f"[dim]Searching for: {escape(rewrite.standalone)}[/]", markup=True)
-        if rewrite.note:
-            err.print(f"[dim]{escape(rewrite.note)}[/]", markup=True)
-        turn = session.ask(question, on_token=on_token, rewrite=rewrite)
+        _answer(session, question, console, err, on_token, streamed)
     except KeyboardInterrupt:
         if streamed():
             sys.stdout.write("\n")
-        err.print("[yellow]Interrupted: this answer was not saved.[/]", markup=True)
-        return
+        saved = len(session.turns) > turns_before
+        err.print(
+            "[yellow]Interrupted"
+            + (" (the answer was saved)." if saved else ": this answer was not saved.")
+            + "[/]",
+            markup=True,
+        )
     except AssistantError as exc:
         if streamed():
             sys.stdout.write("\n")
         err.print(f"[bold red]Error:[/] {escape(exc.message)}", markup=True)
         if exc.hint:
             err.print(f"[yellow]Hint:[/] {escape(exc.hint)}", markup=True)
-        return
     except Exception as exc:  # noqa: BLE001 - one broken turn must not end the conversation
         from assistant.cli import _state
 
@@ -224,8 +229,27 @@ def _turn(session: ChatSession, question: str, console: Console, err: Console) -
             "(this turn was not saved; run with --debug for the traceback)",
             markup=True,
         )
-        return
-    answer = turn.answer
+
+
+def _answer(
+    session: ChatSession,
+    question: str,
+    console: Console,
+    err: Console,
+    on_token: Callable[[str], None],
+    streamed: Callable[[], bool],
+) -> None:
+    """Rewrite, answer (streaming), save and print one turn."""
+    from rich.markup import escape
+
+    from assistant.render import print_answer
+
+    rewrite = session.rewrite(question)
+    if rewrite.changed:
+        err.print(f"[dim]Searching for: {escape(rewrite.standalone)}[/]", markup=True)
+    if rewrite.note:
+        err.print(f"[dim]{escape(rewrite.note)}[/]", markup=True)
+    answer = session.ask(question, on_token=on_token, rewrite=rewrite).answer
     # A model that failed mid-stream leaves partial text; the extractive answer follows in full.
     fell_back = answer.llm_error is not None
     if streamed() and fell_back:
@@ -239,7 +263,8 @@ def _turn(session: ChatSession, question: str, console: Console, err: Console) -
 # --- sessions ------------------------------------------------------------------------------------
 
 
-def _store(index_dir: Path | None):  # noqa: ANN202 - keeps the import lazy
+def _store(index_dir: Path | None) -> SessionStore:
+    """The sessions file of the index the settings point at (not created here)."""
     from assistant.sessions import SessionStore
 
     settings = _settings(index_dir=index_dir)
@@ -254,6 +279,7 @@ def sessions(
 ) -> None:
     """List saved chat sessions, most recent first ('assistant chat --session ID' resumes one)."""
     if ctx.invoked_subcommand is not None:
+        ctx.obj = {"index_dir": index_dir}  # 'sessions --index DIR show ID' works too
         return
     with _errors():
         with _store(index_dir) as store:
@@ -284,6 +310,7 @@ def sessions(
 
 @sessions_app.command("show")
 def sessions_show(
+    ctx: typer.Context,
     session_id: Annotated[str, typer.Argument(help="The session's id (or its start).")],
     index_dir: IndexOpt = None,
     as_json: JsonOpt = False,
@@ -292,7 +319,8 @@ def sessions_show(
     with _errors():
         from assistant.chat import transcript_json, transcript_markdown, turns_from_store
 
-        with _store(index_dir) as store:
+        parent = ctx.obj if isinstance(ctx.obj, dict) else {}
+        with _store(index_dir or parent.get("index_dir")) as store:
             info = store.get(session_id)
             turns = turns_from_store(store.turns(info.id))
         if as_json:

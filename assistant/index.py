@@ -70,7 +70,8 @@ class IndexStats:
 class PaperIndex:
     """Open (or create) the index that the settings describe."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, rebuild: bool = False) -> None:
+        """``rebuild``: the caller will rebuild the index, so other settings are no error."""
         self.settings = settings
         self.dir = Path(settings.index_dir)
         try:
@@ -82,7 +83,8 @@ class PaperIndex:
             ) from exc
         self.catalog = Catalog(self.dir)
         self.spec = index_fingerprint(settings)
-        self._check_compatible()
+        if not rebuild:
+            self._check_compatible()
 
     def _check_compatible(self) -> None:
         recorded = self.catalog.get_meta("fingerprint")

@@ -118,7 +118,10 @@ class VectorStore:
 
     def get_embeddings(self, ids: Sequence[str]) -> dict[str, Any]:
         """Stored vectors of the given chunk ids."""
-        if not ids:
-            return {}
-        reply = self._collection.get(ids=list(ids), include=["embeddings"])
-        return dict(zip(reply["ids"], reply["embeddings"], strict=True))
+        found: dict[str, Any] = {}
+        for start in range(0, len(ids), 2000):
+            reply = self._collection.get(
+                ids=list(ids[start : start + 2000]), include=["embeddings"]
+            )
+            found.update(zip(reply["ids"], reply["embeddings"], strict=True))
+        return found

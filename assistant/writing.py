@@ -36,7 +36,7 @@ TokenFn = Callable[[str], None]
 #: (cosine of all-MiniLM-L6-v2 vectors; unrelated sentences of the same field sit near 0.3-0.45).
 SUPPORT_MIN_SIMILARITY = 0.5
 #: Average-linkage similarity above which two groups of papers are one theme.
-THEME_SIMILARITY = 0.5
+THEME_SIMILARITY = 0.6
 MIN_THEMES, MAX_THEMES = 2, 5
 NEAREST_SHOWN = 3
 
@@ -89,6 +89,7 @@ class CiteResult(BaseModel):
     claim: str
     supported: bool
     mode: Mode
+    summary: str = Field(default="", description="One line: the verdict and why.")
     papers: list[CitedPaper] = Field(default_factory=list, description="Supporting papers.")
     nearest: list[CitedPaper] = Field(
         default_factory=list, description="When nothing supports it: the closest papers."
@@ -108,6 +109,7 @@ class CiteResult(BaseModel):
             "claim": self.claim,
             "supported": self.supported,
             "mode": self.mode,
+            "summary": self.summary,
             "papers": [p.public_json() for p in self.papers],
             "bibtex": self.bibtex,
             "nearest": [p.public_json() for p in self.nearest],
@@ -131,7 +133,8 @@ class Reference(BaseModel):
 
     def line(self) -> str:
         year = f" ({self.year})" if self.year else ""
-        return f"[{self.n}] {self.title}{year}. {self.link or self.paper_id}"
+        stop = "" if not year and self.title.endswith((".", "?", "!")) else "."
+        return f"[{self.n}] {self.title}{year}{stop} {self.link or self.paper_id}"
 
 
 class Theme(BaseModel):
@@ -328,7 +331,7 @@ def cite_claim(
     out = CiteResult(claim=claim, supported=False, mode=mode, confidence=result.confidence)
     out.notes.extend(result.notes)
     if not papers:
-        out.notes.append("No indexed paper matches this claim.")
+        out.summary = "No indexed paper matches this claim."
         return out
     scorer = _SentenceScorer(index, claim)
     best, _ = scorer.best(papers)
@@ -342,10 +345,9 @@ def cite_claim(
         ),
     )
     if not result.covered:
-        out.notes.insert(
-            0,
-            "The indexed papers do not appear to address this claim (retrieval confidence "
-            f"{result.confidence:.2f}), so none is offered as support.",
+        out.summary = (
+            "Not supported: the indexed papers do not appear to address this claim (retrieval "
+            f"confidence {result.confidence:.2f}), so none is offered as support."
         )
         return _finish_cite(out, [], offline[:NEAREST_SHOWN], best, {})
     if use_llm:
@@ -362,13 +364,20 @@ def cite_claim(
     supporting = [p for p in offline if best[p.paper_id][1] >= SUPPORT_MIN_SIMILARITY]
     if not supporting:
         top = best[offline[0].paper_id][1]
-        out.notes.insert(
-            0,
-            f"No abstract sentence is close enough to the claim (best similarity {top:.2f} < "
-            f"{SUPPORT_MIN_SIMILARITY}), so none is offered as support.",
+        out.summary = (
+            "Not supported: no abstract sentence is close enough to the claim (best similarity "
+            f"{top:.2f} < {SUPPORT_MIN_SIMILARITY}), so none is offered as support."
         )
         return _finish_cite(out, [], offline[:NEAREST_SHOWN], best, {})
+    out.summary = (
+        f"{_papers_phrase(len(supporting))} with a sentence close to the claim, most similar "
+        "first (an offline ranking: check that each sentence supports it)."
+    )
     return _finish_cite(out, supporting, [], best, {})
+
+
+def _papers_phrase(n: int) -> str:
+    return f"{n} paper" if n == 1 else f"{n} papers"
 
 
 def _cite_with_model(
@@ -406,8 +415,13 @@ def _cite_with_model(
     reasons = {by_number[n].paper_id: why for n, why in judgement.supporting}
     if not supporting:
         reason = judgement.none_reason or "it named no retrieved paper"
-        out.notes.insert(0, f"The model found no supporting paper: {reason}")
+        out.summary = f"Not supported: the model found no supporting paper ({reason})."
         return _finish_cite(out, [], offline[:NEAREST_SHOWN], best, {})
+    verb = "supports" if len(supporting) == 1 else "support"
+    out.summary = (
+        f"{_papers_phrase(len(supporting))} {verb} the claim according to the model "
+        f"({reply.model}), strongest first."
+    )
     return _finish_cite(out, supporting, [], best, reasons)
 
 
@@ -455,46 +469,49 @@ def cluster_papers(
     threshold: float = THEME_SIMILARITY,
     min_groups: int = MIN_THEMES,
     max_groups: int = MAX_THEMES,
-) -> list[list[int]]:
-    """Average-linkage agglomerative clustering on cosine similarity of unit ``vectors``.
+) -> tuple[list[list[int]], list[int]]:
+    """Average-linkage agglomerative clustering on the cosine similarity of unit ``vectors``.
 
     Groups merge while their average similarity is at least ``threshold`` or there are more
-    than ``max_groups``, never below ``min_groups``. Singletons then join their closest group
-    while that keeps at least ``min_groups``. Groups come back as sorted row numbers, ordered
-    by their first row.
+    than ``max_groups``. Papers left alone then join their closest group when there are at
+    least ``min_groups`` groups of two or more; otherwise they are returned apart, as the
+    second value ("other work"). Groups are sorted row numbers, ordered by their first row.
     """
     n = len(vectors)
     if n == 0:
-        return []
+        return [], []
     sim = vectors @ vectors.T
     groups: list[list[int]] = [[i] for i in range(n)]
-    min_groups = max(1, min(min_groups, n))
 
     def linkage(a: list[int], b: list[int]) -> float:
         return float(sim[a][:, b].mean())
 
-    while len(groups) > min_groups:
-        pairs = [
-            (linkage(groups[i], groups[j]), i, j)
-            for i in range(len(groups))
-            for j in range(i + 1, len(groups))
-        ]
-        value, i, j = max(pairs, key=lambda t: (t[0], -t[1], -t[2]))
+    while len(groups) > 1:
+        value, i, j = max(
+            (
+                (linkage(groups[i], groups[j]), i, j)
+                for i in range(len(groups))
+                for j in range(i + 1, len(groups))
+            ),
+            key=lambda t: (t[0], -t[1], -t[2]),
+        )
         if value < threshold and len(groups) <= max_groups:
             break
         groups[i] = sorted(groups[i] + groups[j])
         del groups[j]
-    while len(groups) > min_groups:
-        singles = [g for g in groups if len(g) == 1]
-        if not singles or len(singles) == len(groups):
-            break
-        single = min(singles)
-        others = [g for g in groups if g is not single]
-        target = max(others, key=lambda g: (linkage(single, g), -g[0]))
-        target.extend(single)
-        target.sort()
-        groups.remove(single)
-    return sorted(groups, key=lambda g: g[0])
+    themes = [g for g in groups if len(g) > 1]
+    singles = sorted(g[0] for g in groups if len(g) == 1)
+    others: list[int] = []
+    if themes and len(themes) >= min(min_groups, n // 2):
+        for i in singles:
+            target = max(themes, key=lambda g: (linkage([i], g), -g[0]))
+            target.append(i)
+            target.sort()
+    elif themes:
+        others = singles
+    else:  # nothing alike: one theme per paper
+        themes = [[i] for i in singles]
+    return sorted(themes, key=lambda g: g[0]), others
 
 
 def theme_terms(
@@ -502,55 +519,56 @@ def theme_terms(
 ) -> list[list[str]]:
     """The most distinctive words of each group (class-based tf-idf), as written in the text.
 
-    Words of ``exclude`` (the topic: every group shares it) are never used.
+    A word scores by the share of the group's papers using it (titles count twice), its rarity
+    in the corpus (idf) and how few groups use it. Words of ``exclude`` (the topic, which
+    every group shares) are never used.
     """
     analyzer = index.lexical.analyzer
+    lexical = index.lexical
     excluded = set(analyzer.tokens(exclude))
     surface: dict[str, Counter[str]] = {}
-    counts: list[Counter[str]] = []
     doc_freq: list[Counter[str]] = []
+    title_freq: list[Counter[str]] = []
     for group in groups:
-        tf: Counter[str] = Counter()
         df: Counter[str] = Counter()
+        in_titles: Counter[str] = Counter()
         for paper in group:
             seen: set[str] = set()
-            for word in _WORD.findall(f"{paper.title}. {paper.title}. {paper.abstract}"):
-                tokens = analyzer.tokens(word)
-                if not tokens:
-                    continue
-                term = tokens[0]
-                if len(term) < 3 or term in excluded or term.replace(".", "").isdigit():
-                    continue
-                surface.setdefault(term, Counter())[word] += 1
-                tf[term] += 1
-                seen.add(term)
+            for part, text in enumerate((paper.title, paper.abstract)):
+                for word in _WORD.findall(text):
+                    word = re.sub(r"'s$", "", word)
+                    tokens = analyzer.tokens(word)
+                    if not tokens:
+                        continue
+                    term = tokens[0]
+                    if len(term) < 3 or term in excluded or term[0].isdigit():
+                        continue
+                    surface.setdefault(term, Counter())[word] += 1
+                    if part == 0 and term not in seen:
+                        in_titles[term] += 1
+                    seen.add(term)
             df.update(seen)
-        counts.append(tf)
         doc_freq.append(df)
-    total: Counter[str] = Counter()
-    for tf in counts:
-        total.update(tf)
-    average = sum(total.values()) / max(len(groups), 1)
+        title_freq.append(in_titles)
+    groups_using: Counter[str] = Counter()
+    for df in doc_freq:
+        groups_using.update(df.keys())
     named: list[list[str]] = []
-    for group, tf, df in zip(groups, counts, doc_freq, strict=True):
-        size = sum(tf.values()) or 1
+    for group, df, titles in zip(groups, doc_freq, title_freq, strict=True):
         shared = 2 if len(group) > 1 else 1
 
         def score(
-            term: str,
-            tf: Counter[str] = tf,
-            df: Counter[str] = df,
-            size: int = size,
-            shared: int = shared,
-        ) -> tuple[bool, float]:
-            weight = (tf[term] / size) * math.log(1 + average / total[term])
-            return df[term] >= shared, weight * (1.0 + index.lexical.idf(term))
+            term: str, df: Counter[str] = df, titles: Counter[str] = titles, size: int = len(group)
+        ) -> float:
+            spread = math.log(1 + len(groups) / groups_using[term])
+            return (df[term] + titles[term]) / size * lexical.idf(term) * spread
 
-        ranked = sorted(tf, key=lambda t: (*(-x for x in score(t)), t))
+        ranked = sorted(df, key=lambda t: (df[t] < shared, -score(t), t))
         words: list[str] = []
         for term in ranked:
             word = _display_word(surface[term])
-            if word.lower() not in {w.lower() for w in words}:
+            lowered = word.lower()
+            if not any(lowered in w.lower() or w.lower() in lowered for w in words):
                 words.append(word)
             if len(words) == count:
                 break
@@ -690,14 +708,16 @@ def _extractive_draft(
     )
     means.update(zip((p.paper_id for p in missing), embedded, strict=True))
     paper_vectors = np.stack([means[p.paper_id] for p in papers])
-    min_groups = MIN_THEMES if len(papers) >= 4 else 1
-    groups = cluster_papers(paper_vectors, min_groups=min_groups)
+    groups, others = cluster_papers(paper_vectors)
     names = theme_terms(index, [[papers[i] for i in g] for g in groups], exclude=topic)
+    headings = [_heading(words) for words in names]
+    if others:
+        groups.append(others)
+        headings.append("Other related work")
     numbers: dict[str, int] = {}
     sections: list[str] = [DRAFT_NOTE]
     themes: list[Theme] = []
-    for group, words in zip(groups, names, strict=True):  # groups are in retrieval order
-        heading = _heading(words)
+    for group, heading in zip(groups, headings, strict=True):  # groups in retrieval order
         lines = []
         cited: list[int] = []
         for i in group:

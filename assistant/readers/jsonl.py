@@ -48,10 +48,10 @@ def read_jsonl(path: Path, out: Collector) -> None:
                 if not stripped:
                     continue
                 first = False
-                if stripped.startswith(b"[") or (
-                    path.suffix.lower() == ".json" and not _parses(stripped)
+                array = stripped.startswith(b"[")
+                if (array or (path.suffix.lower() == ".json" and not _parses(stripped))) and (
+                    _read_json_document(path, out, must=array)
                 ):
-                    _read_json_document(path, out)
                     return
             if b"\0" in raw:
                 at = start + raw.index(0)
@@ -86,22 +86,29 @@ def _json_error(exc: ValueError) -> str:
     return str(exc)
 
 
-def _read_json_document(path: Path, out: Collector) -> None:
-    """A whole-file JSON array of paper objects (or one pretty-printed object)."""
+def _read_json_document(path: Path, out: Collector, *, must: bool) -> bool:
+    """Read a whole-file JSON array of paper objects (or one pretty-printed object).
+
+    Returns False, having read nothing, when the file is not one JSON document and ``must`` is
+    False: it is then read as JSON Lines (whose broken first line gets rejected).
+    """
     data = path.read_bytes()
     skip = 3 if data.startswith(BOM) else 0
     data = data[skip:]
     if b"\0" in data:
-        out.reject(None, f"contains NUL bytes (binary data at offset {skip + data.index(0)})")
-        return
+        if must:
+            out.reject(None, f"contains NUL bytes (binary data at offset {skip + data.index(0)})")
+        return must
     try:
         doc = _loads(data.decode("utf-8"))
     except UnicodeDecodeError as exc:
-        out.reject(None, not_utf8_reason(data, exc, skip))
-        return
+        if must:
+            out.reject(None, not_utf8_reason(data, exc, skip))
+        return must
     except json.JSONDecodeError as exc:
-        out.reject(f"line {exc.lineno}", f"malformed JSON ({exc.msg} at column {exc.colno})")
-        return
+        if must:
+            out.reject(f"line {exc.lineno}", f"malformed JSON ({exc.msg} at column {exc.colno})")
+        return must
     items = doc if isinstance(doc, list) else [doc]
     for number, obj in enumerate(items, start=1):
         location = f"item {number}" if isinstance(doc, list) else None
@@ -109,6 +116,7 @@ def _read_json_document(path: Path, out: Collector) -> None:
             out.reject(location, f"not a JSON object (a {type(obj).__name__})")
             continue
         out.add(location, record_to_paper(obj, out.source))
+    return True
 
 
 def _text(value: object) -> str | None:

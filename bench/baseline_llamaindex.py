@@ -1,0 +1,104 @@
+"""The llama-index default pipeline, as the baseline a user would otherwise get.
+
+``VectorStoreIndex.from_documents`` over a Chroma collection with the default node parser
+(SentenceSplitter, 1024-token chunks, so one node per abstract) and the same
+all-MiniLM-L6-v2 model, run the way chromadb runs it (``ONNXMiniLM_L6_V2``: every passage
+padded and truncated to 256 word pieces). Needs the ``bench`` extra (llama-index-core,
+llama-index-vector-stores-chroma).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from assistant.embedding import minilm_files
+from assistant.models import Paper
+
+_CHROMA_ONNX_FILES = (
+    "config.json",
+    "special_tokens_map.json",
+    "tokenizer_config.json",
+    "tokenizer.json",
+    "vocab.txt",
+)
+
+
+def chroma_onnx_function() -> Any:
+    """chromadb's own ONNX MiniLM, pointed at the pinned packages' files (no download)."""
+    from chromadb.utils.embedding_functions import ONNXMiniLM_L6_V2
+
+    files = minilm_files()
+    folder = Path(tempfile.mkdtemp(prefix="chroma-onnx-"))
+    onnx = folder / "onnx"
+    onnx.mkdir()
+    tokenizer_dir = files["tokenizer.json"].parent
+    for name in _CHROMA_ONNX_FILES:
+        shutil.copy(tokenizer_dir / name, onnx / name)
+    shutil.copy(files["model.onnx"], onnx / "model.onnx")
+    ONNXMiniLM_L6_V2.DOWNLOAD_PATH = folder  # type: ignore[assignment]
+    return ONNXMiniLM_L6_V2()
+
+
+def make_embedding() -> Any:
+    """A llama-index embedding that calls chromadb's ONNX MiniLM."""
+    from llama_index.core.embeddings import BaseEmbedding
+
+    function = chroma_onnx_function()
+
+    class ChromaOnnxEmbedding(BaseEmbedding):
+        def _get_query_embedding(self, query: str) -> list[float]:
+            return [float(x) for x in function([query])[0]]
+
+        async def _aget_query_embedding(self, query: str) -> list[float]:
+            return self._get_query_embedding(query)
+
+        def _get_text_embedding(self, text: str) -> list[float]:
+            return [float(x) for x in function([text])[0]]
+
+        def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+            return [[float(x) for x in row] for row in function(texts)]
+
+    return ChromaOnnxEmbedding(model_name="all-MiniLM-L6-v2-onnx", embed_batch_size=32)
+
+
+class LlamaIndexBaseline:
+    """Build and query the default pipeline over some papers."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.index: Any = None
+        self.embedding = make_embedding()
+
+    def build(self, papers: list[Paper]) -> float:
+        """Index the papers; returns the wall time in seconds."""
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+        from llama_index.core import Document, StorageContext, VectorStoreIndex
+        from llama_index.vector_stores.chroma import ChromaVectorStore
+
+        started = time.perf_counter()
+        client = chromadb.PersistentClient(
+            path=str(self.folder), settings=ChromaSettings(anonymized_telemetry=False)
+        )
+        collection = client.get_or_create_collection("baseline")
+        store = ChromaVectorStore(chroma_collection=collection)
+        documents = [
+            Document(text=f"{p.title}\n{p.abstract}", metadata={"paper_id": p.paper_id})
+            for p in papers
+        ]
+        self.index = VectorStoreIndex.from_documents(
+            documents,
+            storage_context=StorageContext.from_defaults(vector_store=store),
+            embed_model=self.embedding,
+        )
+        return time.perf_counter() - started
+
+    def search(self, query: str, k: int = 10) -> list[str]:
+        """Paper ids of the top nodes (one node per abstract here)."""
+        retriever = self.index.as_retriever(similarity_top_k=k)
+        nodes = retriever.retrieve(query)
+        return [str(n.node.metadata["paper_id"]) for n in nodes]
