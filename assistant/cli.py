@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -38,7 +38,7 @@ app.add_typer(papers_app, name="papers")
 _state: dict[str, Any] = {"debug": False}
 
 IndexOpt = Annotated[
-    Optional[Path],  # noqa: UP045 (typer needs Optional on 3.11 with from __future__)
+    Path | None,
     typer.Option(
         "--index",
         help="Index folder (default: ./index). Env: ASSISTANT_INDEX_DIR.",
@@ -46,7 +46,7 @@ IndexOpt = Annotated[
     ),
 ]
 ChromaOpt = Annotated[
-    Optional[str],  # noqa: UP045
+    str | None,
     typer.Option(
         "--chroma-url",
         help="Use a Chroma server (http://host:port). Env: ASSISTANT_CHROMA_URL.",
@@ -54,21 +54,19 @@ ChromaOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-YearFromOpt = Annotated[
-    Optional[int], typer.Option("--since", help="Only papers from this year on.")
-]  # noqa: UP045
-YearToOpt = Annotated[Optional[int], typer.Option("--until", help="Only papers up to this year.")]  # noqa: UP045
+YearFromOpt = Annotated[int | None, typer.Option("--since", help="Only papers from this year on.")]
+YearToOpt = Annotated[int | None, typer.Option("--until", help="Only papers up to this year.")]
 VenueOpt = Annotated[
-    Optional[str], typer.Option("--venue", help="Only papers whose venue contains this.")
-]  # noqa: UP045
+    str | None, typer.Option("--venue", help="Only papers whose venue contains this.")
+]
 AuthorOpt = Annotated[
-    Optional[str], typer.Option("--author", help="Only papers with a matching author.")
-]  # noqa: UP045
+    str | None, typer.Option("--author", help="Only papers with a matching author.")
+]
 SourceOpt = Annotated[
-    Optional[str], typer.Option("--source", help="Only papers read from this file name.")
-]  # noqa: UP045
+    str | None, typer.Option("--source", help="Only papers read from this file name.")
+]
 WhereOpt = Annotated[
-    Optional[list[str]],  # noqa: UP045
+    list[str] | None,
     typer.Option("--where", help="Other metadata, KEY=VALUE (repeatable)."),
 ]
 
@@ -226,7 +224,7 @@ def _main(
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders of papers.")],
     fmt: Annotated[
-        Optional[str],  # noqa: UP045
+        str | None,
         typer.Option("--format", help="Force a format: daily, jsonl, csv, bibtex."),
     ] = None,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Empty the index first.")] = False,
@@ -316,10 +314,10 @@ def _read_queries(path: Path) -> list[str]:
 
 @app.command()
 def search(
-    query: Annotated[Optional[str], typer.Argument(help="What to look for.")] = None,  # noqa: UP045
+    query: Annotated[str | None, typer.Argument(help="What to look for.")] = None,
     k: Annotated[int, typer.Option("--k", "-k", min=1, max=200, help="Papers to show.")] = 10,
     queries_file: Annotated[
-        Optional[Path],  # noqa: UP045
+        Path | None,
         typer.Option("--queries-file", help="Run many queries (one a line, or JSONL 'question')."),
     ] = None,
     method: Annotated[str, typer.Option("--method", help="hybrid, dense or bm25.")] = "hybrid",
@@ -369,11 +367,11 @@ def search(
 def ask(
     question: Annotated[str, typer.Argument(help="Your question.")],
     model: Annotated[
-        Optional[str],  # noqa: UP045
+        str | None,
         typer.Option("-m", "--model", help="LLM model. Env: ASSISTANT_LLM_MODEL."),
     ] = None,
     base_url: Annotated[
-        Optional[str],  # noqa: UP045
+        str | None,
         typer.Option("--base-url", help="OpenAI-compatible endpoint. Env: OPENAI_BASE_URL."),
     ] = None,
     extractive: Annotated[
@@ -426,15 +424,15 @@ def ask(
 @app.command("eval")
 def eval_command(
     questions: Annotated[
-        Optional[Path],  # noqa: UP045
+        Path | None,
         typer.Argument(help="JSONL questions with 'question' and 'gold' (titles or ids)."),
     ] = None,
     beir: Annotated[
-        Optional[Path],  # noqa: UP045
+        Path | None,
         typer.Option("--beir", help="A BEIR-layout folder (corpus, queries, qrels), e.g. SciFact."),
     ] = None,
     split: Annotated[
-        Optional[str],  # noqa: UP045
+        str | None,
         typer.Option("--split", help="BEIR qrels split (train, dev, test)."),
     ] = None,
     method: Annotated[str, typer.Option("--method", help="hybrid, dense or bm25.")] = "hybrid",
@@ -540,7 +538,8 @@ def _print_search(result: SearchResult) -> None:
     console.print(table)
     if not result.covered:
         console.print(
-            f"[yellow]Low confidence ({result.confidence:.2f}) that the indexed papers cover this query.[/]",
+            f"[yellow]Low confidence ({result.confidence:.2f}) that the indexed papers "
+            "cover this query.[/]",
             markup=True,
         )
 
@@ -659,7 +658,8 @@ def stats(
         console.print(f"papers:          {info['papers']}")
         console.print(f"chunks:          {info['chunks']}")
         console.print(
-            f"embedding model: {info['embedding_model']} (chunks of {info['chunk_tokens']} word pieces)"
+            f"embedding model: {info['embedding_model']} "
+            f"(chunks of {info['chunk_tokens']} word pieces)"
         )
         console.print(f"size on disk:    {info['size_bytes'] / 1e6:.1f} MB")
         low, high = info["year_range"]
@@ -684,7 +684,8 @@ def config(as_json: JsonOpt = False) -> None:
         path = config_file_path()
         console.print(
             "Precedence: flags > environment (ASSISTANT_*) > config file > defaults. "
-            f"Config file: {path if path else 'none (set ASSISTANT_CONFIG_FILE or create ./assistant.toml)'}"
+            "Config file: "
+            + (str(path) if path else "none (set ASSISTANT_CONFIG_FILE or create ./assistant.toml)")
         )
         for name, value in data.items():
             description = Settings.model_fields[name].description or ""

@@ -104,15 +104,17 @@ class DenseCache:
         self.version = version
 
     @classmethod
-    def load(cls, index_dir: Path, version: int, fingerprint: str) -> DenseCache | None:
-        """The saved cache when it matches, else None."""
+    def load(cls, index_dir: Path, version: int | None, fingerprint: str) -> DenseCache | None:
+        """The saved cache when it matches (``version`` None: any version), else None."""
         path = index_dir / cls.FILENAME
         if not path.is_file():
             return None
         try:
             with np.load(path) as data:
                 header = json.loads(bytes(data["header"]).decode())
-                if header.get("version") != version or header.get("fingerprint") != fingerprint:
+                if header.get("fingerprint") != fingerprint or (
+                    version is not None and header.get("version") != version
+                ):
                     return None
                 cache = cls(int(header["dim"]))
                 ids = bytes(data["chunk_ids"]).decode()
@@ -122,5 +124,5 @@ class DenseCache:
                 cache.vectors = np.ascontiguousarray(data["vectors"], dtype=np.float32)
         except (OSError, ValueError, KeyError):
             return None
-        cache.version = version
+        cache.version = int(header["version"])
         return cache

@@ -97,9 +97,12 @@ class MiniLMEmbedder:
     dim = MINILM_DIM
     max_tokens = MINILM_MAX_TOKENS
 
-    def __init__(self, batch_size: int = 32, threads: int = 0) -> None:
+    def __init__(
+        self, batch_size: int = 32, threads: int = 0, runtime_dir: Path | None = None
+    ) -> None:
         self.batch_size = batch_size
         self.threads = threads or (os.cpu_count() or 1)
+        self.runtime_dir = runtime_dir
         self._files = minilm_files()
 
     @cached_property
@@ -113,6 +116,22 @@ class MiniLMEmbedder:
 
     @cached_property
     def _session(self) -> Any:
+        # onnxruntime's native library writes a device id and an event database under
+        # $XDG_CACHE_HOME (default ~/.cache) when its first session starts, telemetry or not;
+        # point it inside the index folder so that nothing is written outside it.
+        previous = os.environ.get("XDG_CACHE_HOME")
+        if self.runtime_dir is not None:
+            os.environ["XDG_CACHE_HOME"] = str(self.runtime_dir)
+        try:
+            return self._new_session()
+        finally:
+            if self.runtime_dir is not None:
+                if previous is None:
+                    os.environ.pop("XDG_CACHE_HOME", None)
+                else:
+                    os.environ["XDG_CACHE_HOME"] = previous
+
+    def _new_session(self) -> Any:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -216,7 +235,11 @@ def make_embedder(settings: Settings) -> Embedder:
     """The embedding model the settings name."""
     name = settings.embedding_model
     if name == MINILM_NAME:
-        return MiniLMEmbedder(batch_size=settings.embed_batch_size, threads=settings.embed_threads)
+        return MiniLMEmbedder(
+            batch_size=settings.embed_batch_size,
+            threads=settings.embed_threads,
+            runtime_dir=Path(settings.index_dir) / ".runtime",
+        )
     if name.startswith("openai:") and len(name) > len("openai:"):
         return OpenAIEmbedder(name.split(":", 1)[1], settings)
     raise UsageError(

@@ -132,6 +132,10 @@ class PaperIndex:
         loaded = LexicalIndex.load(self.dir, version)
         if loaded is not None:
             return loaded
+        if self.ingest_running():  # serve the last saved state; the ingest will save a new one
+            stale = LexicalIndex.load(self.dir, None)
+            if stale is not None:
+                return stale
         rebuilt = LexicalIndex.build(self.catalog.iter_lexical_rows())
         if self.catalog.count_papers():
             self._save_quietly(lambda: rebuilt.save(self.dir, version))
@@ -146,7 +150,24 @@ class PaperIndex:
         loaded = DenseCache.load(self.dir, version, fingerprint)
         if loaded is not None:
             return loaded
+        if self.ingest_running():  # don't read Chroma while another process writes it
+            stale = DenseCache.load(self.dir, None, fingerprint)
+            if stale is not None:
+                return stale
         return self._rebuild_dense(version)
+
+    def ingest_running(self) -> bool:
+        """True while another process holds this index's ingest lock."""
+        path = self.dir / "ingest.lock"
+        if not path.exists():
+            return False
+        with path.open("a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(handle, fcntl.LOCK_UN)
+        return False
 
     def _rebuild_dense(self, version: int) -> DenseCache:
         """Read the committed papers' vectors back from Chroma."""

@@ -410,15 +410,17 @@ class LexicalIndex:
         tmp.replace(index_dir / self.FILENAME)
 
     @classmethod
-    def load(cls, index_dir: Path, expected_version: int) -> LexicalIndex | None:
-        """The saved index if it matches ``expected_version``, else None."""
+    def load(cls, index_dir: Path, expected_version: int | None) -> LexicalIndex | None:
+        """The saved index if it matches ``expected_version`` (None: any version), else None."""
         path = index_dir / cls.FILENAME
         if not path.is_file():
             return None
         try:
             with np.load(path) as data:
                 header: dict[str, Any] = json.loads(bytes(data["header"]).decode())
-                if header != {"version": expected_version, "tokenizer": TOKENIZER_VERSION}:
+                if header.get("tokenizer") != TOKENIZER_VERSION or (
+                    expected_version is not None and header.get("version") != expected_version
+                ):
                     return None
                 index = cls()
                 doc_text = bytes(data["doc_ids"]).decode()
@@ -434,7 +436,7 @@ class LexicalIndex:
             return None
         index.term_row = {t: i for i, t in enumerate(index.terms)}
         index.doc_pos = {pid: i for i, pid in enumerate(index.doc_ids) if bool(index.alive[i])}
-        index.version = expected_version
+        index.version = int(header["version"])
         return index
 
     @classmethod

@@ -39,7 +39,10 @@ def print_answer(console: Console, err: Console, answer: Answer, streamed: bool)
     """The answer (unless already streamed), its notes and its references."""
     from rich.markup import escape
 
-    if streamed:
+    if streamed and answer.mode == "extractive":  # the model failed mid-stream: fallback
+        sys.stdout.write("\n\n")
+        console.print(escape(answer.answer))
+    elif streamed:
         sys.stdout.write("\n")
         if answer.removed_citations or answer.uncited_sentences:
             console.print("\n[dim]Checked answer:[/]", markup=True)

@@ -30,17 +30,6 @@ MESSAGES = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No ASSISTANT_*/OPENAI_* variables or assistant.toml of the developer leak into Settings."""
-    import os
-
-    for name in list(os.environ):
-        if name.startswith(("ASSISTANT_", "OPENAI_")):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-
-
 @pytest.fixture
 def fake() -> Iterator[FakeOpenAI]:
     with FakeOpenAI() as server:
