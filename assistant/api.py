@@ -129,7 +129,7 @@ def ask(
             answer.standalone_question = search_query
             return answer
         except LLMError as exc:
-            llm_failure = f"{exc.message}" + (f" ({exc.hint})" if exc.hint else "")
+            llm_failure = " ".join(_sentence(part) for part in (exc.message, exc.hint) if part)
         finally:
             if own_client:
                 active.close()
@@ -139,10 +139,15 @@ def ask(
     if llm_failure:
         answer.notes = [n for n in answer.notes if not n.startswith("Extractive mode")]
         answer.notes.insert(
-            0, f"The language model failed: {llm_failure}. Showing the extractive answer."
+            0, f"The language model failed: {llm_failure} Showing the extractive answer."
         )
         answer.llm_error = llm_failure
     return answer
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text if text.endswith((".", "?", "!")) else f"{text}."
 
 
 def evaluate_questions(

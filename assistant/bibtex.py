@@ -53,10 +53,19 @@ def assign_keys(papers: Iterable[Paper]) -> dict[str, str]:
 
 
 def _escape(value: str) -> str:
+    """Plain text as a BibTeX value: LaTeX specials escaped, braces balanced."""
     value = " ".join(value.split())
-    for char in "&%$#_":
-        value = value.replace(char, "\\" + char)
-    return value
+    out = []
+    for char in value:
+        if char == "\\":
+            out.append("\\textbackslash{}")
+        elif char in "&%$#_{}":
+            out.append("\\" + char)
+        elif char == "~":
+            out.append("\\textasciitilde{}")
+        else:
+            out.append(char)
+    return "".join(out)
 
 
 def entry(paper: Paper, key: str) -> str:

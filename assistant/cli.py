@@ -77,7 +77,7 @@ WhereOpt = Annotated[
 def _console(stderr: bool = False) -> Console:
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -418,7 +418,11 @@ def ask(
             return
         print_answer(_console(), _console(stderr=True), answer, streamed())
         if answer.llm_error:
-            _console(stderr=True).print(f"Error: {answer.llm_error}", highlight=False)
+            _console(stderr=True).print(
+                f"Error: the language model failed: {answer.llm_error}"
+                " Showing the extractive answer.",
+                highlight=False,
+            )
 
 
 @app.command("eval")

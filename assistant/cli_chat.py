@@ -256,7 +256,11 @@ def _answer(
         sys.stdout.write("\n")
     print_answer(console, err, answer, streamed() and not fell_back)
     if answer.llm_error:
-        err.print(f"Error: {answer.llm_error}", highlight=False, markup=False)
+        err.print(
+            f"Error: the language model failed: {answer.llm_error} Showing the extractive answer.",
+            highlight=False,
+            markup=False,
+        )
     console.print()
 
 

@@ -31,7 +31,8 @@ def references(citations: list[Citation]) -> list[str]:
     for c in sorted(citations, key=lambda c: c.n):
         year = f" ({c.year})" if c.year else ""
         where = c.link or c.paper_id
-        lines.append(f"[{c.n}] {c.title}{year}. {where}")
+        title = c.title if c.title.endswith((".", "?", "!")) or year else f"{c.title}."
+        lines.append(f"[{c.n}] {title}{year}{'.' if year else ''} {where}")
     return lines
 
 
@@ -50,6 +51,8 @@ def print_answer(console: Console, err: Console, answer: Answer, streamed: bool)
     else:
         console.print(escape(answer.answer))
     for note in answer.notes:
+        if answer.llm_error and note.startswith("The language model failed"):
+            continue  # the caller reports the failure once, as an error
         err.print(f"[dim]{escape(note)}[/]", markup=True)
     if answer.citations:
         console.print("\n[bold]References[/]", markup=True)

@@ -205,7 +205,8 @@ def _papers(result: SearchResult) -> list[Paper]:
 
 
 def _failure_text(exc: LLMError) -> str:
-    return exc.message + (f" ({exc.hint})" if exc.hint else "")
+    parts = (part.strip() for part in (exc.message, exc.hint) if part)
+    return " ".join(p if p.endswith((".", "?", "!")) else f"{p}." for p in parts)
 
 
 def _nearest_lines(hits: Sequence[SearchHit]) -> list[str]:
@@ -357,7 +358,7 @@ def cite_claim(
             out.llm_error = _failure_text(exc)
             out.mode = "extractive"
             out.notes.insert(
-                0, f"The language model failed: {out.llm_error}. Showing the offline ranking."
+                0, f"The language model failed: {out.llm_error} Showing the offline ranking."
             )
     else:
         out.notes.append(CITE_EXTRACTIVE_NOTE)
@@ -652,7 +653,7 @@ def related_work(
     if llm_failure:
         draft.llm_error = llm_failure
         draft.notes.insert(
-            0, f"The language model failed: {llm_failure}. Showing the extractive draft."
+            0, f"The language model failed: {llm_failure} Showing the extractive draft."
         )
     return draft
 

@@ -86,6 +86,9 @@ class LlamaIndexBaseline:
         )
         collection = client.get_or_create_collection("baseline")
         store = ChromaVectorStore(chroma_collection=collection)
+        if collection.count() == len(papers):  # built by an earlier run: reuse it
+            self.index = VectorStoreIndex.from_vector_store(store, embed_model=self.embedding)
+            return 0.0
         documents = [
             Document(text=f"{p.title}\n{p.abstract}", metadata={"paper_id": p.paper_id})
             for p in papers

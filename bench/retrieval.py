@@ -34,6 +34,27 @@ from assistant.settings import Settings  # noqa: E402
 METHODS = ("bm25", "dense", "hybrid")
 
 
+def run_baseline(
+    folder: Path, papers: list, questions: list[EvalQuestion], titles: dict[str, str]
+) -> dict:
+    """The llama-index default pipeline (one vector per abstract, truncated at 256 pieces)."""
+    from baseline_llamaindex import LlamaIndexBaseline
+
+    questions, _ = resolve_gold(questions, titles, set(titles.values()))
+    baseline = LlamaIndexBaseline(folder)
+    baseline.build(papers)
+    report = evaluate(questions, lambda q: (baseline.search(q, 10), True))
+    summary = report.summary()
+    for key in ("abstain_unanswerable", "false_abstain"):
+        summary.pop(key, None)  # it has no coverage signal
+    single = [d for d in report.details if not d.unanswerable and (d.type or "") != "topic"]
+    topic = [d for d in report.details if d.type == "topic"]
+    if single and topic:
+        summary["single_recall@5"] = sum(d.metrics["recall@5"] for d in single) / len(single)
+        summary["topic_recall@10"] = sum(d.metrics["recall@10"] for d in topic) / len(topic)
+    return summary
+
+
 def run_methods(index: PaperIndex, questions: list[EvalQuestion], label: str) -> dict:
     titles = {p.title: p.paper_id for p in index.catalog.iter_papers()}
     questions, warnings = resolve_gold(questions, titles, set(titles.values()))
@@ -41,7 +62,7 @@ def run_methods(index: PaperIndex, questions: list[EvalQuestion], label: str) ->
         print(f"  warning: {warning}", file=sys.stderr)
     retriever = Retriever(index)
     retriever.search("warm-up query")  # loads the model, the caches and the BM25 arrays
-    results = {}
+    results: dict = {}
     for method in METHODS:
         options = RetrievalOptions(k=10, method=method)
 
@@ -57,7 +78,6 @@ def run_methods(index: PaperIndex, questions: list[EvalQuestion], label: str) ->
             summary["single_recall@5"] = sum(d.metrics["recall@5"] for d in single) / len(single)
             summary["topic_recall@10"] = sum(d.metrics["recall@10"] for d in topic) / len(topic)
         results[method] = summary
-    print_table(label, results)
     return results
 
 
@@ -91,15 +111,25 @@ def main() -> None:
     parser.add_argument("--devset", type=Path, default=REPO / "bench" / "devset.jsonl")
     parser.add_argument("--scifact", type=Path, default=REPO.parent / "shared/bench/scifact")
     parser.add_argument("--skip-scifact", action="store_true")
+    parser.add_argument(
+        "--no-baseline", action="store_true", help="Skip the llama-index default pipeline."
+    )
     args = parser.parse_args()
     args.results.mkdir(parents=True, exist_ok=True)
     report: dict = {"date": time.strftime("%Y-%m-%d %H:%M")}
 
     index = open_index(Settings(index_dir=args.results / "index-bundled"))
     ensure_corpus(index)
-    report["devset"] = run_methods(
-        index, load_questions_jsonl(args.devset), f"Dev set ({args.devset.name}, bundled corpus)"
-    )
+    label = f"Dev set ({args.devset.name}, bundled corpus)"
+    devset = load_questions_jsonl(args.devset)
+    report["devset"] = run_methods(index, devset, label)
+    if not args.no_baseline:
+        papers = list(index.catalog.iter_papers())
+        titles = {p.title: p.paper_id for p in papers}
+        report["devset"]["llama-index default"] = run_baseline(
+            args.results / "llamaindex-bundled", papers, devset, titles
+        )
+    print_table(label, report["devset"])
 
     if not args.skip_scifact and args.scifact.is_dir():
         dataset = load_beir(args.scifact)

@@ -1,4 +1,4 @@
-"""Shared fixtures: isolated settings, real indexes (built once, copied per test), the CLI, a fake LLM.
+"""Shared fixtures: isolated settings, real indexes (built once, copied per test), CLI, fake LLM.
 
 Indexes use the real ONNX embedding and real Chroma. Building them is the slow part, so each
 corpus is built once per session into a template folder and every test gets its own copy.
@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from fake_openai import FakeOpenAI
 
 REPO = Path(__file__).resolve().parent.parent

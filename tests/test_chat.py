@@ -293,7 +293,7 @@ def test_llm_chat_condenses_survives_faults_and_resumes(
     # Turn 3: both calls fail -> offline rewrite, one-line error, extractive answer; chat goes on.
     assert "Could not rewrite the follow-up with the model" in err
     assert "Taking 'its' as [1]" in err
-    assert "Error: The model server at" in err and "HTTP 500" in err
+    assert "Error: the language model failed: The model server at" in err and "HTTP 500" in err
     assert "“" in out  # the extractive answer quotes abstracts
     assert "LongLoRA is an efficient fine-tuning approach [1]." in out
     (session,) = _sessions(run_cli, bundled_index_dir)

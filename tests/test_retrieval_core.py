@@ -1,0 +1,73 @@
+"""Search through the library on the 24-paper index: paper-level results, titles, snippets."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from assistant.api import open_index, search, search_many
+from assistant.chunking import split_sentences
+from assistant.errors import UsageError
+from assistant.filters import SearchFilters
+from assistant.index import PaperIndex
+from assistant.retrieval import Method, RetrievalOptions
+from assistant.settings import Settings
+
+
+@pytest.fixture
+def index(small_index_dir: Path) -> Iterator[PaperIndex]:
+    opened = open_index(Settings(index_dir=small_index_dir))
+    yield opened
+    opened.close()
+
+
+def test_every_exact_title_finds_its_paper_first(index: PaperIndex) -> None:
+    papers = list(index.catalog.iter_papers())
+    assert len(papers) == 24
+    results = search_many(index, [p.title for p in papers], RetrievalOptions(k=3))
+    misses = [
+        (p.title, r.results[0].title)
+        for p, r in zip(papers, results, strict=True)
+        if r.results[0].paper_id != p.paper_id
+    ]
+    assert misses == []
+
+
+@pytest.mark.parametrize("method", ["hybrid", "dense", "bm25"])
+def test_results_are_papers_not_chunks(index: PaperIndex, method: Method) -> None:
+    result = search(index, "large language models reasoning", RetrievalOptions(k=24, method=method))
+    ids = [h.paper_id for h in result.results]
+    assert len(ids) == len(set(ids))
+    assert [h.rank for h in result.results] == list(range(1, len(ids) + 1))
+    if method != "bm25":  # every paper has a dense score; BM25 only those sharing a word
+        assert len(ids) == 24
+    assert index.catalog.count_chunks() > 24  # so several chunks of a paper could have matched
+
+
+def test_snippets_are_sentences_of_the_abstract(index: PaperIndex) -> None:
+    result = search(index, "memory efficient training", RetrievalOptions(k=10))
+    assert len(result.results) == 10
+    for hit in result.results:
+        paper = index.catalog.get_paper(hit.paper_id)
+        assert paper is not None
+        assert hit.snippet in split_sentences(paper.abstract)
+        assert hit.paper == paper
+
+
+def test_k_limits_the_results(index: PaperIndex) -> None:
+    for k in (1, 4, 7):
+        assert len(search(index, "language models", RetrievalOptions(k=k)).results) == k
+
+
+def test_source_filter_with_no_match_gives_nothing(index: PaperIndex) -> None:
+    options = RetrievalOptions(k=5, filters=SearchFilters(source="other.txt"))
+    result = search(index, "language models", options)
+    assert result.results == []
+    assert result.filters == "source = other.txt"
+
+
+def test_empty_query_is_a_usage_error(index: PaperIndex) -> None:
+    with pytest.raises(UsageError):
+        search(index, "   ")
