@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from assistant.settings import Settings
 
 MINILM_NAME = "all-MiniLM-L6-v2"
+# The same model with int8 matrix products (derived at first use; assistant/quantization.py).
+MINILM_Q8_NAME = "all-MiniLM-L6-v2-q8"
 MINILM_DIM = 384
 # Longest input the model was trained for (sentence-transformers' max_seq_length).
 MINILM_MAX_TOKENS = 256
@@ -93,16 +95,23 @@ class MiniLMEmbedder:
     chunks do not pay for 256 positions of padding.
     """
 
-    name = MINILM_NAME
     dim = MINILM_DIM
     max_tokens = MINILM_MAX_TOKENS
 
     def __init__(
-        self, batch_size: int = 32, threads: int = 0, runtime_dir: Path | None = None
+        self,
+        batch_size: int = 32,
+        threads: int = 0,
+        runtime_dir: Path | None = None,
+        quantized: bool = False,
+        model_cache_dir: Path | None = None,
     ) -> None:
         self.batch_size = batch_size
         self.threads = threads or (os.cpu_count() or 1)
         self.runtime_dir = runtime_dir
+        self.quantized = quantized
+        self.model_cache_dir = model_cache_dir or runtime_dir
+        self.name = MINILM_Q8_NAME if quantized else MINILM_NAME
         self._files = minilm_files()
 
     @cached_property
@@ -140,8 +149,21 @@ class MiniLMEmbedder:
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         return ort.InferenceSession(
-            str(self._files["model.onnx"]), sess_options=options, providers=["CPUExecutionProvider"]
+            str(self._model_path()), sess_options=options, providers=["CPUExecutionProvider"]
         )
+
+    def _model_path(self) -> Path:
+        source = self._files["model.onnx"]
+        if not self.quantized:
+            return source
+        from assistant.quantization import derived_model
+
+        if self.model_cache_dir is None:
+            raise AssistantError(
+                "No folder to keep the derived int8 model in.",
+                hint="Set ASSISTANT_MODEL_CACHE_DIR or open the model through an index.",
+            )
+        return derived_model(source, MINILM_FILES_SHA256["model.onnx"], self.model_cache_dir)
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Word pieces per text ([CLS] and [SEP] included), without truncation."""
@@ -234,15 +256,17 @@ class OpenAIEmbedder:
 def make_embedder(settings: Settings) -> Embedder:
     """The embedding model the settings name."""
     name = settings.embedding_model
-    if name == MINILM_NAME:
+    if name in (MINILM_NAME, MINILM_Q8_NAME):
         return MiniLMEmbedder(
             batch_size=settings.embed_batch_size,
             threads=settings.embed_threads,
             runtime_dir=Path(settings.index_dir) / ".runtime",
+            quantized=name == MINILM_Q8_NAME,
+            model_cache_dir=settings.model_cache_dir,
         )
     if name.startswith("openai:") and len(name) > len("openai:"):
         return OpenAIEmbedder(name.split(":", 1)[1], settings)
     raise UsageError(
         f"Unknown embedding model {name!r}.",
-        hint=f"Use '{MINILM_NAME}' (bundled, offline) or 'openai:<model>'.",
+        hint=f"Use '{MINILM_Q8_NAME}' or '{MINILM_NAME}' (bundled, offline) or 'openai:<model>'.",
     )

@@ -57,7 +57,7 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=REPO / "bench" / "results")
     parser.add_argument("--devset", type=Path, default=REPO / "bench" / "devset.jsonl")
     args = parser.parse_args()
-    index_dir = args.results / "index-bundled"
+    index_dir = args.results / f"index-bundled-{Settings().embedding_model}"
     settings = Settings(index_dir=index_dir)
     index = open_index(settings)
     ensure_corpus(index)

@@ -115,7 +115,7 @@ def main() -> None:
         )
         # 5. In-process latency.
         out["latency_bundled"] = latency(index_dir, QUERIES)
-        scifact_dir = args.results / "index-scifact"
+        scifact_dir = args.results / f"index-scifact-{Settings().embedding_model}"
         if scifact_dir.is_dir():
             out["latency_scifact"] = latency(scifact_dir, QUERIES)
         # 6. Baseline: llama-index default pipeline, same papers and model.

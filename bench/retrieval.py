@@ -116,11 +116,12 @@ def main() -> None:
     )
     args = parser.parse_args()
     args.results.mkdir(parents=True, exist_ok=True)
-    report: dict = {"date": time.strftime("%Y-%m-%d %H:%M")}
+    model = Settings().embedding_model  # ASSISTANT_EMBEDDING_MODEL picks another
+    report: dict = {"date": time.strftime("%Y-%m-%d %H:%M"), "embedding_model": model}
 
-    index = open_index(Settings(index_dir=args.results / "index-bundled"))
+    index = open_index(Settings(index_dir=args.results / f"index-bundled-{model}"))
     ensure_corpus(index)
-    label = f"Dev set ({args.devset.name}, bundled corpus)"
+    label = f"Dev set ({args.devset.name}, bundled corpus, {model})"
     devset = load_questions_jsonl(args.devset)
     report["devset"] = run_methods(index, devset, label)
     if not args.no_baseline:
@@ -133,7 +134,7 @@ def main() -> None:
 
     if not args.skip_scifact and args.scifact.is_dir():
         dataset = load_beir(args.scifact)
-        index = open_index(Settings(index_dir=args.results / "index-scifact"))
+        index = open_index(Settings(index_dir=args.results / f"index-scifact-{model}"))
         started = time.perf_counter()
         ingest = index.ingest(dataset.corpus)
         if ingest.added or ingest.updated:
@@ -141,9 +142,16 @@ def main() -> None:
         report["scifact"] = run_methods(
             index,
             dataset.questions,
-            f"SciFact train ({len(dataset.questions)} claims, {len(dataset.corpus)} abstracts)",
+            f"SciFact train ({len(dataset.questions)} claims, {len(dataset.corpus)} abstracts,"
+            f" {model})",
         )
-    out = args.results / "retrieval.json"
+        if not args.no_baseline:
+            ids = {p.paper_id: p.paper_id for p in dataset.corpus}
+            report["scifact"]["llama-index default"] = run_baseline(
+                args.results / "llamaindex-scifact", dataset.corpus, dataset.questions, ids
+            )
+        print_table(f"SciFact train ({model})", report["scifact"])
+    out = args.results / f"retrieval-{model}.json"
     out.write_text(json.dumps(report, indent=2))
     print(f"\nwritten {out}")
 

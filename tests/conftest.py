@@ -22,12 +22,21 @@ SEEDS = REPO / "assistant" / "data" / "seeds"
 SMALL_CORPUS_PAPERS = 24
 
 
+@pytest.fixture(scope="session")
+def model_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One folder for the derived int8 model, so that each new index does not derive it again."""
+    return tmp_path_factory.mktemp("model-cache")
+
+
 @pytest.fixture(autouse=True)
-def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def _isolated_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, model_cache_dir: Path
+) -> None:
     """No ASSISTANT_*/OPENAI_* variable or assistant.toml of the developer leaks into a test."""
     for name in list(os.environ):
         if name.startswith(("ASSISTANT_", "OPENAI_")):
             monkeypatch.delenv(name)
+    monkeypatch.setenv("ASSISTANT_MODEL_CACHE_DIR", str(model_cache_dir))
     monkeypatch.chdir(tmp_path)
 
 
@@ -111,14 +120,20 @@ def run_cli(tmp_path: Path):  # noqa: ANN201
     """Run the real ``assistant`` command in a subprocess: ``run_cli(args, input=, env=)``."""
 
     def run(
-        args: list[str], input: str | None = None, env: dict[str, str] | None = None,
+        args: list[str], input: str | None = None, env: dict[str, str | None] | None = None,
         timeout: float = 180,
     ) -> CliResult:
+        """``env`` adds variables; a None value removes one."""
         full_env = {
             k: v for k, v in os.environ.items() if not k.startswith(("ASSISTANT_", "OPENAI_"))
         }
         full_env["COLUMNS"] = "200"
-        full_env.update(env or {})
+        full_env["ASSISTANT_MODEL_CACHE_DIR"] = os.environ["ASSISTANT_MODEL_CACHE_DIR"]
+        for name, value in (env or {}).items():
+            if value is None:
+                full_env.pop(name, None)
+            else:
+                full_env[name] = value
         proc = subprocess.run(
             [sys.executable, "-m", "assistant", *args],
             input=input,

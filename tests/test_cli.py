@@ -61,7 +61,7 @@ def assert_clean_error(result: CliResult, code: int | None = None) -> str:
     return flat(result.stderr)
 
 
-def search_json(run_cli: RunCli, *args: str, env: dict[str, str] | None = None) -> Any:
+def search_json(run_cli: RunCli, *args: str, env: dict[str, str | None] | None = None) -> Any:
     result = run_cli(["search", *args, "--json"], env=env)
     assert result.exit_code == 0, result
     lines = result.stdout.strip().splitlines()
@@ -381,7 +381,7 @@ def test_a_running_ingest_blocks_another(
         ({"ASSISTANT_CHUNK_TOKENS": "96"}, "chunks of 128", "chunks of 96"),
         (
             {"ASSISTANT_EMBEDDING_MODEL": "openai:text-embedding-3-small"},
-            "'all-MiniLM-L6-v2'",
+            "'all-MiniLM-L6-v2-q8'",
             "'openai:text-embedding-3-small'",
         ),
     ],
@@ -427,12 +427,14 @@ def test_ingest_writes_only_into_the_index_folder(run_cli: RunCli, tmp_path: Pat
         }
 
     before = snapshot()
-    env = {"HOME": str(tmp_path / "home")}
+    # Without a shared model cache, the derived int8 model goes into the index folder too.
+    env: dict[str, str | None] = {"HOME": str(tmp_path / "home"), "ASSISTANT_MODEL_CACHE_DIR": None}
     result = run_cli(["ingest", "corpus", "--index", "idx"], env=env)
     assert result.exit_code == 0, result
     assert search_json(run_cli, "coral reefs", "--index", "idx", env=env)["results"]
     assert snapshot() == before
     assert (tmp_path / "idx" / "catalog.sqlite").is_file()
+    assert (tmp_path / "idx" / ".runtime" / "all-MiniLM-L6-v2-q8.onnx").is_file()
     # In the home folder only onnxruntime's own telemetry id file may appear (onnxruntime >= 1.2x
     # writes ~/.cache/Microsoft/DeveloperTools/.onnxruntime/ whatever the application does).
     written = [p.relative_to(tmp_path / "home") for p in (tmp_path / "home").rglob("*")]
@@ -661,12 +663,12 @@ def test_stats(run_cli: RunCli, small_index_dir: Path) -> None:
     data = json.loads(run_cli(["stats", "--json", "--index", str(small_index_dir)]).stdout)
     assert data["papers"] == 24
     assert data["chunks"] >= 24
-    assert (data["embedding_model"], data["chunk_tokens"]) == ("all-MiniLM-L6-v2", 128)
+    assert (data["embedding_model"], data["chunk_tokens"]) == ("all-MiniLM-L6-v2-q8", 128)
     assert data["sources"] == {"small.txt": 24}
     text = run_cli(["stats", "--index", str(small_index_dir)])
     assert text.exit_code == 0
     assert re.search(r"papers:\s+24\b", text.stdout)
-    assert "all-MiniLM-L6-v2" in text.stdout
+    assert "all-MiniLM-L6-v2-q8" in text.stdout
 
 
 def test_config_masks_secrets(run_cli: RunCli, tmp_path: Path) -> None:

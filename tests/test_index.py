@@ -428,7 +428,7 @@ def test_other_embedding_model_is_refused_before_asking_for_a_key(small_index_di
     # no OPENAI_API_KEY: the mismatch, not the missing key, is what the user hears about
     with pytest.raises(IndexMismatchError) as caught:
         PaperIndex(settings(small_index_dir, embedding_model="openai:text-embedding-3-small"))
-    assert "'all-MiniLM-L6-v2'" in caught.value.message
+    assert "'all-MiniLM-L6-v2-q8'" in caught.value.message
     assert "'openai:text-embedding-3-small'" in caught.value.message
 
 

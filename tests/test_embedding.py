@@ -1,0 +1,62 @@
+"""The bundled embedding model: exact and int8 variants, the derived file's cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assistant.embedding import MINILM_NAME, MINILM_Q8_NAME, MiniLMEmbedder, make_embedder
+from assistant.errors import UsageError
+from assistant.quantization import DERIVED_NAME
+from assistant.settings import Settings
+
+TEXTS = [
+    "LongLoRA extends the context window of LLaMA models with shifted sparse attention.",
+    "Coral reefs bleach when sea temperatures rise.",
+    "ZeRO-Infinity trains models with trillions of parameters on limited GPU memory.",
+    "A short one.",
+]
+
+
+def test_int8_model_is_derived_once_and_close_to_the_exact_one(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    fast = MiniLMEmbedder(quantized=True, model_cache_dir=cache, runtime_dir=tmp_path / "rt")
+    fast_vectors = fast.embed(TEXTS)
+    derived = cache / DERIVED_NAME
+    assert derived.is_file() and (cache / (DERIVED_NAME + ".sha256")).is_file()
+    stamp = derived.stat().st_mtime_ns
+
+    exact = MiniLMEmbedder(runtime_dir=tmp_path / "rt").embed(TEXTS)
+    assert fast_vectors.shape == exact.shape == (4, 384)
+    np.testing.assert_allclose(np.linalg.norm(fast_vectors, axis=1), 1.0, atol=1e-5)
+    cosines = (fast_vectors * exact).sum(axis=1)
+    assert cosines.min() > 0.97, cosines
+    # Similarities keep their order: each text is nearest to itself in the other model.
+    assert list((fast_vectors @ exact.T).argmax(axis=1)) == [0, 1, 2, 3]
+
+    again = MiniLMEmbedder(quantized=True, model_cache_dir=cache, runtime_dir=tmp_path / "rt")
+    np.testing.assert_array_equal(again.embed(TEXTS), fast_vectors)  # deterministic
+    assert derived.stat().st_mtime_ns == stamp  # reused, not derived again
+
+
+def test_a_damaged_derived_model_is_derived_again(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    MiniLMEmbedder(quantized=True, model_cache_dir=cache).embed(TEXTS[:1])
+    derived = cache / DERIVED_NAME
+    derived.write_bytes(derived.read_bytes()[:1000])  # e.g. a disk that filled up
+
+    vectors = MiniLMEmbedder(quantized=True, model_cache_dir=cache).embed(TEXTS[:1])
+    assert vectors.shape == (1, 384)
+    assert derived.stat().st_size > 1_000_000
+
+
+def test_settings_choose_the_variant(tmp_path: Path) -> None:
+    default = make_embedder(Settings(index_dir=tmp_path / "idx"))
+    assert default.name == MINILM_Q8_NAME == Settings().embedding_model
+    exact = make_embedder(Settings(index_dir=tmp_path / "idx", embedding_model=MINILM_NAME))
+    assert exact.name == MINILM_NAME
+    with pytest.raises(UsageError) as caught:
+        make_embedder(Settings(index_dir=tmp_path / "idx", embedding_model="word2vec"))
+    assert caught.value.hint is not None and MINILM_Q8_NAME in caught.value.hint
