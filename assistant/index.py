@@ -34,7 +34,6 @@ if TYPE_CHECKING:
     from assistant.store import VectorStore
 
 ProgressFn = Callable[[int, int], None]
-INGEST_BATCH_PAPERS = 256
 
 
 def bundled_corpus_dir() -> Path:
@@ -108,7 +107,14 @@ class PaperIndex:
         )
 
     def close(self) -> None:
+        """Release the catalog and the Chroma client."""
+        self._close_store()
         self.catalog.close()
+
+    def _close_store(self) -> None:
+        store = self.__dict__.pop("store", None)
+        if store is not None:
+            store.close()
 
     # --- components, created on first use
     @cached_property
@@ -177,6 +183,8 @@ class PaperIndex:
 
         chunk_rows = self.catalog.chunk_ids()
         cache = DenseCache(self.embedder.dim or 0)
+        # Another process may have written Chroma since this one opened it: read it afresh.
+        self._close_store()
         if chunk_rows:
             ids = [cid for cid, _ in chunk_rows]
             found = self.store.get_embeddings(ids)
@@ -250,8 +258,9 @@ class PaperIndex:
             done = 0
             if progress:
                 progress(0, len(to_embed))
-            for start in range(0, len(to_embed), INGEST_BATCH_PAPERS):
-                batch = to_embed[start : start + INGEST_BATCH_PAPERS]
+            step = self.settings.ingest_batch_papers
+            for start in range(0, len(to_embed), step):
+                batch = to_embed[start : start + step]
                 report.chunks_embedded += self._ingest_batch(batch, known)
                 done += len(batch)
                 if progress:

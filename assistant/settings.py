@@ -80,6 +80,15 @@ class Settings(BaseSettings):
     embed_batch_size: int = Field(
         default=32, ge=1, le=1024, description="Chunks per embedding batch."
     )
+    ingest_batch_papers: int = Field(
+        default=256,
+        ge=1,
+        le=100_000,
+        description=(
+            "Papers embedded and committed together; an interrupted ingest resumes after the "
+            "last committed batch."
+        ),
+    )
     embed_threads: int = Field(
         default=0, ge=0, description="ONNX runtime threads for embedding (0: all cores)."
     )

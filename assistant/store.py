@@ -63,6 +63,13 @@ class VectorStore:
     def count(self) -> int:
         return int(self._collection.count())
 
+    def close(self) -> None:
+        """Release the client; chromadb otherwise keeps a per-folder system alive in the
+        process, whose in-memory state goes stale when another process writes the folder."""
+        close = getattr(self._client, "close", None)
+        if close is not None:
+            close()
+
     def upsert(
         self,
         ids: Sequence[str],

@@ -625,3 +625,25 @@ def test_jsonl_is_fast(tmp_path: Path) -> None:
     # The target is > 50k records/s; this loose bound only catches pathological slowness
     # (e.g. quadratic behaviour) without failing on a busy machine.
     assert count / seconds > 5_000
+
+
+def test_gzip_compressed_files_are_read_and_found_in_folders(tmp_path: Path) -> None:
+    import gzip
+
+    records = [
+        {"id": "2020.acl-main.1", "title": "Paper one", "abstract": "First one.", "year": 2020},
+        {"title": "Paper two", "abstract": "Second abstract."},
+    ]
+    body = "\n".join(json.dumps(r) for r in records) + "\n{broken\n"
+    (tmp_path / "papers.jsonl.gz").write_bytes(gzip.compress(body.encode()))
+    (tmp_path / "refs.bib.gz").write_bytes(
+        gzip.compress(b"@article{k, title={Paper three}, abstract={Third abstract.}, year={2021}}")
+    )
+    (tmp_path / "broken.jsonl.gz").write_bytes(b"not gzip at all")
+
+    result = read_paths([tmp_path])
+    assert sorted(p.title for p in result.papers) == ["Paper one", "Paper three", "Paper two"]
+    assert {p.paper_id for p in result.papers} >= {"2020.acl-main.1"}
+    reasons = {(Path(r.path).name, r.location): r.reason for r in result.rejects}
+    assert ("papers.jsonl.gz", "line 3") in reasons  # the malformed line, in the plain text
+    assert "cannot read the file" in reasons[("broken.jsonl.gz", None)], reasons

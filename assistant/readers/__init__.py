@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import codecs
 import re
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
 from assistant.errors import UsageError
 from assistant.models import Paper, ReadResult, Reject
 
-from ._base import BOM, Collector
+from ._base import BOM, Collector, open_binary, plain_suffix
 from .bibtex import ENTRY_START, read_bibtex
 from .csvfile import has_table_header, read_csv
 from .daily import looks_like_daily, read_daily
@@ -34,6 +35,7 @@ __all__ = [
 FORMATS = ("daily", "jsonl", "csv", "bibtex")
 # File extensions taken from folders (any file named explicitly is read whatever its name).
 EXTENSIONS = (".txt", ".jsonl", ".json", ".ndjson", ".csv", ".tsv", ".bib")
+# Any of them may also be gzip-compressed (papers.jsonl.gz).
 
 _HEAD_BYTES = 64 * 1024
 _FORMAT_HINT = "pass --format with one of: " + ", ".join(FORMATS)
@@ -74,7 +76,7 @@ def detect_format(path: Path, head: str) -> str | None:
     array) -> jsonl; ``.csv``/``.tsv`` -> csv. Other files (``.txt``) go by content: BibTeX
     entries, JSON objects, a header row with title and abstract columns, or a Daily Papers dump.
     """
-    suffix = path.suffix.lower()
+    suffix = plain_suffix(path)
     text = head.lstrip("\ufeff")
     first = next((line.strip() for line in text.splitlines() if line.strip()), "")
     if suffix == ".bib":
@@ -149,11 +151,11 @@ def read_file(path: Path, fmt: str | None = None) -> ReadResult:
     _check_exists(path)
     out = Collector(path)
     try:
-        with path.open("rb") as handle:
+        with open_binary(path) as handle:
             head = handle.read(_HEAD_BYTES)
             complete = len(head) < _HEAD_BYTES or not handle.read(1)
-    except OSError as exc:
-        out.reject(None, f"cannot read the file ({exc.strerror or exc})")
+    except (OSError, EOFError, zlib.error) as exc:
+        out.reject(None, f"cannot read the file ({getattr(exc, 'strerror', None) or exc})")
         return ReadResult(papers=out.papers, rejects=out.rejects)
     problem = _head_problem(head, complete)
     if problem is not None:
@@ -166,8 +168,8 @@ def read_file(path: Path, fmt: str | None = None) -> ReadResult:
             return ReadResult(papers=out.papers, rejects=out.rejects)
     try:
         _READERS[fmt](path, out)
-    except OSError as exc:
-        out.reject(None, f"cannot read the file ({exc.strerror or exc})")
+    except (OSError, EOFError, zlib.error) as exc:
+        out.reject(None, f"cannot read the file ({getattr(exc, 'strerror', None) or exc})")
     return ReadResult(papers=out.papers, rejects=out.rejects)
 
 
@@ -177,7 +179,7 @@ def _folder_files(folder: Path) -> list[Path]:
         relative = candidate.relative_to(folder)
         if any(part.startswith(".") for part in relative.parts):
             continue
-        if candidate.suffix.lower() in EXTENSIONS and candidate.is_file():
+        if plain_suffix(candidate) in EXTENSIONS and candidate.is_file():
             found.append(candidate)
     return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gzip
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from assistant.ids import clean_text, make_paper_id
 from assistant.models import Paper, Reject
@@ -16,6 +18,20 @@ BOM = b"\xef\xbb\xbf"
 Line = tuple[int, str, str | None]
 
 
+def open_binary(path: Path) -> BinaryIO:
+    """The file's bytes, decompressed on the fly when its name ends in ``.gz``."""
+    if path.suffix.lower() == ".gz":
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return path.open("rb")
+
+
+def plain_suffix(path: Path) -> str:
+    """The extension that names the format: ``papers.jsonl.gz`` -> ``.jsonl``."""
+    if path.suffix.lower() == ".gz":
+        return Path(path.stem).suffix.lower()
+    return path.suffix.lower()
+
+
 def iter_lines(path: Path) -> Iterator[Line]:
     """Yield the file's lines one at a time, decoded as UTF-8 (a leading BOM is dropped).
 
@@ -23,7 +39,7 @@ def iter_lines(path: Path) -> Iterator[Line]:
     byte and its offset in the file; its text then has the bad bytes replaced.
     """
     offset = 0
-    with path.open("rb") as handle:
+    with open_binary(path) as handle:
         for lineno, raw in enumerate(handle, start=1):
             data = raw
             skip = 0

@@ -15,6 +15,7 @@ from ._base import (
     as_text,
     build_paper,
     not_utf8_reason,
+    open_binary,
     optional_text,
     parse_year,
     split_authors,
@@ -37,7 +38,7 @@ def read_jsonl(path: Path, out: Collector) -> None:
     add = out.add
     source = out.source
     first = True
-    with path.open("rb") as handle:
+    with open_binary(path) as handle:
         offset = 3 if handle.read(3) == BOM else 0
         handle.seek(offset)
         for lineno, raw in enumerate(handle, start=1):
@@ -92,7 +93,8 @@ def _read_json_document(path: Path, out: Collector, *, must: bool) -> bool:
     Returns False, having read nothing, when the file is not one JSON document and ``must`` is
     False: it is then read as JSON Lines (whose broken first line gets rejected).
     """
-    data = path.read_bytes()
+    with open_binary(path) as handle:
+        data = handle.read()
     skip = 3 if data.startswith(BOM) else 0
     data = data[skip:]
     if b"\0" in data:

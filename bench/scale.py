@@ -1,0 +1,179 @@
+"""Scale: ingest speed against the llama-index default pipeline, the 59k ACL abstracts, search
+latency as the corpus grows, and retrieval quality with the ACL papers mixed in.
+
+    python bench/scale.py --part sample   # ours vs llama-index on the same 5,000 ACL abstracts
+    python bench/scale.py --part full     # the bundled corpus + all 58,959 ACL abstracts
+
+Reads ../shared/bench/acl/acl_abstracts.jsonl.gz in place. Each part runs in its own process
+(peak memory is that process's), prints JSON and writes bench/results/scale-<part>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from assistant.api import ensure_corpus, open_index  # noqa: E402
+from assistant.evaluation import load_questions_jsonl, resolve_gold  # noqa: E402
+from assistant.index import bundled_corpus_dir  # noqa: E402
+from assistant.readers import merge_duplicates, read_paths  # noqa: E402
+from assistant.settings import Settings  # noqa: E402
+
+ACL = REPO.parent / "shared" / "bench" / "acl" / "acl_abstracts.jsonl.gz"
+SAMPLE = 5000
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def folder_mb(folder: Path) -> float:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 2**20
+
+
+def progress_printer(label: str):  # noqa: ANN201
+    started = time.perf_counter()
+    last = [0.0]
+
+    def report(done: int, total: int) -> None:
+        now = time.perf_counter()
+        if done and (now - last[0] > 30 or done == total):
+            last[0] = now
+            rate = done / (now - started)
+            left = (total - done) / rate if rate else 0
+            print(
+                f"  {label}: {done}/{total} papers, {rate:.1f}/s, {left / 60:.1f} min left",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    return report
+
+
+def sample_part(acl: list, results: Path, tmp: Path) -> dict:
+    """Ours and the llama-index default on the same ACL sample, same machine and model."""
+    from baseline_llamaindex import LlamaIndexBaseline
+
+    papers = random.Random(0).sample(acl, SAMPLE)
+    tokens = open_index(Settings(index_dir=tmp / "count")).embedder.count_tokens(
+        [f"{p.title}\n{p.abstract}" for p in papers]
+    )
+    out: dict = {
+        "papers": len(papers),
+        "mean_word_pieces": sum(tokens) / len(tokens),
+        "share_longer_than_256": sum(n > 256 for n in tokens) / len(tokens),
+    }
+    index = open_index(Settings(index_dir=tmp / "ours"))
+    started = time.perf_counter()
+    report = index.ingest(papers, progress=progress_printer("ours"))
+    seconds = time.perf_counter() - started
+    out["ours"] = {
+        "seconds": seconds,
+        "papers_per_s": len(papers) / seconds,
+        "chunks": report.chunks_embedded,
+    }
+    baseline = LlamaIndexBaseline(tmp / "llamaindex")
+    seconds = baseline.build(papers)
+    out["llamaindex_default"] = {"seconds": seconds, "papers_per_s": len(papers) / seconds}
+    out["speedup"] = out["ours"]["papers_per_s"] / out["llamaindex_default"]["papers_per_s"]
+    return out
+
+
+def full_part(acl: list, results: Path, devset: Path) -> dict:
+    """The bundled corpus plus every ACL abstract in one index."""
+    from perf import QUERIES, latency
+
+    folder = results / f"index-acl-{Settings().embedding_model}"
+    if folder.exists():
+        shutil.rmtree(folder)
+    index = open_index(Settings(index_dir=folder))
+    ensure_corpus(index)
+    started = time.perf_counter()
+    report = index.ingest(acl, progress=progress_printer("ACL"))
+    seconds = time.perf_counter() - started
+    out: dict = {
+        "papers": index.catalog.count_papers(),
+        "chunks": index.catalog.count_chunks(),
+        "acl_ingest_s": seconds,
+        "acl_papers_per_s": report.added / seconds,
+        "peak_rss_mb_after_ingest": peak_rss_mb(),
+        "index_mb": folder_mb(folder),
+    }
+    index.close()
+    out["latency_59k"] = latency(folder, QUERIES)
+    bundled = results / f"index-bundled-{Settings().embedding_model}"
+    scifact = results / f"index-scifact-{Settings().embedding_model}"
+    if bundled.is_dir():
+        out["latency_425"] = latency(bundled, QUERIES)
+    if scifact.is_dir():
+        out["latency_5k"] = latency(scifact, QUERIES)
+    out["dev_recall@5"] = {
+        "bundled_only": dev_recall(bundled, devset) if bundled.is_dir() else None,
+        "with_acl": dev_recall(folder, devset),
+    }
+    out["peak_rss_mb"] = peak_rss_mb()
+    return out
+
+
+def dev_recall(folder: Path, devset: Path) -> dict:
+    """Recall@5 of the answerable dev questions (all, and single-paper ones)."""
+    from assistant.evaluation import evaluate
+    from assistant.retrieval import RetrievalOptions, Retriever
+
+    index = open_index(Settings(index_dir=folder))
+    # Gold titles resolve among the bundled papers only (an ACL paper may share a title).
+    bundled, _ = merge_duplicates(read_paths([bundled_corpus_dir()]).papers)
+    titles = {p.title: p.paper_id for p in bundled}
+    questions, _ = resolve_gold(load_questions_jsonl(devset), titles, set(titles.values()))
+    retriever = Retriever(index)
+
+    def search(question: str) -> tuple[list[str], bool]:
+        result = retriever.search(question, RetrievalOptions(k=10))
+        return [hit.paper_id for hit in result.results], result.covered
+
+    report = evaluate(questions, search)
+    answerable = [d for d in report.details if not d.unanswerable]
+    single = [d for d in answerable if (d.type or "") != "topic"]
+    return {
+        "recall@5": sum(d.metrics["recall@5"] for d in answerable) / len(answerable),
+        "single_recall@5": sum(d.metrics["recall@5"] for d in single) / len(single),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--part", choices=("sample", "full"), required=True)
+    parser.add_argument("--results", type=Path, default=REPO / "bench" / "results")
+    parser.add_argument("--devset", type=Path, default=REPO / "bench" / "devset.jsonl")
+    parser.add_argument("--acl", type=Path, default=ACL)
+    args = parser.parse_args()
+    args.results.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    read = read_paths([args.acl])
+    out: dict = {
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "embedding_model": Settings().embedding_model,
+        "acl_papers_read": len(read.papers),
+        "acl_read_s": time.perf_counter() - started,
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.part == "sample":
+            out.update(sample_part(read.papers, args.results, Path(tmp)))
+        else:
+            out.update(full_part(read.papers, args.results, args.devset))
+    (args.results / f"scale-{args.part}.json").write_text(json.dumps(out, indent=2))
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,218 @@
+"""An ingest killed with SIGKILL and run again, and the index on a real Chroma server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import small_corpus_text
+
+from assistant.api import open_index, search
+from assistant.index import PaperIndex
+from assistant.retrieval import RetrievalOptions
+from assistant.settings import Settings
+
+PAPERS = 48
+BATCH = 6
+QUERIES = ["long context attention", "video generation with diffusion", "reward model for RLHF"]
+
+
+def index_state(folder: Path, **settings: Any) -> dict[str, Any]:
+    """Everything that must agree between two builds of the same papers."""
+    index = open_index(Settings(index_dir=folder, **settings))
+    try:
+        return _state(index)
+    finally:
+        index.close()
+
+
+def _state(index: PaperIndex) -> dict[str, Any]:
+    catalog = index.catalog
+    paper_ids = sorted(p.paper_id for p in catalog.iter_papers())
+    chunks = sorted(catalog.chunk_ids())
+    stored = index.store.get_embeddings([cid for cid, _ in chunks])
+    lexical = index.lexical
+    live = sorted(pid for pid, pos in lexical.doc_pos.items() if lexical.alive[pos])
+    dense = index.dense
+    return {
+        "papers": paper_ids,
+        "hashes": sorted(catalog.hashes(paper_ids).items()),
+        "chunks": chunks,
+        "chroma_count": index.store.count(),
+        "chroma_has_every_chunk": set(stored) == {cid for cid, _ in chunks},
+        "lexical_docs": live,
+        "dense_chunks": sorted(zip(dense.chunk_ids, dense.paper_of_chunk, strict=True)),
+        "results": [
+            [
+                (h.paper_id, round(h.score, 4))
+                for h in search(index, q, RetrievalOptions(k=5)).results
+            ]
+            for q in QUERIES
+        ],
+    }
+
+
+def committed_papers(folder: Path) -> int:
+    path = folder / "catalog.sqlite"
+    if not path.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=0.05) as db:
+            return int(db.execute("SELECT count(*) FROM papers").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
+def start_ingest(corpus: Path, folder: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "assistant", "ingest", str(corpus), "--index", str(folder)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+
+
+def kill_when(proc: subprocess.Popen[bytes], ready: Any, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert proc.poll() is None, "the ingest ended before it could be interrupted"
+        assert time.monotonic() < deadline, "the ingest never reached the point to kill it"
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL
+
+
+def test_kill_9_at_any_moment_then_rerun_equals_an_uninterrupted_ingest(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(small_corpus_text(PAPERS), encoding="utf-8")
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")},
+        "ASSISTANT_INGEST_BATCH_PAPERS": str(BATCH),
+    }
+    clean, killed = tmp_path / "clean", tmp_path / "killed"
+    assert start_ingest(corpus, clean, env).wait() == 0
+
+    # 1. Killed while the first batch is being written (vectors in Chroma, catalog empty).
+    proc = start_ingest(corpus, killed, env)
+    kill_when(proc, lambda: (killed / "chroma").exists() and committed_papers(killed) == 0)
+    # 2. Killed between batches, some papers committed and the rest not.
+    proc = start_ingest(corpus, killed, env)
+    kill_when(proc, lambda: 0 < committed_papers(killed) < PAPERS - BATCH)
+    partial = committed_papers(killed)
+    assert 0 < partial < PAPERS
+    # 3. A search of the interrupted index works and sees only committed papers.
+    index = open_index(Settings(index_dir=killed, ingest_batch_papers=BATCH))
+    assert len(list(index.catalog.iter_papers())) == partial
+    assert search(index, QUERIES[0], RetrievalOptions(k=3)).results
+    index.close()
+    # 4. The same command again finishes the job.
+    assert start_ingest(corpus, killed, env).wait() == 0
+
+    expected = index_state(clean, ingest_batch_papers=BATCH)
+    got = index_state(killed, ingest_batch_papers=BATCH)
+    assert len(expected["papers"]) == PAPERS
+    assert expected["chroma_has_every_chunk"] and got["chroma_has_every_chunk"]
+    assert got == expected
+
+
+# --- Chroma server mode ------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Chroma server (the ``chroma`` command of the chromadb package) on loopback."""
+    import urllib.request
+
+    chroma = Path(sys.executable).parent / "chroma"
+    assert chroma.is_file(), f"chromadb's server command is missing: {chroma}"
+    port = free_port()
+    data = tmp_path_factory.mktemp("chroma-server")
+    log = (data / "server.log").open("wb")
+    proc = subprocess.Popen(
+        [
+            str(chroma),
+            "run",
+            "--path",
+            str(data / "db"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1):
+                break
+        except OSError:
+            assert proc.poll() is None, (data / "server.log").read_text()
+            assert time.monotonic() < deadline, "the Chroma server did not start in 60 s"
+            time.sleep(0.2)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+    log.close()
+
+
+def test_ingest_search_and_ask_through_a_chroma_server(
+    chroma_server: str, run_cli: Any, small_corpus_file: Path, tmp_path: Path
+) -> None:
+    env: dict[str, str | None] = {"ASSISTANT_CHROMA_URL": chroma_server}
+    folder = tmp_path / "idx"
+    ingest = run_cli(["ingest", str(small_corpus_file), "--index", str(folder)], env=env)
+    assert ingest.exit_code == 0, ingest.stderr
+    assert not (folder / "chroma").exists()  # the vectors live on the server
+
+    # Without the local vector cache, search reads the vectors back from the server.
+    (folder / "dense.npz").unlink()
+    found = run_cli(
+        [
+            "search",
+            "memory optimizations to train trillion-parameter models",
+            "--json",
+            "--index",
+            str(folder),
+        ],
+        env=env,
+    )
+    assert found.exit_code == 0, found.stderr
+    import json
+
+    results = json.loads(found.stdout)["results"]
+    assert results and results[0]["title"].startswith("ZeRO")
+    asked = run_cli(["ask", "What does ZeRO optimize?", "--json", "--index", str(folder)], env=env)
+    assert asked.exit_code == 0, asked.stderr
+    answer = json.loads(asked.stdout)
+    assert answer["mode"] == "extractive" and answer["citations"]
+
+    state = index_state(folder, chroma_url=chroma_server)
+    assert state["chroma_has_every_chunk"] and state["chroma_count"] == len(state["chunks"])
+
+
+def test_unreachable_chroma_server_is_a_clear_error(run_cli: Any, tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    result = run_cli(
+        ["search", "anything", "--index", str(tmp_path / "idx")], env={"ASSISTANT_CHROMA_URL": url}
+    )
+    assert result.exit_code != 0
+    assert "Could not reach the Chroma server" in result.stderr
+    assert "chroma run" in result.stderr and "Traceback" not in result.stderr
