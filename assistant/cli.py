@@ -54,6 +54,16 @@ ChromaOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+ModelOpt = Annotated[
+    str | None, typer.Option("-m", "--model", help="LLM model. Env: ASSISTANT_LLM_MODEL.")
+]
+BaseUrlOpt = Annotated[
+    str | None,
+    typer.Option("--base-url", help="OpenAI-compatible endpoint. Env: OPENAI_BASE_URL."),
+]
+ExtractiveOpt = Annotated[
+    bool, typer.Option("--extractive", help="Work offline, without the LLM, even if configured.")
+]
 YearFromOpt = Annotated[int | None, typer.Option("--since", help="Only papers from this year on.")]
 YearToOpt = Annotated[int | None, typer.Option("--until", help="Only papers up to this year.")]
 VenueOpt = Annotated[
@@ -366,17 +376,9 @@ def search(
 @app.command()
 def ask(
     question: Annotated[str, typer.Argument(help="Your question.")],
-    model: Annotated[
-        str | None,
-        typer.Option("-m", "--model", help="LLM model. Env: ASSISTANT_LLM_MODEL."),
-    ] = None,
-    base_url: Annotated[
-        str | None,
-        typer.Option("--base-url", help="OpenAI-compatible endpoint. Env: OPENAI_BASE_URL."),
-    ] = None,
-    extractive: Annotated[
-        bool, typer.Option("--extractive", help="Answer by quoting abstracts, even with an LLM.")
-    ] = False,
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    extractive: ExtractiveOpt = False,
     k: Annotated[int, typer.Option("--k", "-k", min=1, max=30, help="Papers to draw on.")] = 6,
     since: YearFromOpt = None,
     until: YearToOpt = None,

@@ -15,9 +15,12 @@ import typer
 
 from assistant.cli import (
     AuthorOpt,
+    BaseUrlOpt,
     ChromaOpt,
+    ExtractiveOpt,
     IndexOpt,
     JsonOpt,
+    ModelOpt,
     SourceOpt,
     VenueOpt,
     WhereOpt,
@@ -48,14 +51,8 @@ app.add_typer(sessions_app, name="sessions")
 
 @app.command()
 def chat(
-    model: Annotated[
-        Optional[str],  # noqa: UP045
-        typer.Option("-m", "--model", help="LLM model. Env: ASSISTANT_LLM_MODEL."),
-    ] = None,
-    base_url: Annotated[
-        Optional[str],  # noqa: UP045
-        typer.Option("--base-url", help="OpenAI-compatible endpoint. Env: OPENAI_BASE_URL."),
-    ] = None,
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
     resume_latest: Annotated[
         bool,
         typer.Option("--continue", "-c", help="Resume the most recently updated session."),
@@ -64,9 +61,7 @@ def chat(
         Optional[str],  # noqa: UP045
         typer.Option("--session", help="Resume this session ('assistant sessions' lists them)."),
     ] = None,
-    extractive: Annotated[
-        bool, typer.Option("--extractive", help="Answer by quoting abstracts, even with an LLM.")
-    ] = False,
+    extractive: ExtractiveOpt = False,
     k: Annotated[int, typer.Option("--k", "-k", min=1, max=30, help="Papers to draw on.")] = 6,
     since: YearFromOpt = None,
     until: YearToOpt = None,

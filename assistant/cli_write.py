@@ -14,9 +14,12 @@ import typer
 
 from assistant.cli import (
     AuthorOpt,
+    BaseUrlOpt,
     ChromaOpt,
+    ExtractiveOpt,
     IndexOpt,
     JsonOpt,
+    ModelOpt,
     SourceOpt,
     VenueOpt,
     WhereOpt,
@@ -38,17 +41,6 @@ if TYPE_CHECKING:
     from assistant.settings import Settings
     from assistant.writing import CitedPaper, CiteResult, RelatedWork
 
-ModelOpt = Annotated[
-    Optional[str],  # noqa: UP045 (typer needs Optional on 3.11 with from __future__)
-    typer.Option("-m", "--model", help="LLM model. Env: ASSISTANT_LLM_MODEL."),
-]
-BaseUrlOpt = Annotated[
-    Optional[str],  # noqa: UP045
-    typer.Option("--base-url", help="OpenAI-compatible endpoint. Env: OPENAI_BASE_URL."),
-]
-ExtractiveOpt = Annotated[
-    bool, typer.Option("--extractive", help="Work offline, without the LLM, even if configured.")
-]
 BibOpt = Annotated[
     Optional[Path],  # noqa: UP045
     typer.Option("--bib", help="Write the BibTeX entries of the cited papers to this file."),

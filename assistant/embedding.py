@@ -6,7 +6,6 @@ the model is loaded, so a tampered or different file is refused rather than sile
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable, Sequence
 from functools import cached_property
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from assistant.errors import AssistantError, UsageError
+from assistant.files import sha256_of
 
 if TYPE_CHECKING:
     import numpy as np
@@ -56,14 +56,6 @@ class Embedder(Protocol):
         ...
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def minilm_files() -> dict[str, Path]:
     """Paths of the bundled model and tokenizer, sha256-checked."""
     try:
@@ -80,7 +72,7 @@ def minilm_files() -> dict[str, Path]:
     for name, path in files.items():
         if not path.is_file():
             raise AssistantError(f"Embedding model file missing: {path}", hint=REINSTALL_HINT)
-        if _sha256(path) != MINILM_FILES_SHA256[name]:
+        if sha256_of(path) != MINILM_FILES_SHA256[name]:
             raise AssistantError(
                 f"Embedding model file {path} does not have the expected sha256.",
                 hint=REINSTALL_HINT,

@@ -12,12 +12,12 @@ matches its recorded sha256 is derived again.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 from pathlib import Path
 
 from assistant.errors import AssistantError
+from assistant.files import sha256_of
 
 DERIVED_NAME = "all-MiniLM-L6-v2-q8.onnx"
 # Bump when the recipe changes, so that older derived files are not reused.
@@ -27,14 +27,6 @@ INSTALL_HINT = (
     "Install the pinned quantization packages: pip install onnx==1.17.0 ml_dtypes==0.6.0, "
     "or set ASSISTANT_EMBEDDING_MODEL=all-MiniLM-L6-v2 (slower, and needs a rebuilt index)."
 )
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _stamp(source_sha256: str, derived_sha256: str) -> str:
@@ -50,17 +42,23 @@ def derived_model(source: Path, source_sha256: str, cache_dir: Path) -> Path:
         if (
             len(recorded) == 3
             and recorded[:2] == [RECIPE_VERSION, source_sha256]
-            and _sha256(target) == recorded[2]
+            and sha256_of(target) == recorded[2]
         ):
             return target
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=cache_dir, prefix=".derive-") as work:
-        produced = _quantize(source, Path(work))
-        derived_sha = _sha256(produced)
-        os.replace(produced, target)
-    stamp_tmp = stamp.with_name(stamp.name + ".tmp")
-    stamp_tmp.write_text(_stamp(source_sha256, derived_sha))
-    os.replace(stamp_tmp, stamp)
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=cache_dir, prefix=".derive-") as work:
+            produced = _quantize(source, Path(work))
+            derived_sha = sha256_of(produced)
+            os.replace(produced, target)
+        stamp_tmp = stamp.with_name(stamp.name + ".tmp")
+        stamp_tmp.write_text(_stamp(source_sha256, derived_sha))
+        os.replace(stamp_tmp, stamp)
+    except OSError as exc:
+        raise AssistantError(
+            f"Cannot write the derived embedding model into {cache_dir}: {exc.strerror or exc}.",
+            hint="Set ASSISTANT_MODEL_CACHE_DIR to a writable folder.",
+        ) from exc
     return target
 
 

@@ -60,3 +60,14 @@ def test_settings_choose_the_variant(tmp_path: Path) -> None:
     with pytest.raises(UsageError) as caught:
         make_embedder(Settings(index_dir=tmp_path / "idx", embedding_model="word2vec"))
     assert caught.value.hint is not None and MINILM_Q8_NAME in caught.value.hint
+
+
+def test_unwritable_model_cache_is_a_clear_error(tmp_path: Path) -> None:
+    from assistant.errors import AssistantError
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    with pytest.raises(AssistantError) as caught:
+        MiniLMEmbedder(quantized=True, model_cache_dir=blocker / "cache").embed(TEXTS[:1])
+    assert "Cannot write the derived embedding model" in caught.value.message
+    assert caught.value.hint is not None and "ASSISTANT_MODEL_CACHE_DIR" in caught.value.hint
