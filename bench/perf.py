@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -62,17 +63,25 @@ def best_of(n: int, args: list[str]) -> tuple[float, float]:
 def latency(index_dir: Path, queries: list[str], rounds: int = 3) -> dict[str, float]:
     retriever = Retriever(open_index(Settings(index_dir=index_dir)))
     retriever.search("warm-up")
+    samples = timed(lambda q: retriever.search(q, RetrievalOptions(k=10)), queries * rounds)
+    return {**percentiles(samples), "queries": len(samples)}
+
+
+def timed(search: Callable[[str], object], queries: list[str]) -> list[float]:
+    """Milliseconds per query."""
     samples = []
-    for _ in range(rounds):
-        for query in queries:
-            started = time.perf_counter()
-            retriever.search(query, RetrievalOptions(k=10))
-            samples.append((time.perf_counter() - started) * 1000)
-    samples.sort()
+    for query in queries:
+        started = time.perf_counter()
+        search(query)
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
     return {
-        "p50_ms": samples[len(samples) // 2],
-        "p95_ms": samples[int(len(samples) * 0.95) - 1],
-        "queries": len(samples),
+        "p50_ms": ordered[len(ordered) // 2],
+        "p95_ms": ordered[int(len(ordered) * 0.95) - 1],
     }
 
 
@@ -126,16 +135,7 @@ def main() -> None:
             seconds = baseline.build(papers)
             out["baseline_build_s"] = seconds
             out["baseline_papers_per_s"] = len(papers) / seconds
-            samples = []
-            for query in QUERIES * 3:
-                started = time.perf_counter()
-                baseline.search(query)
-                samples.append((time.perf_counter() - started) * 1000)
-            samples.sort()
-            out["baseline_latency"] = {
-                "p50_ms": samples[len(samples) // 2],
-                "p95_ms": samples[int(len(samples) * 0.95) - 1],
-            }
+            out["baseline_latency"] = percentiles(timed(baseline.search, QUERIES * 3))
     (args.results / "perf.json").write_text(json.dumps(out, indent=2))
     print(json.dumps(out, indent=2))
 

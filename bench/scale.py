@@ -86,20 +86,11 @@ def sample_part(acl: list, results: Path, tmp: Path) -> dict:
     seconds = baseline.build(papers)
     out["llamaindex_default"] = {"seconds": seconds, "papers_per_s": len(papers) / seconds}
     out["speedup"] = out["ours"]["papers_per_s"] / out["llamaindex_default"]["papers_per_s"]
-    from perf import QUERIES, latency
+    from perf import QUERIES, latency, percentiles, timed
 
     index.close()
     out["ours"]["latency"] = latency(tmp / "ours", QUERIES)
-    samples = []
-    for query in QUERIES * 3:
-        started = time.perf_counter()
-        baseline.search(query)
-        samples.append((time.perf_counter() - started) * 1000)
-    samples.sort()
-    out["llamaindex_default"]["latency"] = {
-        "p50_ms": samples[len(samples) // 2],
-        "p95_ms": samples[int(len(samples) * 0.95) - 1],
-    }
+    out["llamaindex_default"]["latency"] = percentiles(timed(baseline.search, QUERIES * 3))
     return out
 
 
