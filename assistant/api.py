@@ -129,25 +129,17 @@ def ask(
             answer.standalone_question = search_query
             return answer
         except LLMError as exc:
-            llm_failure = " ".join(_sentence(part) for part in (exc.message, exc.hint) if part)
+            llm_failure = exc.one_line()
         finally:
             if own_client:
                 active.close()
     answer = extractive_answer(index, question, result, registry)
     answer.standalone_question = search_query
     answer.notes = result.notes + answer.notes
-    if llm_failure:
+    if llm_failure:  # reported through llm_error; the "configure an LLM" note does not apply
         answer.notes = [n for n in answer.notes if not n.startswith("Extractive mode")]
-        answer.notes.insert(
-            0, f"The language model failed: {llm_failure} Showing the extractive answer."
-        )
         answer.llm_error = llm_failure
     return answer
-
-
-def _sentence(text: str) -> str:
-    text = text.strip()
-    return text if text.endswith((".", "?", "!")) else f"{text}."
 
 
 def evaluate_questions(

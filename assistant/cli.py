@@ -393,7 +393,7 @@ def ask(
     """Answer a question from the indexed papers, citing them."""
     with _errors():
         from assistant.api import ask as ask_question
-        from assistant.render import print_answer, token_printer
+        from assistant.render import llm_failure_line, print_answer, token_printer
         from assistant.retrieval import RetrievalOptions
 
         settings = _settings(
@@ -421,9 +421,7 @@ def ask(
         print_answer(_console(), _console(stderr=True), answer, streamed())
         if answer.llm_error:
             _console(stderr=True).print(
-                f"Error: the language model failed: {answer.llm_error}"
-                " Showing the extractive answer.",
-                highlight=False,
+                llm_failure_line(answer.llm_error, "the extractive answer"), highlight=False
             )
 
 

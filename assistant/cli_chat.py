@@ -237,7 +237,7 @@ def _answer(
     """Rewrite, answer (streaming), save and print one turn."""
     from rich.markup import escape
 
-    from assistant.render import print_answer
+    from assistant.render import llm_failure_line, print_answer
 
     rewrite = session.rewrite(question)
     if rewrite.changed:
@@ -252,7 +252,7 @@ def _answer(
     print_answer(console, err, answer, streamed() and not fell_back)
     if answer.llm_error:
         err.print(
-            f"Error: the language model failed: {answer.llm_error} Showing the extractive answer.",
+            llm_failure_line(answer.llm_error, "the extractive answer"),
             highlight=False,
             markup=False,
         )

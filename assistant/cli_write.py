@@ -82,11 +82,10 @@ def _say(err: Console, text: str, style: str = "dim") -> None:
     err.print(f"[{style}]{escape(text)}[/]", markup=True, highlight=False, soft_wrap=True)
 
 
-def _print_notes(err: Console, notes: list[str], llm_error: str | None) -> None:
-    """Notes on stderr; a model failure is left to the one ``Error:`` line that follows."""
+def _print_notes(err: Console, notes: list[str]) -> None:
+    """Notes on stderr."""
     for note in notes:
-        if not (llm_error and note.startswith("The language model failed")):
-            _say(err, note)
+        _say(err, note)
 
 
 def _entries(n: int) -> str:
@@ -113,6 +112,7 @@ def cite(
 ) -> None:
     """Find the indexed papers that support a claim, each with its best sentence and BibTeX."""
     with _errors():
+        from assistant.render import llm_failure_line
         from assistant.retrieval import RetrievalOptions
         from assistant.writing import cite_claim
 
@@ -134,9 +134,9 @@ def cite(
             _print_json(result.public_json())
         else:
             _print_cite(result, bib is not None)
-            _print_notes(err, result.notes, result.llm_error)
+            _print_notes(err, result.notes)
         if result.llm_error:
-            _say(err, f"Error: {result.llm_error}", style="red")
+            _say(err, llm_failure_line(result.llm_error, "the offline ranking"), style="red")
 
 
 def _print_cite(result: CiteResult, wrote_bib: bool) -> None:
@@ -191,7 +191,7 @@ def related_work(
 ) -> None:
     """Draft a related-work section on a topic: papers grouped into themes, each cited."""
     with _errors():
-        from assistant.render import token_printer
+        from assistant.render import llm_failure_line, token_printer
         from assistant.retrieval import RetrievalOptions
         from assistant.writing import related_work as draft_related_work
 
@@ -222,9 +222,9 @@ def related_work(
             _print_json(draft.public_json())
         else:
             _print_draft(draft, streamed())
-            _print_notes(err, draft.notes, draft.llm_error)
+            _print_notes(err, draft.notes)
         if draft.llm_error:
-            _say(err, f"Error: {draft.llm_error}", style="red")
+            _say(err, llm_failure_line(draft.llm_error, "the extractive draft"), style="red")
 
 
 def _print_draft(draft: RelatedWork, streamed: bool) -> None:

@@ -16,6 +16,11 @@ class AssistantError(Exception):
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message}\nHint: {self.hint}"
 
+    def one_line(self) -> str:
+        """Message and hint as sentences on one line (for a fallback that goes on)."""
+        parts = (part.strip() for part in (self.message, self.hint) if part)
+        return " ".join(p if p.endswith((".", "?", "!")) else f"{p}." for p in parts)
+
 
 class UsageError(AssistantError):
     """Bad input from the user (a flag, a file)."""

@@ -6,12 +6,16 @@ about 1.7x faster on two cores, with embeddings at cosine 0.994 (mean) to the or
 docs/benchmarks.md for the retrieval figures of both.
 
 The derived file is written once into a cache folder (by default the index's ``.runtime``),
-through a temporary file and an atomic rename, with its sha256 beside it; a file that no longer
-matches its recorded sha256 is derived again.
+through a temporary file and an atomic rename, with a stamp beside it (recipe version, the
+source's sha256, the derived file's sha256 and size). The source is sha256-checked at every load
+(assistant/embedding.py); the derived file is checked against the stamp's recipe, source and
+size only, so that a cold process does not hash 23 MB a second time. A file that does not match
+(a truncated write, an older recipe, another source) is derived again.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -29,30 +33,26 @@ INSTALL_HINT = (
 )
 
 
-def _stamp(source_sha256: str, derived_sha256: str) -> str:
-    return f"{RECIPE_VERSION} {source_sha256} {derived_sha256}\n"
+def _stamp(source_sha256: str, derived: Path) -> list[str]:
+    """What identifies a usable derived file (its own sha256 is recorded, not re-checked)."""
+    return [RECIPE_VERSION, source_sha256, str(derived.stat().st_size)]
 
 
 def derived_model(source: Path, source_sha256: str, cache_dir: Path) -> Path:
     """The int8 model derived from ``source``, reused from ``cache_dir`` when intact."""
     target = cache_dir / DERIVED_NAME
     stamp = target.with_name(target.name + ".sha256")
-    if target.is_file() and stamp.is_file():
-        recorded = stamp.read_text().split()
-        if (
-            len(recorded) == 3
-            and recorded[:2] == [RECIPE_VERSION, source_sha256]
-            and sha256_of(target) == recorded[2]
-        ):
-            return target
+    intact = target.is_file() and stamp.is_file()
+    if intact and stamp.read_text().split()[:3] == _stamp(source_sha256, target):
+        return target
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=cache_dir, prefix=".derive-") as work:
             produced = _quantize(source, Path(work))
-            derived_sha = sha256_of(produced)
+            text = " ".join([*_stamp(source_sha256, produced), sha256_of(produced)]) + "\n"
             os.replace(produced, target)
         stamp_tmp = stamp.with_name(stamp.name + ".tmp")
-        stamp_tmp.write_text(_stamp(source_sha256, derived_sha))
+        stamp_tmp.write_text(text)
         os.replace(stamp_tmp, stamp)
     except OSError as exc:
         raise AssistantError(
@@ -79,8 +79,6 @@ def _quantize(source: Path, work: Path) -> Path:
     options.optimized_model_filepath = str(folded)
     ort.InferenceSession(str(source), sess_options=options, providers=["CPUExecutionProvider"])
     produced = work / DERIVED_NAME
-    import logging
-
     quiet = logging.getLogger()
     level = quiet.level
     quiet.setLevel(logging.ERROR)  # the quantizer warns about optional pre-processing

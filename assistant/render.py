@@ -36,6 +36,11 @@ def references(citations: list[Citation]) -> list[str]:
     return lines
 
 
+def llm_failure_line(llm_error: str, instead: str) -> str:
+    """The one stderr line for a model that failed, and what is shown instead."""
+    return f"Error: the language model failed: {llm_error} Showing {instead}."
+
+
 def print_answer(console: Console, err: Console, answer: Answer, streamed: bool) -> None:
     """The answer (unless already streamed), its notes and its references."""
     from rich.markup import escape
@@ -51,8 +56,6 @@ def print_answer(console: Console, err: Console, answer: Answer, streamed: bool)
     else:
         console.print(escape(answer.answer))
     for note in answer.notes:
-        if answer.llm_error and note.startswith("The language model failed"):
-            continue  # the caller reports the failure once, as an error
         err.print(f"[dim]{escape(note)}[/]", markup=True)
     if answer.citations:
         console.print("\n[bold]References[/]", markup=True)

@@ -204,11 +204,6 @@ def _papers(result: SearchResult) -> list[Paper]:
     return [hit.paper for hit in result.results if hit.paper is not None]
 
 
-def _failure_text(exc: LLMError) -> str:
-    parts = (part.strip() for part in (exc.message, exc.hint) if part)
-    return " ".join(p if p.endswith((".", "?", "!")) else f"{p}." for p in parts)
-
-
 def _nearest_lines(hits: Sequence[SearchHit]) -> list[str]:
     return [f"{hit.title} ({hit.paper_id})" for hit in hits[:NEAREST_SHOWN]]
 
@@ -355,11 +350,8 @@ def cite_claim(
         try:
             return _cite_with_model(out, claim, papers, offline, best, settings, client)
         except LLMError as exc:
-            out.llm_error = _failure_text(exc)
+            out.llm_error = exc.one_line()
             out.mode = "extractive"
-            out.notes.insert(
-                0, f"The language model failed: {out.llm_error} Showing the offline ranking."
-            )
     else:
         out.notes.append(CITE_EXTRACTIVE_NOTE)
     supporting = [p for p in offline if best[p.paper_id][1] >= SUPPORT_MIN_SIMILARITY]
@@ -648,13 +640,9 @@ def related_work(
         try:
             return _related_work_with_model(topic, result, papers, settings, client, on_token)
         except LLMError as exc:
-            llm_failure = _failure_text(exc)
+            llm_failure = exc.one_line()
     draft = _extractive_draft(index, topic, result, papers)
-    if llm_failure:
-        draft.llm_error = llm_failure
-        draft.notes.insert(
-            0, f"The language model failed: {llm_failure} Showing the extractive draft."
-        )
+    draft.llm_error = llm_failure
     return draft
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -195,7 +196,6 @@ def test_ingest_search_and_ask_through_a_chroma_server(
         env=env,
     )
     assert found.exit_code == 0, found.stderr
-    import json
 
     results = json.loads(found.stdout)["results"]
     assert results and results[0]["title"].startswith("ZeRO")

@@ -38,6 +38,8 @@ EXTENSIONS = (".txt", ".jsonl", ".json", ".ndjson", ".csv", ".tsv", ".bib")
 # Any of them may also be gzip-compressed (papers.jsonl.gz).
 
 _HEAD_BYTES = 64 * 1024
+# A file that cannot be opened, or a .gz that is truncated or not gzip at all.
+_READ_ERRORS = (OSError, EOFError, zlib.error)
 _FORMAT_HINT = "pass --format with one of: " + ", ".join(FORMATS)
 _BIBTEX_ENTRY = re.compile(r"^[ \t]*@[ \t]*[A-Za-z]+[ \t]*[{(]", re.MULTILINE)
 
@@ -154,8 +156,8 @@ def read_file(path: Path, fmt: str | None = None) -> ReadResult:
         with open_binary(path) as handle:
             head = handle.read(_HEAD_BYTES)
             complete = len(head) < _HEAD_BYTES or not handle.read(1)
-    except (OSError, EOFError, zlib.error) as exc:
-        out.reject(None, f"cannot read the file ({getattr(exc, 'strerror', None) or exc})")
+    except _READ_ERRORS as exc:
+        out.reject(None, _cannot_read(exc))
         return ReadResult(papers=out.papers, rejects=out.rejects)
     problem = _head_problem(head, complete)
     if problem is not None:
@@ -168,9 +170,13 @@ def read_file(path: Path, fmt: str | None = None) -> ReadResult:
             return ReadResult(papers=out.papers, rejects=out.rejects)
     try:
         _READERS[fmt](path, out)
-    except (OSError, EOFError, zlib.error) as exc:
-        out.reject(None, f"cannot read the file ({getattr(exc, 'strerror', None) or exc})")
+    except _READ_ERRORS as exc:
+        out.reject(None, _cannot_read(exc))
     return ReadResult(papers=out.papers, rejects=out.rejects)
+
+
+def _cannot_read(exc: Exception) -> str:
+    return f"cannot read the file ({getattr(exc, 'strerror', None) or exc})"
 
 
 def _folder_files(folder: Path) -> list[Path]:
