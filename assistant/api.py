@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from assistant.errors import UsageError
 from assistant.index import PaperIndex, ProgressFn
-from assistant.models import IngestReport, SearchResult
+from assistant.models import IngestReport, Paper, SearchResult
 from assistant.retrieval import RetrievalOptions, Retriever
 from assistant.settings import Settings
 
@@ -41,17 +41,26 @@ def ingest_paths(
     Rejected records are reported, not fatal, unless ``strict``: then nothing is ingested
     when any record is rejected.
     """
+    from assistant.index import INGEST_WINDOW
     from assistant.readers import read_paths
 
-    result = read_paths(paths, fmt)
-    if strict and result.rejects:
-        return IngestReport(rejected=len(result.rejects), rejects=result.rejects)
-    if not result.papers:  # nothing to index: never empty the index, even with --rebuild
-        return IngestReport(rejected=len(result.rejects), rejects=result.rejects)
-    report = index.ingest(result.papers, rebuild=rebuild, wait=wait, progress=progress)
-    report.rejected = len(result.rejects)
-    report.rejects = result.rejects
+    # First pass: count the papers and find the rejects without keeping anything, so that
+    # --strict can refuse before any change and progress knows the total. The second pass
+    # streams the papers into the index a window at a time: memory does not grow with input.
+    checked = read_paths(paths, fmt, sink=_discard, window=INGEST_WINDOW)
+    if (strict and checked.rejects) or not checked.count:
+        # nothing to index: never empty the index, even with --rebuild
+        return IngestReport(rejected=len(checked.rejects), rejects=checked.rejects)
+    with index.ingesting(rebuild, wait, progress, total=checked.count) as run:
+        read_paths(paths, fmt, sink=run.add, window=INGEST_WINDOW)
+    report = run.report
+    report.rejected = len(checked.rejects)
+    report.rejects = checked.rejects
     return report
+
+
+def _discard(papers: list[Paper]) -> None:
+    """A sink for a pass that only counts."""
 
 
 def ensure_corpus(index: PaperIndex, progress: ProgressFn | None = None) -> IngestReport | None:

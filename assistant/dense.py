@@ -1,20 +1,43 @@
-"""An in-memory matrix of chunk vectors, cached on disk beside the Chroma index.
+"""A matrix of chunk vectors, cached on disk beside the Chroma index.
 
 Chroma holds the vectors; this cache lets a search score every chunk exactly with one matrix
 product and start without importing chromadb. It carries the catalog version it reflects; a
 stale or missing cache is rebuilt from Chroma.
+
+On disk it is two files: ``dense.npz`` (the header, chunk and paper ids, and the per-paper row
+layout) and ``dense-<token>.npy`` (the vectors), which a search memory-maps instead of reading.
+The header names its vectors file, and is replaced atomically after that file is complete, so a
+reader always sees a matching pair.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 from pathlib import Path
 
 import numpy as np
 
 
+def _grouped(owners: list[str]) -> bool:
+    """True when each paper's rows are consecutive."""
+    seen: set[str] = set()
+    previous = None
+    for pid in owners:
+        if pid != previous:
+            if pid in seen:
+                return False
+            seen.add(pid)
+            previous = pid
+    return True
+
+
 class DenseCache:
-    """Chunk vectors (float32, unit length) with their chunk and paper ids."""
+    """Chunk vectors (float32, unit length) with their chunk and paper ids.
+
+    Each paper's chunks occupy consecutive rows (``layout``), so per-paper maxima are one
+    ``np.maximum.reduceat`` over the paper start rows.
+    """
 
     FILENAME = "dense.npz"
 
@@ -22,43 +45,66 @@ class DenseCache:
         self.dim = dim
         self.chunk_ids: list[str] = []
         self.paper_of_chunk: list[str] = []
-        self.vectors = np.zeros((0, dim), dtype=np.float32)
+        self.vectors: np.ndarray = np.zeros((0, dim), dtype=np.float32)
         self._pending_ids: list[str] = []
         self._pending_papers: list[str] = []
         self._pending_vecs: list[np.ndarray] = []
         self._removed: set[str] = set()
+        self._papers: set[str] | None = None
+        self._layout: tuple[list[str], np.ndarray] | None = None
         self.version = -1
 
+    # --- changes
     def put(self, chunk_ids: list[str], paper_ids: list[str], vectors: np.ndarray) -> None:
-        """Add or replace chunks."""
+        """Add or replace chunks (a paper's chunks in one call, so its rows stay together)."""
         self._removed.update(chunk_ids)  # an older copy of the same id is dropped on merge
         self._pending_ids.extend(chunk_ids)
         self._pending_papers.extend(paper_ids)
         self._pending_vecs.append(np.asarray(vectors, dtype=np.float32))
+        if self._papers is not None:
+            self._papers.update(paper_ids)
+        self._layout = None
 
     def remove_papers(self, paper_ids: set[str]) -> None:
         """Drop every chunk of these papers (before their new chunks are put)."""
+        if not paper_ids & self._present_papers():
+            return  # the common case while ingesting new papers: no copy of the matrix
         self._merge()
         keep = [i for i, pid in enumerate(self.paper_of_chunk) if pid not in paper_ids]
-        if len(keep) != len(self.chunk_ids):
-            self.chunk_ids = [self.chunk_ids[i] for i in keep]
-            self.paper_of_chunk = [self.paper_of_chunk[i] for i in keep]
-            self.vectors = self.vectors[keep]
+        self.chunk_ids = [self.chunk_ids[i] for i in keep]
+        self.paper_of_chunk = [self.paper_of_chunk[i] for i in keep]
+        self.vectors = np.asarray(self.vectors)[keep]
+        self._papers = None
+        self._layout = None
+
+    def _present_papers(self) -> set[str]:
+        if self._papers is None:
+            self._papers = set(self.paper_of_chunk) | set(self._pending_papers)
+        return self._papers
+
+    def _kept_rows(self) -> list[int] | None:
+        """Rows of the merged part that a pending put replaces; None when none does."""
+        if not self._removed:
+            return None
+        keep = [i for i, cid in enumerate(self.chunk_ids) if cid not in self._removed]
+        return None if len(keep) == len(self.chunk_ids) else keep
 
     def _merge(self) -> None:
         if not self._pending_ids:
             return
-        if self._removed:
-            keep = [i for i, cid in enumerate(self.chunk_ids) if cid not in self._removed]
+        keep = self._kept_rows()
+        if keep is not None:
             self.chunk_ids = [self.chunk_ids[i] for i in keep]
             self.paper_of_chunk = [self.paper_of_chunk[i] for i in keep]
-            self.vectors = self.vectors[keep]
+            self.vectors = np.asarray(self.vectors)[keep]
         if not self.chunk_ids:  # the dimension may only be known from the first vectors
-            self.vectors = np.zeros((0, self._pending_vecs[0].shape[1]), dtype=np.float32)
-            self.dim = self.vectors.shape[1]
+            self.dim = self._pending_vecs[0].shape[1]
+            self.vectors = np.zeros((0, self.dim), dtype=np.float32)
         self.chunk_ids += self._pending_ids
         self.paper_of_chunk += self._pending_papers
-        self.vectors = np.concatenate([self.vectors, *self._pending_vecs]).astype(np.float32)
+        self.vectors = np.concatenate([self.vectors, *self._pending_vecs]).astype(
+            np.float32, copy=False
+        )
         self._pending_ids, self._pending_papers, self._pending_vecs = [], [], []
         self._removed = set()
 
@@ -66,41 +112,90 @@ class DenseCache:
         """Make each paper's rows contiguous (they are, unless added out of order)."""
         self._merge()
         owners = self.paper_of_chunk
+        if _grouped(owners):
+            return
         first: dict[str, int] = {}
         for i, pid in enumerate(owners):
             first.setdefault(pid, i)
-        contiguous = all(
-            i == 0 or owners[i] == owners[i - 1] or first[owners[i]] == i
-            for i in range(len(owners))
-        )
-        if contiguous:
-            return
         order = sorted(range(len(owners)), key=lambda i: (first[owners[i]], i))
         self.chunk_ids = [self.chunk_ids[i] for i in order]
         self.paper_of_chunk = [owners[i] for i in order]
-        self.vectors = self.vectors[order]
+        self.vectors = np.asarray(self.vectors)[order]
+        self._layout = None
 
+    # --- reading
     def matrix(self) -> np.ndarray:
         self._merge()
         return self.vectors
 
+    def layout(self) -> tuple[list[str], np.ndarray]:
+        """The papers in row order and the first row of each."""
+        if self._layout is None:
+            self.group_by_paper()
+            owners = self.paper_of_chunk
+            starts = [i for i in range(len(owners)) if i == 0 or owners[i] != owners[i - 1]]
+            self._layout = ([owners[i] for i in starts], np.asarray(starts, dtype=np.int64))
+        return self._layout
+
     def __len__(self) -> int:
-        self._merge()
-        return len(self.chunk_ids)
+        if not self._pending_ids:
+            return len(self.chunk_ids)
+        keep = self._kept_rows()
+        return (len(self.chunk_ids) if keep is None else len(keep)) + len(self._pending_ids)
+
+    # --- persistence
+    def _rows_to_save(self) -> tuple[list[str], list[str], list[np.ndarray]]:
+        """Chunk ids, their papers and the vector blocks in row order, without merging.
+
+        Merging would copy the whole matrix; a large ingest saves its pending blocks as they are.
+        """
+        if self._pending_ids:
+            keep = self._kept_rows()
+            if keep is None:
+                ids, owners, base = self.chunk_ids, self.paper_of_chunk, self.vectors
+            else:
+                ids = [self.chunk_ids[i] for i in keep]
+                owners = [self.paper_of_chunk[i] for i in keep]
+                base = np.asarray(self.vectors)[keep]
+            ids = ids + self._pending_ids
+            owners = owners + self._pending_papers
+            if _grouped(owners):
+                return ids, owners, [base, *self._pending_vecs]
+        self.group_by_paper()
+        return self.chunk_ids, self.paper_of_chunk, [self.vectors]
 
     def save(self, index_dir: Path, version: int, fingerprint: str) -> None:
-        """Write atomically, stamped with the catalog version and index fingerprint."""
-        self._merge()
-        header = {"version": version, "fingerprint": fingerprint, "dim": self.dim}
+        """Write the vectors file, then atomically the header naming it; drop older files."""
+        ids, owners, blocks = self._rows_to_save()
+        dim = next((b.shape[1] for b in blocks if b.shape[0]), self.dim)
+        starts = [i for i in range(len(owners)) if i == 0 or owners[i] != owners[i - 1]]
+        token = secrets.token_hex(6)
+        vectors_name = f"dense-{token}.npy"
+        tmp_vectors = index_dir / (vectors_name + ".tmp")
+        with tmp_vectors.open("wb") as handle:
+            np.lib.format.write_array_header_1_0(
+                handle, {"descr": "<f4", "fortran_order": False, "shape": (len(ids), dim)}
+            )
+            step = 65536  # slices: a memory-mapped matrix is never copied whole
+            for block in blocks:
+                for lo in range(0, block.shape[0], step):
+                    piece = np.ascontiguousarray(block[lo : lo + step], dtype=np.float32)
+                    handle.write(piece.tobytes())
+        tmp_vectors.replace(index_dir / vectors_name)
+        header = {"version": version, "fingerprint": fingerprint, "dim": dim}
         tmp = index_dir / (self.FILENAME + ".tmp.npz")
         np.savez(
             tmp,
             header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8),
-            chunk_ids=np.frombuffer("\n".join(self.chunk_ids).encode(), dtype=np.uint8),
-            papers=np.frombuffer("\n".join(self.paper_of_chunk).encode(), dtype=np.uint8),
-            vectors=self.vectors,
+            vectors_file=np.frombuffer(vectors_name.encode(), dtype=np.uint8),
+            chunk_ids=np.frombuffer("\n".join(ids).encode(), dtype=np.uint8),
+            papers=np.frombuffer("\n".join(owners[i] for i in starts).encode(), dtype=np.uint8),
+            starts=np.asarray(starts, dtype=np.int64),
         )
         tmp.replace(index_dir / self.FILENAME)
+        for old in index_dir.glob("dense-*.npy*"):
+            if old.name != vectors_name:
+                old.unlink(missing_ok=True)
         self.version = version
 
     @classmethod
@@ -117,12 +212,20 @@ class DenseCache:
                 ):
                     return None
                 cache = cls(int(header["dim"]))
+                vectors_name = bytes(data["vectors_file"]).decode()
                 ids = bytes(data["chunk_ids"]).decode()
-                cache.chunk_ids = ids.split("\n") if ids else []
-                papers = bytes(data["papers"]).decode()
-                cache.paper_of_chunk = papers.split("\n") if papers else []
-                cache.vectors = np.ascontiguousarray(data["vectors"], dtype=np.float32)
+                papers_text = bytes(data["papers"]).decode()
+                starts = np.asarray(data["starts"], dtype=np.int64)
+            vectors = np.load(index_dir / Path(vectors_name).name, mmap_mode="r")
         except (OSError, ValueError, KeyError):
             return None
+        cache.chunk_ids = ids.split("\n") if ids else []
+        papers = papers_text.split("\n") if papers_text else []
+        if vectors.shape != (len(cache.chunk_ids), cache.dim) or len(papers) != len(starts):
+            return None
+        cache.vectors = vectors
+        ends = np.append(starts[1:], len(cache.chunk_ids)).astype(np.int64)
+        cache.paper_of_chunk = np.repeat(np.asarray(papers, dtype=object), ends - starts).tolist()
+        cache._layout = (papers, starts)
         cache.version = int(header["version"])
         return cache

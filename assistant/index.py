@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from assistant.store import VectorStore
 
 ProgressFn = Callable[[int, int], None]
+# Papers held in memory at once by a streamed ingest (read, deduplicated, embedded, committed).
+INGEST_WINDOW = 4096
 
 
 def bundled_corpus_dir() -> Path:
@@ -220,6 +222,34 @@ class PaperIndex:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
+    @contextlib.contextmanager
+    def ingesting(
+        self,
+        rebuild: bool = False,
+        wait: bool = False,
+        progress: ProgressFn | None = None,
+        total: int = 0,
+    ) -> Iterator[IngestRun]:
+        """Hold the ingest lock while papers are fed in windows (``run.add``).
+
+        ``total``: how many papers will be fed, for progress. The caches are saved when the
+        block ends normally; after an error the committed windows stay, and the caches are
+        rebuilt from them on the next open.
+        """
+        started = time.perf_counter()
+        with self._ingest_lock(wait):
+            if rebuild:
+                self._reset()
+            self.catalog.set_meta({k: v for k, v in self.spec.items()})
+            run = IngestRun(self, progress, total)
+            yield run
+            if run.changed or rebuild:
+                version = self.catalog.version
+                fingerprint = self.spec["fingerprint"]
+                self._save_quietly(lambda: self.lexical.save(self.dir, version))
+                self._save_quietly(lambda: self.dense.save(self.dir, version, fingerprint))
+        run.report.seconds = round(time.perf_counter() - started, 3)
+
     def ingest(
         self,
         papers: list[Paper],
@@ -228,49 +258,10 @@ class PaperIndex:
         progress: ProgressFn | None = None,
     ) -> IngestReport:
         """Add new papers, re-embed changed ones, skip unchanged ones."""
-        from assistant.readers import merge_duplicates
-
-        started = time.perf_counter()
-        unique, merged = merge_duplicates(papers)
-        report = IngestReport(duplicates_merged=merged)
-        with self._ingest_lock(wait):
-            if rebuild:
-                self._reset()
-            self.catalog.set_meta({k: v for k, v in self.spec.items()})
-            known = self.catalog.hashes(p.paper_id for p in unique)
-            fingerprint = self.spec["fingerprint"]
-            to_embed: list[tuple[Paper, str]] = []
-            unchanged: list[Paper] = []
-            for paper in unique:
-                digest = content_hash(paper, fingerprint)
-                previous = known.get(paper.paper_id)
-                if previous is None:
-                    report.added += 1
-                    to_embed.append((paper, digest))
-                elif previous[0] != digest:
-                    report.updated += 1
-                    to_embed.append((paper, digest))
-                else:
-                    report.unchanged += 1
-                    unchanged.append(paper)
-            if unchanged:
-                self.catalog.update_metadata(unchanged)
-            done = 0
-            if progress:
-                progress(0, len(to_embed))
-            step = self.settings.ingest_batch_papers
-            for start in range(0, len(to_embed), step):
-                batch = to_embed[start : start + step]
-                report.chunks_embedded += self._ingest_batch(batch, known)
-                done += len(batch)
-                if progress:
-                    progress(done, len(to_embed))
-            if to_embed or unchanged or rebuild:
-                version = self.catalog.version
-                self._save_quietly(lambda: self.lexical.save(self.dir, version))
-                self._save_quietly(lambda: self.dense.save(self.dir, version, fingerprint))
-        report.seconds = round(time.perf_counter() - started, 3)
-        return report
+        with self.ingesting(rebuild, wait, progress, total=len(papers)) as run:
+            for start in range(0, len(papers), INGEST_WINDOW):
+                run.add(papers[start : start + INGEST_WINDOW])
+        return run.report
 
     def _reset(self) -> None:
         self.catalog.clear()
@@ -381,3 +372,72 @@ class PaperIndex:
             "year_range": list(stats.year_range),
             "chroma_url": stats.chroma_url,
         }
+
+
+class IngestRun:
+    """One ingest in progress: each window of papers is deduplicated, embedded and committed.
+
+    A paper id seen in an earlier window of the same run is merged into the committed paper
+    (as :func:`~assistant.readers.merge_duplicates` does within a window), so streaming the
+    input gives the same index as reading it whole.
+    """
+
+    def __init__(self, index: PaperIndex, progress: ProgressFn | None, total: int) -> None:
+        self.index = index
+        self.report = IngestReport()
+        self.progress = progress
+        self.total = total
+        self.done = 0
+        self.changed = False
+        self._seen: set[str] = set()
+        if progress:
+            progress(0, total)
+
+    def add(self, papers: list[Paper]) -> None:
+        """Ingest one window of papers."""
+        from assistant.readers import merge_duplicates, merge_two
+
+        index, report = self.index, self.report
+        unique, merged = merge_duplicates(papers)
+        report.duplicates_merged += merged
+        again = {p.paper_id for p in unique if p.paper_id in self._seen}
+        if again:
+            earlier = index.catalog.get_papers(again)
+            unique = [
+                merge_two(earlier[p.paper_id], p) if p.paper_id in earlier else p for p in unique
+            ]
+            report.duplicates_merged += len(again)
+        self._seen.update(p.paper_id for p in unique)
+        fingerprint = index.spec["fingerprint"]
+        known = index.catalog.hashes(p.paper_id for p in unique)
+        to_embed: list[tuple[Paper, str]] = []
+        unchanged: list[Paper] = []
+        for paper in unique:
+            digest = content_hash(paper, fingerprint)
+            previous = known.get(paper.paper_id)
+            counted = paper.paper_id not in again  # a repeat was counted in its first window
+            if previous is not None and previous[0] == digest:
+                report.unchanged += counted
+                unchanged.append(paper)
+                continue
+            if previous is None:
+                report.added += 1
+            elif counted:
+                report.updated += 1
+            to_embed.append((paper, digest))
+        if unchanged:
+            index.catalog.update_metadata(unchanged)
+            self.changed = True
+        self._advance(len(papers) - len(to_embed))
+        step = index.settings.ingest_batch_papers
+        for start in range(0, len(to_embed), step):
+            batch = to_embed[start : start + step]
+            report.chunks_embedded += index._ingest_batch(batch, known)
+            self.changed = True
+            self._advance(len(batch))
+        index.lexical.compact()
+
+    def _advance(self, papers: int) -> None:
+        self.done += papers
+        if self.progress and papers:
+            self.progress(min(self.done, self.total), self.total)

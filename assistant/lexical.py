@@ -12,6 +12,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterable
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -267,37 +268,46 @@ class LexicalIndex:
             self._df = None
 
     def _freeze(self) -> None:
-        """Merge pending additions into the sparse rows."""
+        """Merge pending additions into the sparse rows (one stable sort, no per-term loop)."""
         if not self._pending and len(self.doc_len) == len(self.doc_ids):
             return
         self.doc_len = np.concatenate([self.doc_len, np.asarray(self._pending_len, np.float32)])
         self.alive = np.concatenate([self.alive, np.ones(len(self._pending_len), dtype=bool)])
-        all_terms = sorted(set(self.terms) | set(self._pending))
-        rows_doc: list[np.ndarray] = []
-        rows_tf: list[np.ndarray] = []
-        offsets = [0]
-        for term in all_terms:
-            old_row = self.term_row.get(term)
-            docs: list[np.ndarray] = []
-            tfs: list[np.ndarray] = []
-            if old_row is not None:
-                lo, hi = self.offsets[old_row], self.offsets[old_row + 1]
-                docs.append(self.post_doc[lo:hi])
-                tfs.append(self.post_tf[lo:hi])
-            pending = self._pending.get(term)
-            if pending:
-                docs.append(np.asarray(pending[0], dtype=np.int32))
-                tfs.append(np.asarray(pending[1], dtype=np.float32))
-            merged_doc = np.concatenate(docs) if len(docs) > 1 else docs[0]
-            merged_tf = np.concatenate(tfs) if len(tfs) > 1 else tfs[0]
-            rows_doc.append(merged_doc)
-            rows_tf.append(merged_tf)
-            offsets.append(offsets[-1] + len(merged_doc))
+        added = [t for t in self._pending if t not in self.term_row]
+        if added:
+            all_terms = sorted(self.terms + added)
+            term_row = {t: i for i, t in enumerate(all_terms)}
+        else:
+            all_terms, term_row = self.terms, self.term_row
+        old_rows = np.fromiter((term_row[t] for t in self.terms), np.int64, len(self.terms))
+        pending = self._pending
+        new_rows = np.fromiter((term_row[t] for t in pending), np.int64, len(pending))
+        sizes = np.fromiter((len(docs) for docs, _tfs in pending.values()), np.int64, len(pending))
+        total = int(sizes.sum())
+        rows = np.concatenate(
+            [np.repeat(old_rows, np.diff(self.offsets)), np.repeat(new_rows, sizes)]
+        )
+        docs = np.concatenate(
+            [
+                self.post_doc,
+                np.fromiter(chain.from_iterable(d for d, _ in pending.values()), np.int32, total),
+            ]
+        )
+        tfs = np.concatenate(
+            [
+                self.post_tf,
+                np.fromiter(chain.from_iterable(t for _, t in pending.values()), np.float32, total),
+            ]
+        )
+        # Stable: within a term, older postings (lower positions) stay first.
+        order = np.argsort(rows, kind="stable")
+        self.post_doc = docs[order]
+        self.post_tf = tfs[order]
+        offsets = np.zeros(len(all_terms) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=len(all_terms)), out=offsets[1:])
+        self.offsets = offsets
         self.terms = all_terms
-        self.term_row = {t: i for i, t in enumerate(all_terms)}
-        self.offsets = np.asarray(offsets, dtype=np.int64)
-        self.post_doc = np.concatenate(rows_doc) if rows_doc else np.zeros(0, np.int32)
-        self.post_tf = np.concatenate(rows_tf) if rows_tf else np.zeros(0, np.float32)
+        self.term_row = term_row
         self._pending = {}
         self._pending_len = []
         self._df = None
@@ -305,6 +315,10 @@ class LexicalIndex:
         live = np.zeros(len(self.doc_ids), dtype=bool)
         live[list(self.doc_pos.values())] = True
         self.alive &= live
+
+    def compact(self) -> None:
+        """Fold the papers added since the last call into the arrays (bounds memory)."""
+        self._freeze()
 
     # --- querying
     @property

@@ -38,6 +38,7 @@ class ReadResult(BaseModel):
 
     papers: list[Paper] = Field(default_factory=list)
     rejects: list[Reject] = Field(default_factory=list)
+    count: int = Field(default=0, description="Papers read (also those streamed to a sink).")
 
 
 class IngestReport(BaseModel):

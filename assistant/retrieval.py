@@ -81,35 +81,17 @@ class Retriever:
 
     def __init__(self, index: PaperIndex) -> None:
         self.index = index
-        self._paper_rows: dict[str, np.ndarray] | None = None
-        self._chunk_paper: np.ndarray | None = None
-        self._paper_list: list[str] = []
         self._paper_position: dict[str, int] = {}
-        self._segment_starts = np.zeros(0, dtype=np.int64)
-        self._cache_size = -1
+        self._layout: tuple[list[str], np.ndarray] | None = None
         self._sentence_cache: dict[str, list[tuple[str, frozenset[str]]]] = {}
 
-    def _chunk_layout(self) -> tuple[np.ndarray, list[str], np.ndarray]:
-        """For the cached chunk rows: paper number of each row, paper ids, segment starts.
-
-        A paper's chunks are stored next to each other, so per-paper maxima are one
-        ``np.maximum.reduceat`` over the segment starts.
-        """
-        dense = self.index.dense
-        if self._chunk_paper is None or self._cache_size != len(dense):
-            dense.group_by_paper()
-            owners = dense.paper_of_chunk
-            starts = [i for i in range(len(owners)) if i == 0 or owners[i] != owners[i - 1]]
-            papers = [owners[i] for i in starts]
-            numbers = np.zeros(len(owners), dtype=np.int64)
-            for number, start in enumerate(starts):
-                numbers[start:] = number
-            self._chunk_paper = numbers
-            self._paper_list = papers
-            self._paper_position = {pid: i for i, pid in enumerate(papers)}
-            self._segment_starts = np.asarray(starts, dtype=np.int64)
-            self._cache_size = len(dense)
-        return self._chunk_paper, self._paper_list, self._segment_starts
+    def _chunk_layout(self) -> tuple[list[str], np.ndarray]:
+        """Paper ids in row order and each one's first row in the dense matrix."""
+        layout = self.index.dense.layout()
+        if layout is not self._layout:
+            self._layout = layout
+            self._paper_position = {pid: i for i, pid in enumerate(layout[0])}
+        return layout
 
     def allowed_papers(
         self, filters: SearchFilters, paper_ids: set[str] | None = None
@@ -191,7 +173,7 @@ class Retriever:
             signals.lexical = dict(index.lexical.search(text, pool, allowed))
         if method != "bm25" and len(index.dense):
             query_vector = index.embedder.embed([text])[0]
-            _numbers, paper_list, starts = self._chunk_layout()
+            paper_list, starts = self._chunk_layout()
             sims = index.dense.matrix() @ query_vector
             best = np.maximum.reduceat(sims, starts)
             if allowed is not None:
@@ -236,7 +218,7 @@ class Retriever:
 
     def _paper_vectors(self, paper_ids: list[str]) -> np.ndarray | None:
         """Mean chunk vector of each paper, unit length."""
-        _numbers, _papers, starts = self._chunk_layout()
+        _papers, starts = self._chunk_layout()
         if not len(starts):
             return None
         matrix = self.index.dense.matrix()

@@ -671,16 +671,15 @@ def _chunk_means(index: PaperIndex, paper_ids: list[str]) -> dict[str, np.ndarra
     import numpy as np
 
     dense = index.dense
+    papers, starts = dense.layout()
     matrix = dense.matrix()
+    ends = np.append(starts[1:], len(matrix))
     wanted = set(paper_ids)
-    rows: dict[str, list[int]] = {}
-    for row, pid in enumerate(dense.paper_of_chunk):
-        if pid in wanted:
-            rows.setdefault(pid, []).append(row)
     means: dict[str, np.ndarray] = {}
-    for pid, chunk_rows in rows.items():
-        mean = matrix[chunk_rows].mean(axis=0)
-        means[pid] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+    for number, pid in enumerate(papers):
+        if pid in wanted:
+            mean = np.asarray(matrix[starts[number] : ends[number]]).mean(axis=0)
+            means[pid] = mean / max(float(np.linalg.norm(mean)), 1e-12)
     return means
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from assistant.errors import UsageError
 from assistant.models import Paper, ReadResult, Reject
 
-from ._base import BOM, Collector, open_binary, plain_suffix
+from ._base import BOM, Collector, PaperSink, SinkError, open_binary, plain_suffix
 from .bibtex import ENTRY_START, read_bibtex
 from .csvfile import has_table_header, read_csv
 from .daily import looks_like_daily, read_daily
@@ -28,6 +28,7 @@ __all__ = [
     "FORMATS",
     "detect_format",
     "merge_duplicates",
+    "merge_two",
     "read_file",
     "read_paths",
 ]
@@ -143,36 +144,47 @@ def _utf8_error(data: bytes, *, final: bool) -> UnicodeDecodeError | None:
     return None
 
 
-def read_file(path: Path, fmt: str | None = None) -> ReadResult:
+def read_file(
+    path: Path, fmt: str | None = None, sink: PaperSink | None = None, window: int = 4096
+) -> ReadResult:
     """Read one file in ``fmt`` (detected when None); problems become rejects, never exceptions.
 
+    With a ``sink``, papers are passed to it in lists of ``window`` instead of being returned
+    (``ReadResult.count`` counts them); what the sink raises is raised as it is.
     Raises UsageError only for a path that does not exist or an unknown ``fmt``.
     """
     path = Path(path)
     fmt = _check_format(fmt)
     _check_exists(path)
-    out = Collector(path)
+    out = Collector(path, sink, window)
     try:
         with open_binary(path) as handle:
             head = handle.read(_HEAD_BYTES)
             complete = len(head) < _HEAD_BYTES or not handle.read(1)
     except _READ_ERRORS as exc:
         out.reject(None, _cannot_read(exc))
-        return ReadResult(papers=out.papers, rejects=out.rejects)
+        return ReadResult(papers=out.papers, rejects=out.rejects, count=out.count)
     problem = _head_problem(head, complete)
     if problem is not None:
         out.reject(None, problem)
-        return ReadResult(papers=out.papers, rejects=out.rejects)
+        return ReadResult(papers=out.papers, rejects=out.rejects, count=out.count)
     if fmt is None:
         fmt = detect_format(path, head.decode("utf-8", errors="replace"))
         if fmt is None:
             out.reject(None, f"unknown format; {_FORMAT_HINT}")
-            return ReadResult(papers=out.papers, rejects=out.rejects)
+            return ReadResult(papers=out.papers, rejects=out.rejects, count=out.count)
     try:
         _READERS[fmt](path, out)
+        out.flush()
+    except SinkError as exc:
+        raise exc.error from None
     except _READ_ERRORS as exc:
         out.reject(None, _cannot_read(exc))
-    return ReadResult(papers=out.papers, rejects=out.rejects)
+        try:
+            out.flush()  # the papers read before the problem are kept
+        except SinkError as failed:
+            raise failed.error from None
+    return ReadResult(papers=out.papers, rejects=out.rejects, count=out.count)
 
 
 def _cannot_read(exc: Exception) -> str:
@@ -190,8 +202,12 @@ def _folder_files(folder: Path) -> list[Path]:
     return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
 
 
-def read_paths(paths: list[Path], fmt: str | None = None) -> ReadResult:
+def read_paths(
+    paths: list[Path], fmt: str | None = None, sink: PaperSink | None = None, window: int = 4096
+) -> ReadResult:
     """Read files and folders (recursively: known extensions, sorted, hidden files skipped).
+
+    ``sink``/``window``: stream the papers, as :func:`read_file` does.
 
     Raises UsageError for a path that does not exist or an unknown ``fmt``; every other problem
     is a reject in the result, and the other files and records are still read.
@@ -216,9 +232,10 @@ def read_paths(paths: list[Path], fmt: str | None = None) -> ReadResult:
         else:
             files = [path]
         for file in files:
-            one = read_file(file, fmt)
+            one = read_file(file, fmt, sink, window)
             result.papers.extend(one.papers)
             result.rejects.extend(one.rejects)
+            result.count += one.count
     return result
 
 
@@ -238,11 +255,12 @@ def merge_duplicates(papers: list[Paper]) -> tuple[list[Paper], int]:
         count += 1
         if first is paper:
             continue
-        merged[paper.paper_id] = _merge_two(first, paper)
+        merged[paper.paper_id] = merge_two(first, paper)
     return list(merged.values()), count
 
 
-def _merge_two(first: Paper, later: Paper) -> Paper:
+def merge_two(first: Paper, later: Paper) -> Paper:
+    """``first`` completed by ``later``: missing metadata filled, the longer abstract kept."""
     updates: dict[str, object] = {}
     if len(later.abstract) > len(first.abstract):
         updates["abstract"] = later.abstract

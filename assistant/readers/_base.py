@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gzip
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -66,14 +66,32 @@ def not_utf8_reason(data: bytes, exc: UnicodeDecodeError, base_offset: int) -> s
     return f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {base_offset + exc.start})"
 
 
-class Collector:
-    """Gathers a file's papers and rejects as a reader finds them."""
+PaperSink = Callable[[list[Paper]], None]
 
-    def __init__(self, path: Path) -> None:
+
+class SinkError(Exception):
+    """What the sink raised, carried past the readers' own error handling."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class Collector:
+    """Gathers a file's papers and rejects as a reader finds them.
+
+    With a ``sink``, papers are handed on in lists of ``window`` (and at the end of the file)
+    instead of being kept, so a large file is never held whole; ``count`` still counts them.
+    """
+
+    def __init__(self, path: Path, sink: PaperSink | None = None, window: int = 4096) -> None:
         self.path = path
         self.source = path.name
         self.papers: list[Paper] = []
         self.rejects: list[Reject] = []
+        self.count = 0
+        self._sink = sink
+        self._window = window
 
     def reject(self, location: str | None, reason: str) -> None:
         """Record a problem at ``location`` ('line 3', 'entry smith2020 (line 12)', or None)."""
@@ -83,8 +101,21 @@ class Collector:
         """Keep a paper, or reject the record when ``paper`` is the reason it could not be built."""
         if isinstance(paper, str):
             self.reject(location, paper)
-        else:
-            self.papers.append(paper)
+            return
+        self.papers.append(paper)
+        self.count += 1
+        if self._sink is not None and len(self.papers) >= self._window:
+            self.flush()
+
+    def flush(self) -> None:
+        """Hand the papers gathered so far to the sink."""
+        if self._sink is None or not self.papers:
+            return
+        papers, self.papers = self.papers, []
+        try:
+            self._sink(papers)
+        except Exception as exc:  # not a reading problem: it must not become a reject
+            raise SinkError(exc) from exc
 
 
 def as_text(value: object) -> str:
