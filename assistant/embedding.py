@@ -7,7 +7,7 @@ the model is loaded, so a tampered or different file is refused rather than sile
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -165,6 +165,23 @@ class MiniLMEmbedder:
         finally:
             self._tokenizer.enable_truncation(max_length=self.max_tokens)
 
+    def _batches(self, order: list[int], lengths: list[int]) -> Iterator[list[int]]:
+        """Consecutive slices of ``order`` (sorted by ``lengths``): at most ``batch_size`` texts,
+        fewer for long texts, so attention memory (rows x width^2) never exceeds that of a full
+        batch of 128-piece chunks. onnxruntime keeps the largest buffers it ever allocated; one
+        batch of 256-piece texts would otherwise hold about 1 GB for the rest of the process.
+        """
+        budget = self.batch_size * 128 * 128
+        start = 0
+        while start < len(order):
+            end = start + 1
+            while end < len(order) and end - start < self.batch_size:
+                if (end - start + 1) * lengths[end] ** 2 > budget:
+                    break
+                end += 1
+            yield order[start:end]
+            start = end
+
     def embed(
         self, texts: Sequence[str], progress: Callable[[int], None] | None = None
     ) -> np.ndarray:
@@ -176,8 +193,7 @@ class MiniLMEmbedder:
             return out
         encodings = self._tokenizer.encode_batch(list(texts))
         order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
-        for start in range(0, len(order), self.batch_size):
-            batch = order[start : start + self.batch_size]
+        for batch in self._batches(order, [len(encodings[i].ids) for i in order]):
             width = max(len(encodings[i].ids) for i in batch)
             ids = np.zeros((len(batch), width), dtype=np.int64)
             mask = np.zeros((len(batch), width), dtype=np.int64)

@@ -71,3 +71,29 @@ def test_unwritable_model_cache_is_a_clear_error(tmp_path: Path) -> None:
         MiniLMEmbedder(quantized=True, model_cache_dir=blocker / "cache").embed(TEXTS[:1])
     assert "Cannot write the derived embedding model" in caught.value.message
     assert caught.value.hint is not None and "ASSISTANT_MODEL_CACHE_DIR" in caught.value.hint
+
+
+def test_long_texts_go_in_smaller_batches() -> None:
+    """Attention memory (rows x width^2) stays within that of a full batch of 128-piece texts."""
+    embedder = MiniLMEmbedder(batch_size=32)
+    lengths = sorted([20] * 50 + [128] * 40 + [200] * 10 + [256] * 9)
+    batches = list(embedder._batches(list(range(len(lengths))), lengths))
+    assert [i for batch in batches for i in batch] == list(range(len(lengths)))
+    for batch in batches:
+        width = max(lengths[i] for i in batch)
+        assert len(batch) <= 32
+        assert len(batch) == 1 or len(batch) * width**2 <= 32 * 128 * 128
+    assert max(len(b) for b in batches) == 32  # short texts still fill whole batches
+    assert [len(b) for b in batches if lengths[b[0]] == 256] == [8, 1]
+
+
+def test_mixed_lengths_embed_in_input_order(tmp_path: Path, model_cache_dir: Path) -> None:
+    long_text = " ".join(["transformers attend to every token of a long input"] * 40)
+    texts = [long_text + f" variant {n}" for n in range(3)] + TEXTS
+    embedder = MiniLMEmbedder(
+        quantized=True, model_cache_dir=model_cache_dir, runtime_dir=tmp_path / "rt"
+    )
+    together = embedder.embed(texts)
+    alone = np.vstack([embedder.embed([t]) for t in texts])
+    np.testing.assert_allclose(np.linalg.norm(together, axis=1), 1.0, atol=1e-5)
+    assert (together * alone).sum(axis=1).min() > 0.99

@@ -647,3 +647,30 @@ def test_gzip_compressed_files_are_read_and_found_in_folders(tmp_path: Path) -> 
     reasons = {(Path(r.path).name, r.location): r.reason for r in result.rejects}
     assert ("papers.jsonl.gz", "line 3") in reasons  # the malformed line, in the plain text
     assert "cannot read the file" in reasons[("broken.jsonl.gz", None)], reasons
+
+
+# --- streaming ------------------------------------------------------------------------------
+
+
+def test_streaming_hands_on_windows_and_keeps_rejects(tmp_path: Path) -> None:
+    lines = [jline(id=f"p{n}", title=f"Paper number {n}", abstract=LONG) for n in range(7)]
+    lines.insert(3, "{not json\n")
+    path = write(tmp_path, "papers.jsonl", "".join(lines))
+    windows: list[list[str]] = []
+    result = read_paths([path], sink=lambda ps: windows.append([p.paper_id for p in ps]), window=3)
+    assert windows == [["p0", "p1", "p2"], ["p3", "p4", "p5"], ["p6"]]
+    assert (result.papers, result.count) == ([], 7)
+    assert [r.location for r in result.rejects] == ["line 4"]
+    whole = read_paths([path])
+    assert [p.paper_id for p in whole.papers] == [pid for w in windows for pid in w]
+    assert whole.count == 7
+
+
+def test_a_failing_sink_is_raised_not_turned_into_a_reject(tmp_path: Path) -> None:
+    path = write(tmp_path, "papers.jsonl", jline(title="A paper", abstract=LONG))
+
+    def full_disk(papers: list[Paper]) -> None:
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left"):
+        read_paths([path], sink=full_disk)
