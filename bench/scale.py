@@ -3,6 +3,8 @@ latency as the corpus grows, and retrieval quality with the ACL papers mixed in.
 
     python bench/scale.py --part sample   # ours vs llama-index on the same 5,000 ACL abstracts
     python bench/scale.py --part full     # the bundled corpus + all 58,959 ACL abstracts
+    python bench/scale.py --part cold     # cold-process search on the index 'full' built
+    python bench/scale.py --part quality  # dev-set recall on that index and the bundled one
 
 Reads ../shared/bench/acl/acl_abstracts.jsonl.gz in place. Each part runs in its own process
 (peak memory is that process's), prints JSON and writes bench/results/scale-<part>.json.
@@ -23,7 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from assistant.api import ensure_corpus, open_index  # noqa: E402
+from assistant.api import ensure_corpus, ingest_paths, open_index  # noqa: E402
 from assistant.evaluation import load_questions_jsonl, resolve_gold  # noqa: E402
 from assistant.index import bundled_corpus_dir  # noqa: E402
 from assistant.readers import merge_duplicates, read_paths  # noqa: E402
@@ -94,8 +96,8 @@ def sample_part(acl: list, results: Path, tmp: Path) -> dict:
     return out
 
 
-def full_part(acl: list, results: Path, devset: Path) -> dict:
-    """The bundled corpus plus every ACL abstract in one index."""
+def full_part(acl: Path, results: Path, devset: Path) -> dict:
+    """The bundled corpus plus every ACL abstract in one index, streamed as the CLI does."""
     from perf import QUERIES, best_of, latency
 
     folder = results / f"index-acl-{Settings().embedding_model}"
@@ -104,7 +106,7 @@ def full_part(acl: list, results: Path, devset: Path) -> dict:
     index = open_index(Settings(index_dir=folder))
     ensure_corpus(index)
     started = time.perf_counter()
-    report = index.ingest(acl, progress=progress_printer("ACL"))
+    report = ingest_paths(index, [acl], progress=progress_printer("ACL"))
     seconds = time.perf_counter() - started
     out: dict = {
         "papers": index.catalog.count_papers(),
@@ -123,12 +125,21 @@ def full_part(acl: list, results: Path, devset: Path) -> dict:
         out["latency_425"] = latency(bundled, QUERIES)
     if scifact.is_dir():
         out["latency_5k"] = latency(scifact, QUERIES)
-    out["dev_recall@5"] = {
-        "bundled_only": dev_recall(bundled, devset) if bundled.is_dir() else None,
-        "with_acl": dev_recall(folder, devset),
-    }
+    out.update(quality_part(results, devset))
     out["peak_rss_mb"] = peak_rss_mb()
     return out
+
+
+def quality_part(results: Path, devset: Path) -> dict:
+    """Dev-set recall on the bundled index and on the one with the ACL papers mixed in."""
+    bundled = results / f"index-bundled-{Settings().embedding_model}"
+    folder = results / f"index-acl-{Settings().embedding_model}"
+    return {
+        "dev_recall@5": {
+            "bundled_only": dev_recall(bundled, devset) if bundled.is_dir() else None,
+            "with_acl": dev_recall(folder, devset),
+        }
+    }
 
 
 def dev_recall(folder: Path, devset: Path) -> dict:
@@ -158,19 +169,15 @@ def dev_recall(folder: Path, devset: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--part", choices=("sample", "full", "cold"), required=True)
+    parser.add_argument("--part", choices=("sample", "full", "cold", "quality"), required=True)
     parser.add_argument("--results", type=Path, default=REPO / "bench" / "results")
     parser.add_argument("--devset", type=Path, default=REPO / "bench" / "devset.jsonl")
     parser.add_argument("--acl", type=Path, default=ACL)
     args = parser.parse_args()
     args.results.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    read = read_paths([args.acl])
     out: dict = {
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "embedding_model": Settings().embedding_model,
-        "acl_papers_read": len(read.papers),
-        "acl_read_s": time.perf_counter() - started,
     }
     with tempfile.TemporaryDirectory() as tmp:
         if args.part == "cold":  # only the cold-process search on an existing full index
@@ -178,10 +185,16 @@ def main() -> None:
 
             folder = args.results / f"index-acl-{Settings().embedding_model}"
             out["cold_search_59k_s"] = best_of(3, ["search", QUERIES[0], "--index", str(folder)])
+        elif args.part == "quality":
+            out.update(quality_part(args.results, args.devset))
         elif args.part == "sample":
+            started = time.perf_counter()
+            read = read_paths([args.acl])
+            out["acl_papers_read"] = len(read.papers)
+            out["acl_read_s"] = time.perf_counter() - started
             out.update(sample_part(read.papers, args.results, Path(tmp)))
         else:
-            out.update(full_part(read.papers, args.results, args.devset))
+            out.update(full_part(args.acl, args.results, args.devset))
     (args.results / f"scale-{args.part}.json").write_text(json.dumps(out, indent=2))
     print(json.dumps(out, indent=2))
 
