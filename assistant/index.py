@@ -435,7 +435,8 @@ class IngestRun:
             report.chunks_embedded += index._ingest_batch(batch, known)
             self.changed = True
             self._advance(len(batch))
-        index.lexical.compact()
+        if to_embed:
+            index.lexical.compact()
 
     def _advance(self, papers: int) -> None:
         self.done += papers

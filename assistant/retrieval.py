@@ -27,13 +27,13 @@ if TYPE_CHECKING:
 
 Method = Literal["hybrid", "dense", "bm25"]
 
-# Fusion: score = DENSE_WEIGHT * best-chunk cosine + (1 - DENSE_WEIGHT) * LEXICAL_SCALE *
-# BM25 / best BM25. Chosen on SciFact train and the dev set, where the neighbourhood is flat
-# (nDCG@10 within 0.01 for weights 0.4-0.6); see docs/benchmarks.md.
-DENSE_WEIGHT = 0.45
+# Fusion: each signal is standardised against its own best FUSION_TOP papers for the query
+# (z-scores), then score = z(best-chunk cosine) + LEXICAL_WEIGHT * z(BM25). Raw cosines crowd
+# together as a corpus grows and BM25 has no fixed scale; standardising keeps the two comparable
+# from 425 to 59k papers (docs/benchmarks.md, "Retrieval quality as the corpus grows").
+FUSION_TOP = 200
+LEXICAL_WEIGHT = 1.0
 CANDIDATES = 100
-# BM25 scores are divided by the query's best; this maps them to cosine-like magnitudes.
-LEXICAL_SCALE = 0.3
 MMR_LAMBDA = 0.85
 # Coverage model: logistic regression on three features (see confidence_features), fitted with
 # balanced classes on bench/devset.jsonl; leave-one-out there: 92% of unanswerable questions
@@ -55,7 +55,7 @@ class RetrievalOptions:
     filters: SearchFilters = field(default_factory=SearchFilters)
     parse_filters: bool = True
     diversity: bool = True
-    dense_weight: float = DENSE_WEIGHT
+    lexical_weight: float = LEXICAL_WEIGHT
     paper_ids: set[str] | None = None  # only these papers (a chat follow-up about one paper)
 
 
@@ -66,6 +66,9 @@ class Signals:
     dense: dict[str, float] = field(default_factory=dict)
     lexical: dict[str, float] = field(default_factory=dict)
     best_dense: float = 0.0
+    # (mean, standard deviation) of each signal over its best FUSION_TOP papers
+    dense_stats: tuple[float, float] = (0.0, 1.0)
+    lexical_stats: tuple[float, float] = (0.0, 1.0)
 
 
 @dataclass
@@ -170,7 +173,10 @@ class Retriever:
         signals = Signals()
         pool = max(CANDIDATES, k)
         if method != "dense":
-            signals.lexical = dict(index.lexical.search(text, pool, allowed))
+            ranked = index.lexical.search(text, max(pool, FUSION_TOP), allowed)
+            signals.lexical = dict(ranked[:pool])
+            population = index.lexical.size if allowed is None else len(allowed)
+            signals.lexical_stats = top_stats(np.asarray([s for _, s in ranked]), population)
         if method != "bm25" and len(index.dense):
             query_vector = index.embedder.embed([text])[0]
             paper_list, starts = self._chunk_layout()
@@ -187,6 +193,8 @@ class Retriever:
             )
             signals.dense = {paper_list[i]: float(best[i]) for i in chosen}
             signals.best_dense = float(best.max()) if len(best) else 0.0
+            eligible = best if allowed is None else best[best > -1.0]
+            signals.dense_stats = top_stats(eligible, len(eligible))
         return signals
 
     def _score(
@@ -194,7 +202,7 @@ class Retriever:
     ) -> list[ScoredPaper]:
         signals = self.signals(text, options.method, options.k, allowed)
         self._last_signals = signals
-        return fuse(signals, options.method, max(CANDIDATES, options.k), options.dense_weight)
+        return fuse(signals, options.method, max(CANDIDATES, options.k), options.lexical_weight)
 
     def _diversify(self, scored: list[ScoredPaper], k: int) -> list[ScoredPaper]:
         """Maximal marginal relevance over the papers' abstract vectors (mean of chunks)."""
@@ -289,8 +297,23 @@ def timed_search(
     return result, (time.perf_counter() - started) * 1000
 
 
+def top_stats(scores: np.ndarray, population: int) -> tuple[float, float]:
+    """Mean and standard deviation of the best FUSION_TOP of ``population`` scores.
+
+    ``scores`` may hold only the positive ones (BM25): the rest of the top count as 0.
+    """
+    n = min(FUSION_TOP, population)
+    if n <= 0:
+        return 0.0, 1.0
+    top = np.partition(scores, len(scores) - n)[-n:] if len(scores) > n else scores
+    if len(top) < n:
+        top = np.concatenate([top, np.zeros(n - len(top), dtype=np.float64)])
+    spread = float(np.std(top))
+    return float(np.mean(top)), spread if spread > 1e-6 else 1.0
+
+
 def fuse(
-    signals: Signals, method: Method, candidates: int, dense_weight: float = DENSE_WEIGHT
+    signals: Signals, method: Method, candidates: int, lexical_weight: float = LEXICAL_WEIGHT
 ) -> list[ScoredPaper]:
     """Combine dense and BM25 scores into one ranking of papers, best first."""
     dense, lexical = signals.dense, signals.lexical
@@ -301,7 +324,8 @@ def fuse(
     else:
         top_dense = sorted(dense, key=lambda p: -dense[p])[:candidates]
         pool = list(dict.fromkeys(top_dense + list(lexical)))
-    top_lexical = max(lexical.values(), default=0.0)
+    dense_mean, dense_spread = signals.dense_stats
+    lexical_mean, lexical_spread = signals.lexical_stats
     scored = []
     for pid in pool:
         d = dense.get(pid, 0.0)
@@ -311,8 +335,9 @@ def fuse(
         elif method == "bm25":
             score = raw
         else:
-            lex = raw / top_lexical if top_lexical > 0 else 0.0
-            score = dense_weight * d + (1 - dense_weight) * LEXICAL_SCALE * lex
+            score = (d - dense_mean) / dense_spread + lexical_weight * (
+                raw - lexical_mean
+            ) / lexical_spread
         scored.append(ScoredPaper(pid, score, d, raw))
     scored.sort(key=lambda s: (-s.score, s.paper_id))
     return scored

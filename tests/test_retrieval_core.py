@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from assistant.api import open_index, search, search_many
@@ -12,7 +13,7 @@ from assistant.chunking import split_sentences
 from assistant.errors import UsageError
 from assistant.filters import SearchFilters
 from assistant.index import PaperIndex
-from assistant.retrieval import Method, RetrievalOptions
+from assistant.retrieval import FUSION_TOP, Method, RetrievalOptions, Signals, fuse, top_stats
 from assistant.settings import Settings
 
 
@@ -71,3 +72,29 @@ def test_source_filter_with_no_match_gives_nothing(index: PaperIndex) -> None:
 def test_empty_query_is_a_usage_error(index: PaperIndex) -> None:
     with pytest.raises(UsageError):
         search(index, "   ")
+
+
+# --- fusion ---------------------------------------------------------------------------------
+
+
+def test_fusion_standardises_each_signal_against_its_own_top() -> None:
+    # BM25 returns only positive scores: the rest of the top counts as zeros.
+    mean, spread = top_stats(np.asarray([4.0, 2.0]), population=4)
+    assert mean == pytest.approx(1.5)
+    assert spread == pytest.approx(np.std([4.0, 2.0, 0.0, 0.0]))
+    assert top_stats(np.asarray([0.5, 0.5, 0.5]), population=3) == (0.5, 1.0)  # no spread
+    assert top_stats(np.zeros(0), population=0) == (0.0, 1.0)
+    many = np.linspace(0, 1, FUSION_TOP * 3)
+    assert top_stats(many, len(many))[0] == pytest.approx(np.mean(np.sort(many)[-FUSION_TOP:]))
+
+    # A paper strong on one signal and one strong on the other: the weight decides.
+    signals = Signals(
+        dense={"a": 0.9, "b": 0.5, "c": 0.5},
+        lexical={"a": 1.0, "b": 9.0},
+        dense_stats=(0.6, 0.2),
+        lexical_stats=(3.0, 3.0),
+    )
+    scores = {s.paper_id: s.score for s in fuse(signals, "hybrid", 10)}
+    assert scores["a"] == pytest.approx((0.9 - 0.6) / 0.2 + (1.0 - 3.0) / 3.0)
+    assert scores["b"] > scores["a"] > scores["c"]
+    assert [s.paper_id for s in fuse(signals, "hybrid", 10, lexical_weight=0.1)][0] == "a"
