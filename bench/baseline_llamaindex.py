@@ -9,6 +9,8 @@ llama-index-vector-stores-chroma).
 
 from __future__ import annotations
 
+import contextlib
+import json
 import shutil
 import tempfile
 import time
@@ -84,11 +86,20 @@ class LlamaIndexBaseline:
         client = chromadb.PersistentClient(
             path=str(self.folder), settings=ChromaSettings(anonymized_telemetry=False)
         )
-        collection = client.get_or_create_collection("baseline")
-        store = ChromaVectorStore(chroma_collection=collection)
-        if collection.count() == len(papers):  # built by an earlier run: reuse it
+        # Reuse a collection an earlier run completed for the same papers; anything else
+        # (an interrupted build, other papers) is dropped, never added to: duplicated nodes
+        # would crowd the baseline's top-k.
+        marker = self.folder / "built.json"
+        built = json.dumps({"papers": sorted(p.paper_id for p in papers)})
+        if marker.is_file() and marker.read_text() == built:
+            collection = client.get_or_create_collection("baseline")
+            store = ChromaVectorStore(chroma_collection=collection)
             self.index = VectorStoreIndex.from_vector_store(store, embed_model=self.embedding)
             return 0.0
+        with contextlib.suppress(Exception):  # chromadb's NotFoundError when there is none
+            client.delete_collection("baseline")
+        collection = client.get_or_create_collection("baseline")
+        store = ChromaVectorStore(chroma_collection=collection)
         documents = [
             Document(text=f"{p.title}\n{p.abstract}", metadata={"paper_id": p.paper_id})
             for p in papers
@@ -98,7 +109,9 @@ class LlamaIndexBaseline:
             storage_context=StorageContext.from_defaults(vector_store=store),
             embed_model=self.embedding,
         )
-        return time.perf_counter() - started
+        seconds = time.perf_counter() - started
+        marker.write_text(built)
+        return seconds
 
     def search(self, query: str, k: int = 10) -> list[str]:
         """Paper ids of the top nodes (one node per abstract here)."""
