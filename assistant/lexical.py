@@ -354,6 +354,10 @@ class LexicalIndex:
         self, query: str, k: int, allowed: set[str] | None = None
     ) -> list[tuple[str, float]]:
         """The ``k`` best (paper_id, score) pairs with a positive score."""
+        return self.top(self.allowed_scores(query, allowed), k)
+
+    def allowed_scores(self, query: str, allowed: set[str] | None = None) -> np.ndarray:
+        """BM25 score of every document position, 0 outside ``allowed`` (None: all)."""
         scores = self.scores(query)
         if allowed is not None:
             mask = np.zeros(len(scores), dtype=bool)
@@ -362,6 +366,15 @@ class LexicalIndex:
                 if pos is not None:
                     mask[pos] = True
             scores = np.where(mask, scores, 0.0)
+        return scores
+
+    def score_of(self, scores: np.ndarray, paper_id: str) -> float:
+        """``paper_id``'s entry in a scores array (0 when not indexed)."""
+        pos = self.doc_pos.get(paper_id)
+        return 0.0 if pos is None else float(scores[pos])
+
+    def top(self, scores: np.ndarray, k: int) -> list[tuple[str, float]]:
+        """The ``k`` best (paper_id, score) pairs of a scores array, positive ones only."""
         k = min(k, int((scores > 0).sum()))
         if k <= 0:
             return []

@@ -172,8 +172,10 @@ class Retriever:
         index = self.index
         signals = Signals()
         pool = max(CANDIDATES, k)
+        lexical_scores = None
         if method != "dense":
-            ranked = index.lexical.search(text, max(pool, FUSION_TOP), allowed)
+            lexical_scores = index.lexical.allowed_scores(text, allowed)
+            ranked = index.lexical.top(lexical_scores, max(pool, FUSION_TOP))
             signals.lexical = dict(ranked[:pool])
             population = index.lexical.size if allowed is None else len(allowed)
             signals.lexical_stats = top_stats(np.asarray([s for _, s in ranked]), population)
@@ -192,6 +194,12 @@ class Retriever:
                 self._paper_position[pid] for pid in signals.lexical if pid in self._paper_position
             )
             signals.dense = {paper_list[i]: float(best[i]) for i in chosen}
+            if lexical_scores is not None:
+                # ...and the BM25 score of every dense candidate, not 0 beyond the BM25 top.
+                for pid in signals.dense.keys() - signals.lexical.keys():
+                    score = index.lexical.score_of(lexical_scores, pid)
+                    if score > 0:
+                        signals.lexical[pid] = score
             signals.best_dense = float(best.max()) if len(best) else 0.0
             eligible = best if allowed is None else best[best > -1.0]
             signals.dense_stats = top_stats(eligible, len(eligible))

@@ -13,7 +13,15 @@ from assistant.chunking import split_sentences
 from assistant.errors import UsageError
 from assistant.filters import SearchFilters
 from assistant.index import PaperIndex
-from assistant.retrieval import FUSION_TOP, Method, RetrievalOptions, Signals, fuse, top_stats
+from assistant.retrieval import (
+    FUSION_TOP,
+    Method,
+    RetrievalOptions,
+    Retriever,
+    Signals,
+    fuse,
+    top_stats,
+)
 from assistant.settings import Settings
 
 
@@ -98,3 +106,18 @@ def test_fusion_standardises_each_signal_against_its_own_top() -> None:
     assert scores["a"] == pytest.approx((0.9 - 0.6) / 0.2 + (1.0 - 3.0) / 3.0)
     assert scores["b"] > scores["a"] > scores["c"]
     assert [s.paper_id for s in fuse(signals, "hybrid", 10, lexical_weight=0.1)][0] == "a"
+
+
+def test_dense_candidates_keep_their_bm25_score_beyond_the_bm25_top(
+    index: PaperIndex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("assistant.retrieval.CANDIDATES", 2)
+    monkeypatch.setattr("assistant.retrieval.FUSION_TOP", 2)
+    query = "large language models reasoning"
+    signals = Retriever(index).signals(query, "hybrid", 1, None)
+    full = dict(index.lexical.search(query, 100))
+    beyond = [
+        pid for pid in signals.dense if pid in full and pid not in dict(list(full.items())[:2])
+    ]
+    assert beyond, "the dense candidates should include papers outside the BM25 top 2"
+    assert all(signals.lexical[pid] == pytest.approx(full[pid]) for pid in beyond)
