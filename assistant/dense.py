@@ -52,6 +52,7 @@ class DenseCache:
         self._removed: set[str] = set()
         self._papers: set[str] | None = None
         self._layout: tuple[list[str], np.ndarray] | None = None
+        self._positions: tuple[object, dict[str, int]] | None = None
         self.version = -1
 
     # --- changes
@@ -136,6 +137,27 @@ class DenseCache:
             starts = [i for i in range(len(owners)) if i == 0 or owners[i] != owners[i - 1]]
             self._layout = ([owners[i] for i in starts], np.asarray(starts, dtype=np.int64))
         return self._layout
+
+    def positions(self) -> dict[str, int]:
+        """Each paper's number in :meth:`layout` order."""
+        layout = self.layout()
+        if self._positions is None or self._positions[0] is not layout:
+            self._positions = (layout, {pid: i for i, pid in enumerate(layout[0])})
+        return self._positions[1]
+
+    def paper_means(self, paper_ids: list[str]) -> dict[str, np.ndarray]:
+        """The mean chunk vector (unit length) of each of these papers that the cache holds."""
+        _papers, starts = self.layout()
+        positions = self.positions()
+        matrix = self.matrix()
+        ends = np.append(starts[1:], len(matrix))
+        means: dict[str, np.ndarray] = {}
+        for pid in paper_ids:
+            number = positions.get(pid)
+            if number is not None:
+                mean = np.asarray(matrix[starts[number] : ends[number]]).mean(axis=0)
+                means[pid] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+        return means
 
     def __len__(self) -> int:
         if not self._pending_ids:

@@ -84,17 +84,7 @@ class Retriever:
 
     def __init__(self, index: PaperIndex) -> None:
         self.index = index
-        self._paper_position: dict[str, int] = {}
-        self._layout: tuple[list[str], np.ndarray] | None = None
         self._sentence_cache: dict[str, list[tuple[str, frozenset[str]]]] = {}
-
-    def _chunk_layout(self) -> tuple[list[str], np.ndarray]:
-        """Paper ids in row order and each one's first row in the dense matrix."""
-        layout = self.index.dense.layout()
-        if layout is not self._layout:
-            self._layout = layout
-            self._paper_position = {pid: i for i, pid in enumerate(layout[0])}
-        return layout
 
     def allowed_papers(
         self, filters: SearchFilters, paper_ids: set[str] | None = None
@@ -181,7 +171,8 @@ class Retriever:
             signals.lexical_stats = top_stats(np.asarray([s for _, s in ranked]), population)
         if method != "bm25" and len(index.dense):
             query_vector = index.embedder.embed([text])[0]
-            paper_list, starts = self._chunk_layout()
+            paper_list, starts = index.dense.layout()
+            positions = index.dense.positions()
             sims = index.dense.matrix() @ query_vector
             best = np.maximum.reduceat(sims, starts)
             if allowed is not None:
@@ -190,9 +181,7 @@ class Retriever:
             top = np.argpartition(-best, min(pool, len(best)) - 1)[:pool]
             chosen = {int(i) for i in top if best[i] > -1.0}
             # Fusion needs the dense score of every lexical candidate too.
-            chosen.update(
-                self._paper_position[pid] for pid in signals.lexical if pid in self._paper_position
-            )
+            chosen.update(positions[pid] for pid in signals.lexical if pid in positions)
             signals.dense = {paper_list[i]: float(best[i]) for i in chosen}
             if lexical_scores is not None:
                 # ...and the BM25 score of every dense candidate, not 0 beyond the BM25 top.
@@ -233,19 +222,15 @@ class Retriever:
         return [pool[i] for i in chosen] + scored[len(pool) :]
 
     def _paper_vectors(self, paper_ids: list[str]) -> np.ndarray | None:
-        """Mean chunk vector of each paper, unit length."""
-        _papers, starts = self._chunk_layout()
-        if not len(starts):
+        """Mean chunk vector of each paper, unit length (zeros for one without vectors)."""
+        dense = self.index.dense
+        if not len(dense):
             return None
-        matrix = self.index.dense.matrix()
-        ends = np.append(starts[1:], len(matrix))
-        out = np.zeros((len(paper_ids), matrix.shape[1]), dtype=np.float32)
+        means = dense.paper_means(paper_ids)
+        out = np.zeros((len(paper_ids), dense.matrix().shape[1]), dtype=np.float32)
         for row, pid in enumerate(paper_ids):
-            number = self._paper_position.get(pid)
-            if number is None:
-                continue
-            mean = matrix[starts[number] : ends[number]].mean(axis=0)
-            out[row] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+            if pid in means:
+                out[row] = means[pid]
         return out
 
     # --- confidence and snippets

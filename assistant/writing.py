@@ -666,30 +666,13 @@ def _references(papers: list[tuple[int, Paper]]) -> tuple[list[Reference], str]:
     return references, "\n".join(entry(p, keys[p.paper_id]) for _n, p in ordered)
 
 
-def _chunk_means(index: PaperIndex, paper_ids: list[str]) -> dict[str, np.ndarray]:
-    """Each paper's mean chunk vector (unit length), from the index's dense cache."""
-    import numpy as np
-
-    dense = index.dense
-    papers, starts = dense.layout()
-    matrix = dense.matrix()
-    ends = np.append(starts[1:], len(matrix))
-    wanted = set(paper_ids)
-    means: dict[str, np.ndarray] = {}
-    for number, pid in enumerate(papers):
-        if pid in wanted:
-            mean = np.asarray(matrix[starts[number] : ends[number]]).mean(axis=0)
-            means[pid] = mean / max(float(np.linalg.norm(mean)), 1e-12)
-    return means
-
-
 def _extractive_draft(
     index: PaperIndex, topic: str, result: SearchResult, papers: list[Paper]
 ) -> RelatedWork:
     import numpy as np
 
     scorer = _SentenceScorer(index, topic)
-    means = _chunk_means(index, [p.paper_id for p in papers])
+    means = index.dense.paper_means([p.paper_id for p in papers])
     missing = [p for p in papers if p.paper_id not in means]
     best, embedded = scorer.best(
         papers, extra=[f"{p.title}. {p.abstract}" for p in missing], min_words=5
