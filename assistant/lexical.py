@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-TOKENIZER_VERSION = 2
+TOKENIZER_VERSION = 3
 
 STOPWORDS = frozenset(
     [
@@ -183,6 +183,7 @@ STOPWORDS = frozenset(
 )
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:[-_.'][a-z0-9]+)*")
+_WORD = re.compile(r"[A-Za-z0-9]+(?:[-_.'][A-Za-z0-9]+)*")
 _PARTS = re.compile(r"[-_.']")
 
 
@@ -216,9 +217,27 @@ class Analyzer:
                 out.append(self._stem(raw))
         return out
 
+    def name_terms(self, text: str) -> list[str]:
+        """Coined names written in mixed case ("SCoRe", "LongLoRA", "MeCo"), verbatim.
+
+        Lower-casing turns "SCoRe" into the everyday word "score"; the verbatim form is rare, so
+        a question that names a method reaches the paper that coined it. A plural "s" is not
+        mixed case: "LLMs" and "APIs" are plain acronyms, and "LoRAs" counts as "LoRA".
+        """
+        out: list[str] = []
+        for word in _WORD.findall(text):
+            single = word[:-1] if word.endswith("s") else word
+            if any(c.isupper() for c in single[1:]) and any(c.islower() for c in single):
+                out.append(single if single[-1:].isupper() else word)
+        return out
+
+    def bm25_terms(self, text: str) -> list[str]:
+        """What BM25 indexes and matches: the analysed words, then the coined names."""
+        return self.tokens(text) + self.name_terms(text)
+
 
 class LexicalIndex:
-    """BM25 (k1=0.9, b=0.4, title counted twice) over papers, in compressed sparse rows."""
+    """BM25 (k1=0.9, b=0.4, title counted twice, coined names also verbatim) over papers."""
 
     FILENAME = "lexical.npz"
     K1 = 0.9
@@ -242,8 +261,8 @@ class LexicalIndex:
 
     # --- building
     def _document_tokens(self, title: str, abstract: str) -> list[str]:
-        title_tokens = self.analyzer.tokens(title)
-        return title_tokens + title_tokens + self.analyzer.tokens(abstract)
+        title_terms = self.analyzer.bm25_terms(title)
+        return title_terms + title_terms + self.analyzer.bm25_terms(abstract)
 
     def add(self, paper_id: str, title: str, abstract: str) -> None:
         """Add or replace one paper."""
@@ -334,7 +353,7 @@ class LexicalIndex:
         if n_docs == 0:
             return scores
         avgdl = float(self.doc_len[self.alive].mean())
-        for term, qtf in Counter(self.analyzer.tokens(query)).items():
+        for term, qtf in Counter(self.analyzer.bm25_terms(query)).items():
             row = self.term_row.get(term)
             if row is None:
                 continue

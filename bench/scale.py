@@ -32,6 +32,9 @@ from assistant.readers import merge_duplicates, read_paths  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
 
 ACL = REPO.parent / "shared" / "bench" / "acl" / "acl_abstracts.jsonl.gz"
+# Relevance of the ACL papers that reach the top 10 of a topic question (written by hand, one
+# line each): the dev set's gold lists name bundled papers only.
+TOPIC_JUDGMENTS = REPO / "bench" / "topic-judgments-acl.jsonl"
 SAMPLE = 5000
 
 
@@ -151,6 +154,7 @@ def dev_recall(folder: Path, devset: Path) -> dict:
     # Gold titles resolve among the bundled papers only (an ACL paper may share a title).
     bundled, _ = merge_duplicates(read_paths([bundled_corpus_dir()]).papers)
     titles = {p.title: p.paper_id for p in bundled}
+    bundled_ids = set(titles.values())
     questions, _ = resolve_gold(load_questions_jsonl(devset), titles, set(titles.values()))
     retriever = Retriever(index)
 
@@ -161,9 +165,24 @@ def dev_recall(folder: Path, devset: Path) -> dict:
     report = evaluate(questions, search)
     answerable = [d for d in report.details if not d.unanswerable]
     single = [d for d in answerable if (d.type or "") != "topic"]
+    topic = [d for d in answerable if d.type == "topic"]
+    judged: dict[tuple[str, str], bool] = {}
+    for line in TOPIC_JUDGMENTS.read_text().splitlines():
+        row = json.loads(line)
+        judged[(row["id"], row["paper_id"])] = row["relevant"]
+    relevant = unjudged = 0
+    for d in topic:
+        for pid in d.ranked[:5]:
+            if pid in d.gold or judged.get((d.id, pid), False):
+                relevant += 1
+            elif pid not in bundled_ids and (d.id, pid) not in judged:
+                unjudged += 1  # counted as not relevant
     return {
         "recall@5": sum(d.metrics["recall@5"] for d in answerable) / len(answerable),
         "single_recall@5": sum(d.metrics["recall@5"] for d in single) / len(single),
+        "topic_recall@5": sum(d.metrics["recall@5"] for d in topic) / len(topic),
+        "topic_precision@5_judged": relevant / (5 * len(topic)),
+        "topic_top5_unjudged": unjudged,
     }
 
 

@@ -13,6 +13,7 @@ from assistant.chunking import split_sentences
 from assistant.errors import UsageError
 from assistant.filters import SearchFilters
 from assistant.index import PaperIndex
+from assistant.lexical import Analyzer, LexicalIndex
 from assistant.retrieval import (
     FUSION_TOP,
     Method,
@@ -121,3 +122,20 @@ def test_dense_candidates_keep_their_bm25_score_beyond_the_bm25_top(
     ]
     assert beyond, "the dense candidates should include papers outside the BM25 top 2"
     assert all(signals.lexical[pid] == pytest.approx(full[pid]) for pid in beyond)
+
+
+def test_coined_names_are_matched_verbatim_beside_the_lowercase_word() -> None:
+    assert Analyzer().name_terms("SCoRe, LongLoRA and LoRAs beat LLMs, APIs, BERT and Score") == [
+        "SCoRe",
+        "LongLoRA",
+        "LoRA",
+    ]
+    rows = [
+        (f"p{i}", f"A score study {i}", "We score answers; the score is a good score.", i)
+        for i in range(6)
+    ]
+    rows.append(("coined", "Self-correction", "We train SCoRe, which improves the score.", 6))
+    lexical = LexicalIndex.build(rows)
+    assert lexical.search("What is SCoRe?", 1)[0][0] == "coined"
+    # typed in lower case it is the common word again, and the papers using it most come first
+    assert lexical.search("what is score", 1)[0][0] != "coined"
