@@ -113,8 +113,31 @@ class LlamaIndexBaseline:
         marker.write_text(built)
         return seconds
 
+    def open(self) -> None:
+        """Load the collection a finished ``build`` left in the folder (for a cold search)."""
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+        from llama_index.core import VectorStoreIndex
+        from llama_index.vector_stores.chroma import ChromaVectorStore
+
+        if not (self.folder / "built.json").is_file():
+            raise SystemExit(f"no finished build in {self.folder}")
+        client = chromadb.PersistentClient(
+            path=str(self.folder), settings=ChromaSettings(anonymized_telemetry=False)
+        )
+        store = ChromaVectorStore(chroma_collection=client.get_collection("baseline"))
+        self.index = VectorStoreIndex.from_vector_store(store, embed_model=self.embedding)
+
     def search(self, query: str, k: int = 10) -> list[str]:
         """Paper ids of the top nodes (one node per abstract here)."""
         retriever = self.index.as_retriever(similarity_top_k=k)
         nodes = retriever.retrieve(query)
         return [str(n.node.metadata["paper_id"]) for n in nodes]
+
+
+if __name__ == "__main__":  # one search from a cold process: python baseline_llamaindex.py DIR Q
+    import sys
+
+    baseline = LlamaIndexBaseline(Path(sys.argv[1]))
+    baseline.open()
+    print("\n".join(baseline.search(sys.argv[2])))

@@ -5,6 +5,10 @@ latency as the corpus grows, and retrieval quality with the ACL papers mixed in.
     python bench/scale.py --part full     # the bundled corpus + all 58,959 ACL abstracts
     python bench/scale.py --part cold     # cold-process search on the index 'full' built
     python bench/scale.py --part quality  # dev-set recall on that index and the bundled one
+    python bench/scale.py --part baseline-full  # llama-index default over the same 59,384 papers
+
+The figures against the llama-index default at 59k come from running baseline-full and full one
+after the other, in the same session.
 
 Reads ../shared/bench/acl/acl_abstracts.jsonl.gz in place. Each part runs in its own process
 (peak memory is that process's), prints JSON and writes bench/results/scale-<part>.json.
@@ -40,6 +44,10 @@ SAMPLE = 5000
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def current_rss_mb() -> float:
+    return int(Path("/proc/self/statm").read_text().split()[1]) * resource.getpagesize() / 2**20
 
 
 def folder_mb(folder: Path) -> float:
@@ -133,6 +141,42 @@ def full_part(acl: Path, results: Path, devset: Path) -> dict:
     return out
 
 
+def baseline_full_part(acl: Path, results: Path, limit: int | None = None) -> dict:
+    """The llama-index default over the papers of ``full`` (bundled + ACL), same model."""
+    import subprocess
+
+    from baseline_llamaindex import LlamaIndexBaseline
+    from perf import QUERIES, percentiles, timed
+
+    papers, _ = merge_duplicates(read_paths([bundled_corpus_dir(), acl]).papers)
+    papers = papers[:limit] if limit else papers
+    rss_before = current_rss_mb()  # the parsed papers, which llama-index needs all at once
+    folder = results / "llamaindex-acl"
+    if folder.exists():
+        shutil.rmtree(folder)
+    baseline = LlamaIndexBaseline(folder)
+    seconds = baseline.build(papers)
+    out: dict = {
+        "papers": len(papers),
+        "build_s": seconds,
+        "papers_per_s": len(papers) / seconds,
+        "rss_mb_before_build": rss_before,
+        "peak_rss_mb_after_build": peak_rss_mb(),
+        "index_mb": folder_mb(folder),
+        "latency_59k": percentiles(timed(baseline.search, QUERIES * 3)),
+    }
+    script = str(REPO / "bench" / "baseline_llamaindex.py")
+    cold = []
+    for _ in range(3):
+        started = time.perf_counter()
+        subprocess.run(
+            [sys.executable, script, str(folder), QUERIES[0]], check=True, capture_output=True
+        )
+        cold.append(time.perf_counter() - started)
+    out["cold_search_59k_s"] = {"best": min(cold), "median": sorted(cold)[1]}
+    return out
+
+
 def quality_part(results: Path, devset: Path) -> dict:
     """Dev-set recall on the bundled index and on the one with the ACL papers mixed in."""
     bundled = results / f"index-bundled-{Settings().embedding_model}"
@@ -188,10 +232,12 @@ def dev_recall(folder: Path, devset: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--part", choices=("sample", "full", "cold", "quality"), required=True)
+    parts = ("sample", "full", "cold", "quality", "baseline-full")
+    parser.add_argument("--part", choices=parts, required=True)
     parser.add_argument("--results", type=Path, default=REPO / "bench" / "results")
     parser.add_argument("--devset", type=Path, default=REPO / "bench" / "devset.jsonl")
     parser.add_argument("--acl", type=Path, default=ACL)
+    parser.add_argument("--limit", type=int, help="baseline-full: only the first N papers")
     args = parser.parse_args()
     args.results.mkdir(parents=True, exist_ok=True)
     out: dict = {
@@ -206,6 +252,8 @@ def main() -> None:
             out["cold_search_59k_s"] = best_of(3, ["search", QUERIES[0], "--index", str(folder)])
         elif args.part == "quality":
             out.update(quality_part(args.results, args.devset))
+        elif args.part == "baseline-full":
+            out.update(baseline_full_part(args.acl, args.results, args.limit))
         elif args.part == "sample":
             started = time.perf_counter()
             read = read_paths([args.acl])
