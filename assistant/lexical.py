@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-TOKENIZER_VERSION = 3
+TOKENIZER_VERSION = 4
 
 STOPWORDS = frozenset(
     [
@@ -187,6 +187,10 @@ _WORD = re.compile(r"[A-Za-z0-9]+(?:[-_.'][A-Za-z0-9]+)*")
 _PARTS = re.compile(r"[-_.']")
 
 
+def _mixed_case(part: str) -> bool:
+    return any(c.isupper() for c in part[1:]) and any(c.islower() for c in part)
+
+
 class Analyzer:
     """Lower-cases, splits compounds (keeping the whole), drops stopwords, Snowball-stems."""
 
@@ -218,17 +222,18 @@ class Analyzer:
         return out
 
     def name_terms(self, text: str) -> list[str]:
-        """Coined names written in mixed case ("SCoRe", "LongLoRA", "MeCo"), verbatim.
+        """Coined names written in mixed case ("SCoRe", "LongLoRA", "ZeRO-Infinity"), verbatim.
 
         Lower-casing turns "SCoRe" into the everyday word "score"; the verbatim form is rare, so
-        a question that names a method reaches the paper that coined it. A plural "s" is not
-        mixed case: "LLMs" and "APIs" are plain acronyms, and "LoRAs" counts as "LoRA".
+        a question that names a method reaches the paper that coined it. A name needs a part
+        with a capital after its first letter and a small letter: "Zero-Shot" (title case),
+        "LLMs" and "APIs" (a plural "s") are plain words, and "LoRAs" counts as "LoRA".
         """
         out: list[str] = []
         for word in _WORD.findall(text):
-            single = word[:-1] if word.endswith("s") else word
-            if any(c.isupper() for c in single[1:]) and any(c.islower() for c in single):
-                out.append(single if single[-1:].isupper() else word)
+            single = word[:-1] if word.endswith("s") and word[-2:-1].isupper() else word
+            if any(_mixed_case(part) for part in _PARTS.split(single)):
+                out.append(single)
         return out
 
     def bm25_terms(self, text: str) -> list[str]:
