@@ -183,7 +183,8 @@ STOPWORDS = frozenset(
 )
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:[-_.'][a-z0-9]+)*")
-_WORD = re.compile(r"[A-Za-z0-9]+(?:[-_.'][A-Za-z0-9]+)*")
+# A word as written: the case-keeping form of what _TOKEN finds in lower-cased text.
+WORD = re.compile(r"[A-Za-z0-9]+(?:[-_.'][A-Za-z0-9]+)*")
 _PARTS = re.compile(r"[-_.']")
 
 
@@ -230,7 +231,7 @@ class Analyzer:
         "LLMs" and "APIs" (a plural "s") are plain words, and "LoRAs" counts as "LoRA".
         """
         out: list[str] = []
-        for word in _WORD.findall(text):
+        for word in WORD.findall(text):
             single = word[:-1] if word.endswith("s") and word[-2:-1].isupper() else word
             if any(_mixed_case(part) for part in _PARTS.split(single)):
                 out.append(single)

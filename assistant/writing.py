@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from assistant.answer import Mode
 from assistant.chunking import split_sentences
 from assistant.errors import LLMError, UsageError
+from assistant.lexical import WORD
 from assistant.models import Paper, SearchHit, SearchResult
 from assistant.retrieval import RetrievalOptions, Retriever
 
@@ -453,7 +454,6 @@ def _finish_cite(
 
 # --- related work -----------------------------------------------------------------------------
 
-_WORD = re.compile(r"[A-Za-z0-9]+(?:[-_.'][A-Za-z0-9]+)*")
 _BRACKETED_NUMBER = re.compile(r"\[(\s*\d+(?:\s*[,;–-]\s*\d+)*\s*)\]")
 
 
@@ -528,7 +528,7 @@ def theme_terms(
         for paper in group:
             seen: set[str] = set()
             for part, text in enumerate((paper.title, paper.abstract)):
-                for word in _WORD.findall(text):
+                for word in WORD.findall(text):
                     word = re.sub(r"'s$", "", word)
                     tokens = analyzer.tokens(word)
                     if not tokens:

@@ -82,20 +82,18 @@ class LlamaIndexBaseline:
         from llama_index.core import Document, StorageContext, VectorStoreIndex
         from llama_index.vector_stores.chroma import ChromaVectorStore
 
-        started = time.perf_counter()
-        client = chromadb.PersistentClient(
-            path=str(self.folder), settings=ChromaSettings(anonymized_telemetry=False)
-        )
         # Reuse a collection an earlier run completed for the same papers; anything else
         # (an interrupted build, other papers) is dropped, never added to: duplicated nodes
         # would crowd the baseline's top-k.
         marker = self.folder / "built.json"
         built = json.dumps({"papers": sorted(p.paper_id for p in papers)})
         if marker.is_file() and marker.read_text() == built:
-            collection = client.get_or_create_collection("baseline")
-            store = ChromaVectorStore(chroma_collection=collection)
-            self.index = VectorStoreIndex.from_vector_store(store, embed_model=self.embedding)
+            self.open()
             return 0.0
+        started = time.perf_counter()
+        client = chromadb.PersistentClient(
+            path=str(self.folder), settings=ChromaSettings(anonymized_telemetry=False)
+        )
         with contextlib.suppress(Exception):  # chromadb's NotFoundError when there is none
             client.delete_collection("baseline")
         collection = client.get_or_create_collection("baseline")
@@ -121,7 +119,7 @@ class LlamaIndexBaseline:
         from llama_index.vector_stores.chroma import ChromaVectorStore
 
         if not (self.folder / "built.json").is_file():
-            raise SystemExit(f"no finished build in {self.folder}")
+            raise FileNotFoundError(f"no finished build in {self.folder}")
         client = chromadb.PersistentClient(
             path=str(self.folder), settings=ChromaSettings(anonymized_telemetry=False)
         )

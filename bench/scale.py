@@ -199,7 +199,7 @@ def dev_recall(folder: Path, devset: Path) -> dict:
     bundled, _ = merge_duplicates(read_paths([bundled_corpus_dir()]).papers)
     titles = {p.title: p.paper_id for p in bundled}
     bundled_ids = set(titles.values())
-    questions, _ = resolve_gold(load_questions_jsonl(devset), titles, set(titles.values()))
+    questions, _ = resolve_gold(load_questions_jsonl(devset), titles, bundled_ids)
     retriever = Retriever(index)
 
     def search(question: str) -> tuple[list[str], bool]:
