@@ -155,7 +155,13 @@ class MiniLMEmbedder:
                 "No folder to keep the derived int8 model in.",
                 hint="Set ASSISTANT_MODEL_CACHE_DIR or open the model through an index.",
             )
-        return derived_model(source, MINILM_FILES_SHA256["model.onnx"], self.model_cache_dir)
+        return derived_model(
+            source,
+            MINILM_FILES_SHA256["model.onnx"],
+            self.model_cache_dir,
+            tokenizer=self._files["tokenizer.json"],
+            max_tokens=self.max_tokens,
+        )
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Word pieces per text ([CLS] and [SEP] included), without truncation."""

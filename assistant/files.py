@@ -1,8 +1,9 @@
-"""Small file helpers shared by the model loaders."""
+"""Small file helpers: hashing, and where the bundled demo corpus lives."""
 
 from __future__ import annotations
 
 import hashlib
+from importlib import resources
 from pathlib import Path
 
 
@@ -13,3 +14,8 @@ def sha256_of(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def bundled_corpus_dir() -> Path:
+    """The Daily Papers dumps shipped inside the package."""
+    return Path(str(resources.files("assistant") / "data" / "seeds"))

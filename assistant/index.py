@@ -17,13 +17,13 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assistant.catalog import Catalog, content_hash
 from assistant.chunking import CHUNKER_VERSION, Chunk, chunk_paper, embedded_text, split_sentences
 from assistant.errors import AssistantError, IndexMismatchError
+from assistant.files import bundled_corpus_dir
 from assistant.models import IngestReport, Paper
 
 if TYPE_CHECKING:
@@ -36,11 +36,6 @@ if TYPE_CHECKING:
 ProgressFn = Callable[[int, int], None]
 # Papers held in memory at once by a streamed ingest (read, deduplicated, embedded, committed).
 INGEST_WINDOW = 4096
-
-
-def bundled_corpus_dir() -> Path:
-    """The Daily Papers dumps shipped inside the package."""
-    return Path(str(resources.files("assistant") / "data" / "seeds"))
 
 
 def index_fingerprint(settings: Settings) -> dict[str, str]:

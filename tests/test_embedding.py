@@ -97,3 +97,15 @@ def test_mixed_lengths_embed_in_input_order(tmp_path: Path, model_cache_dir: Pat
     alone = np.vstack([embedder.embed([t]) for t in texts])
     np.testing.assert_allclose(np.linalg.norm(together, axis=1), 1.0, atol=1e-5)
     assert (together * alone).sum(axis=1).min() > 0.99
+
+
+def test_a_texts_vector_does_not_depend_on_its_batch(tmp_path: Path, model_cache_dir: Path) -> None:
+    """Static activation scales: alone, in any batch, in any company, the same vector."""
+    embedder = MiniLMEmbedder(
+        quantized=True, model_cache_dir=model_cache_dir, runtime_dir=tmp_path / "rt"
+    )
+    loud = "ZERO-INFINITY TRILLIONS 1,000,000,000 !!! " * 30  # extreme activations beside it
+    alone = np.vstack([embedder.embed([t]) for t in TEXTS])
+    for company in ([], [loud], [loud, TEXTS[0] * 5], list(reversed(TEXTS))):
+        together = embedder.embed(TEXTS + company)[: len(TEXTS)]
+        assert (together * alone).sum(axis=1).min() > 0.999
