@@ -7,15 +7,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from assistant.errors import UsageError
-from assistant.index import PaperIndex, ProgressFn
-from assistant.models import IngestReport, Paper, SearchResult
-from assistant.retrieval import RetrievalOptions, Retriever
+from assistant.index.paper_index import PaperIndex, ProgressFn
+from assistant.records import IngestReport, Paper, SearchResult
+from assistant.retrieval.retriever import RetrievalOptions, Retriever
 from assistant.settings import Settings
 
 if TYPE_CHECKING:
-    from assistant.answer import Answer, CitationRegistry
-    from assistant.evaluation import EvalReport
-    from assistant.llm import LLMClient
+    from assistant.evaluation.runner import EvalReport
+    from assistant.generation.answer import Answer, CitationRegistry
+    from assistant.generation.llm.openai_compatible import LLMClient
 
 
 def open_index(settings: Settings, rebuild: bool = False) -> PaperIndex:
@@ -41,8 +41,8 @@ def ingest_paths(
     Rejected records are reported, not fatal, unless ``strict``: then nothing is ingested
     when any record is rejected.
     """
-    from assistant.index import INGEST_WINDOW
-    from assistant.readers import read_paths
+    from assistant.index.paper_index import INGEST_WINDOW
+    from assistant.ingest.readers import read_paths
 
     # First pass: count the papers and find the rejects without keeping anything, so that
     # --strict can refuse before any change and progress knows the total. The second pass
@@ -109,8 +109,13 @@ def ask(
     is asked. With an LLM configured the model writes the answer (streamed to ``on_token``);
     if the model fails, the error is noted and the extractive answer is given instead.
     """
-    from assistant.answer import CitationRegistry, abstention, extractive_answer, llm_answer
     from assistant.errors import LLMError
+    from assistant.generation.answer import (
+        CitationRegistry,
+        abstention,
+        extractive_answer,
+        llm_answer,
+    )
 
     if not question.strip():
         raise UsageError("The question is empty.", hint="Ask something, e.g. 'What is LongLoRA?'")
@@ -126,7 +131,7 @@ def ask(
         return answer
     llm_failure: str | None = None
     if use_llm:
-        from assistant.llm import LLMClient
+        from assistant.generation.llm.openai_compatible import LLMClient
 
         own_client = client is None
         active = client or LLMClient(settings)
@@ -165,7 +170,7 @@ def evaluate_questions(
     A BEIR corpus is ingested into ``index`` first (incrementally: a second run embeds nothing).
     Returns the report and warnings (gold entries that match no indexed paper).
     """
-    from assistant.evaluation import evaluate, load_beir, load_questions_jsonl, resolve_gold
+    from assistant.evaluation.runner import evaluate, load_beir, load_questions_jsonl, resolve_gold
 
     if (questions_file is None) == (beir_dir is None):
         raise UsageError(

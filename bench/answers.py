@@ -21,9 +21,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from assistant.answer import CitationRegistry  # noqa: E402
 from assistant.api import ask, ensure_corpus, open_index  # noqa: E402
-from assistant.evaluation import load_questions_jsonl, resolve_gold  # noqa: E402
+from assistant.evaluation.runner import load_questions_jsonl, resolve_gold  # noqa: E402
+from assistant.generation.answer import CitationRegistry  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
 
 QUOTED = re.compile(r"^“(.+)” \[(\d+)\]$")

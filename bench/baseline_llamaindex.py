@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from assistant.embedding import minilm_files
-from assistant.models import Paper
+from assistant.embeddings import minilm_files
+from assistant.records import Paper
 
 _CHROMA_ONNX_FILES = (
     "config.json",

@@ -20,15 +20,15 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from assistant.api import ensure_corpus, open_index  # noqa: E402
-from assistant.evaluation import (  # noqa: E402
+from assistant.evaluation.runner import (  # noqa: E402
     EvalQuestion,
     evaluate,
     load_beir,
     load_questions_jsonl,
     resolve_gold,
 )
-from assistant.index import PaperIndex  # noqa: E402
-from assistant.retrieval import RetrievalOptions, Retriever  # noqa: E402
+from assistant.index.paper_index import PaperIndex  # noqa: E402
+from assistant.retrieval.retriever import RetrievalOptions, Retriever  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
 
 METHODS = ("bm25", "dense", "hybrid")

@@ -30,9 +30,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from assistant.api import ensure_corpus, ingest_paths, open_index  # noqa: E402
-from assistant.evaluation import load_questions_jsonl, resolve_gold  # noqa: E402
-from assistant.index import bundled_corpus_dir  # noqa: E402
-from assistant.readers import merge_duplicates, read_paths  # noqa: E402
+from assistant.evaluation.runner import load_questions_jsonl, resolve_gold  # noqa: E402
+from assistant.index.paper_index import bundled_corpus_dir  # noqa: E402
+from assistant.ingest.readers import merge_duplicates, read_paths  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
 
 ACL = REPO.parent / "shared" / "bench" / "acl" / "acl_abstracts.jsonl.gz"
@@ -191,8 +191,8 @@ def quality_part(results: Path, devset: Path) -> dict:
 
 def dev_recall(folder: Path, devset: Path) -> dict:
     """Recall@5 of the answerable dev questions (all, and single-paper ones)."""
-    from assistant.evaluation import evaluate
-    from assistant.retrieval import RetrievalOptions, Retriever
+    from assistant.evaluation.runner import evaluate
+    from assistant.retrieval.retriever import RetrievalOptions, Retriever
 
     index = open_index(Settings(index_dir=folder))
     # Gold titles resolve among the bundled papers only (an ACL paper may share a title).

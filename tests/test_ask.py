@@ -18,9 +18,9 @@ import pytest
 from fake_openai import FakeOpenAI, FakeReply, dead_url
 
 from assistant import api
-from assistant.answer import UNCITED_MARK
-from assistant.index import PaperIndex
-from assistant.models import Paper
+from assistant.generation.answer import UNCITED_MARK
+from assistant.index.paper_index import PaperIndex
+from assistant.records import Paper
 from assistant.settings import Settings
 
 LOOKUP = "Which paper extends the context window of LLaMA with shifted sparse attention?"

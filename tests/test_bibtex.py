@@ -5,9 +5,9 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from assistant.bibtex import assign_keys, base_key, bibliography, entry
-from assistant.models import Paper
-from assistant.readers import read_paths
+from assistant.export.bibtex import assign_keys, base_key, bibliography, entry
+from assistant.ingest.readers import read_paths
+from assistant.records import Paper
 
 
 def paper(pid: str, title: str, **fields: object) -> Paper:

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from fake_openai import FakeOpenAI, FakeReply
 
-from assistant.answer import Answer, Citation
-from assistant.chat import Turn, clean_condensed, history_text, key_terms, offline_rewrite
+from assistant.chat.session import Turn, clean_condensed, history_text, key_terms, offline_rewrite
+from assistant.generation.answer import Answer, Citation
 
 LONGLORA = "LongLoRA: Efficient Fine-tuning of Long-Context Large Language Models"
 CONTEXT_Q = "How can the context window of large language models be extended efficiently?"
@@ -321,8 +321,8 @@ def test_interrupted_turn_keeps_session_intact(
     bundled_index_dir: Path, fake_llm: FakeOpenAI
 ) -> None:
     from assistant.api import open_index
-    from assistant.chat import ChatSession
-    from assistant.sessions import SessionStore
+    from assistant.chat.session import ChatSession
+    from assistant.chat.store import SessionStore
     from assistant.settings import Settings
 
     settings = Settings(

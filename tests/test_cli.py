@@ -18,10 +18,10 @@ import pytest
 from conftest import SEEDS, CliResult
 from test_index import ORIGAMI, write_corpus
 
-from assistant.catalog import Catalog
-from assistant.chunking import split_sentences
-from assistant.models import Paper
-from assistant.readers import merge_duplicates, read_paths
+from assistant.index.catalog import Catalog
+from assistant.ingest.chunking import split_sentences
+from assistant.ingest.readers import merge_duplicates, read_paths
+from assistant.records import Paper
 
 SUMMARY = re.compile(
     r"added (\d+), updated (\d+), unchanged (\d+), rejected (\d+)"

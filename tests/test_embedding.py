@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assistant.embedding import MINILM_NAME, MINILM_Q8_NAME, MiniLMEmbedder, make_embedder
+from assistant.embeddings import MINILM_NAME, MINILM_Q8_NAME, MiniLMEmbedder, make_embedder
+from assistant.embeddings.minilm_int8 import DERIVED_NAME
 from assistant.errors import UsageError
-from assistant.quantization import DERIVED_NAME
 from assistant.settings import Settings
 
 TEXTS = [

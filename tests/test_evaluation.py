@@ -1,4 +1,4 @@
-"""Tests for assistant.evaluation: metrics, question loading, BEIR loading, evaluate()."""
+"""Tests for assistant.evaluation.runner: metrics, question loading, BEIR loading, evaluate()."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from assistant.errors import UsageError
-from assistant.evaluation import (
+from assistant.evaluation.runner import (
     EvalQuestion,
     evaluate,
     hit_at_k,
@@ -384,7 +384,7 @@ def test_evaluate_untyped_graded_and_latency(monkeypatch: pytest.MonkeyPatch) ->
         EvalQuestion(id="2", question="q2", gold=["a"]),
     ]
     clock = iter([0.0, 0.010, 1.0, 1.030])
-    monkeypatch.setattr("assistant.evaluation.time.perf_counter", lambda: next(clock))
+    monkeypatch.setattr("assistant.evaluation.runner.time.perf_counter", lambda: next(clock))
     report = evaluate(questions, lambda q: (["a", "b"], True), ks=(2,))
     assert report.by_type == {}
     grades_dcg = 1 + 3 / math.log2(3)

@@ -19,12 +19,12 @@ import pytest
 from conftest import SEEDS
 
 from assistant.api import ingest_paths, open_index, search
-from assistant.catalog import Catalog
 from assistant.errors import AssistantError, IndexMismatchError
-from assistant.ids import normalize_title
-from assistant.index import PaperIndex
-from assistant.readers import merge_duplicates, read_paths
-from assistant.retrieval import RetrievalOptions
+from assistant.index.catalog import Catalog
+from assistant.index.paper_index import PaperIndex
+from assistant.ingest.readers import merge_duplicates, read_paths
+from assistant.ingest.text import normalize_title
+from assistant.retrieval.retriever import RetrievalOptions
 from assistant.settings import Settings
 
 # --- a small corpus, one topic per paper so that searches have one right answer -------------

@@ -1,4 +1,4 @@
-"""Tests of assistant.readers and assistant.ids: formats, detection, bad input, ids, merging."""
+"""Readers and text clean-up (assistant.ingest): formats, detection, bad input, ids, merging."""
 
 from __future__ import annotations
 
@@ -11,15 +11,15 @@ import pytest
 
 import assistant
 from assistant.errors import UsageError
-from assistant.ids import clean_text, latex_to_text, make_paper_id, normalize_title
-from assistant.models import Paper, ReadResult
-from assistant.readers import (
+from assistant.ingest.readers import (
     FORMATS,
     detect_format,
     merge_duplicates,
     read_file,
     read_paths,
 )
+from assistant.ingest.text import clean_text, latex_to_text, make_paper_id, normalize_title
+from assistant.records import Paper, ReadResult
 
 SEEDS = Path(assistant.__file__).parent / "data" / "seeds"
 LONG = (

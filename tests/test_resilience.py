@@ -18,9 +18,9 @@ import pytest
 from conftest import small_corpus_text
 
 from assistant.api import ingest_paths, open_index, search
-from assistant.index import PaperIndex
-from assistant.readers import read_paths
-from assistant.retrieval import RetrievalOptions
+from assistant.index.paper_index import PaperIndex
+from assistant.ingest.readers import read_paths
+from assistant.retrieval.retriever import RetrievalOptions
 from assistant.settings import Settings
 
 PAPERS = 48
@@ -145,7 +145,7 @@ def test_input_streamed_in_small_windows_equals_an_index_built_in_one_go(
     one_go = index.ingest(read.papers)
     index.close()
 
-    monkeypatch.setattr("assistant.index.INGEST_WINDOW", 5)
+    monkeypatch.setattr("assistant.index.paper_index.INGEST_WINDOW", 5)
     streamed = tmp_path / "streamed"
     index = open_index(Settings(index_dir=streamed))
     seen: list[tuple[int, int]] = []

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from assistant.api import open_index, search, search_many
-from assistant.chunking import split_sentences
 from assistant.errors import UsageError
-from assistant.filters import SearchFilters
-from assistant.index import PaperIndex
-from assistant.lexical import Analyzer, LexicalIndex
-from assistant.retrieval import (
+from assistant.index.bm25 import Analyzer, LexicalIndex
+from assistant.index.paper_index import PaperIndex
+from assistant.ingest.chunking import split_sentences
+from assistant.retrieval.filters import SearchFilters
+from assistant.retrieval.retriever import (
     FUSION_TOP,
     Method,
     RetrievalOptions,
@@ -112,8 +112,8 @@ def test_fusion_standardises_each_signal_against_its_own_top() -> None:
 def test_dense_candidates_keep_their_bm25_score_beyond_the_bm25_top(
     index: PaperIndex, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("assistant.retrieval.CANDIDATES", 2)
-    monkeypatch.setattr("assistant.retrieval.FUSION_TOP", 2)
+    monkeypatch.setattr("assistant.retrieval.retriever.CANDIDATES", 2)
+    monkeypatch.setattr("assistant.retrieval.retriever.FUSION_TOP", 2)
     query = "large language models reasoning"
     signals = Retriever(index).signals(query, "hybrid", 1, None)
     full = dict(index.lexical.search(query, 100))

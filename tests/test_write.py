@@ -18,11 +18,11 @@ from fake_openai import FakeOpenAI, FakeReply
 
 from assistant.api import open_index
 from assistant.errors import LLMError
-from assistant.index import PaperIndex
-from assistant.readers import read_paths
-from assistant.retrieval import RetrievalOptions
+from assistant.generation.writing import cite_claim, parse_cite_reply, related_work
+from assistant.index.paper_index import PaperIndex
+from assistant.ingest.readers import read_paths
+from assistant.retrieval.retriever import RetrievalOptions
 from assistant.settings import Settings
-from assistant.writing import cite_claim, parse_cite_reply, related_work
 
 LONGLORA = "t:a90bc210a0509370"
 LONGLORA_SENTENCE = (

@@ -1,0 +1,1 @@
+"""Conversations: sessions, follow-up rewriting, slash commands, transcripts."""

@@ -1,0 +1,1 @@
+"""The ``assistant`` command: parses, calls the library, prints through one renderer."""

@@ -1,0 +1,26 @@
+"""Embedding models behind one protocol: the bundled MiniLM (exact or int8) and OpenAI's API.
+
+``make_embedder(settings)`` picks the provider the ``embedding_model`` setting names.
+"""
+
+from assistant.embeddings.base import PROVIDERS, Embedder, make_embedder
+from assistant.embeddings.minilm import (
+    MINILM_DIM,
+    MINILM_MAX_TOKENS,
+    MINILM_NAME,
+    MINILM_Q8_NAME,
+    MiniLMEmbedder,
+    minilm_files,
+)
+
+__all__ = [
+    "MINILM_DIM",
+    "MINILM_MAX_TOKENS",
+    "MINILM_NAME",
+    "MINILM_Q8_NAME",
+    "PROVIDERS",
+    "Embedder",
+    "MiniLMEmbedder",
+    "make_embedder",
+    "minilm_files",
+]

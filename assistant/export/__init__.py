@@ -1,0 +1,1 @@
+"""What leaves the assistant for other tools: BibTeX, reference lines."""

@@ -1,0 +1,405 @@
+"""Cited answers: extractive (offline) or written by an LLM, with every citation checked.
+
+Papers are numbered per answer (or per conversation, through a :class:`CitationRegistry`), the
+model only ever sees numbered abstracts as data, and any citation that matches no retrieved
+paper is removed and reported before the answer is shown.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel, Field
+
+from assistant.ingest.chunking import split_sentences
+from assistant.records import Paper, SearchResult
+
+if TYPE_CHECKING:
+    from assistant.generation.llm.openai_compatible import LLMClient
+    from assistant.index.paper_index import PaperIndex
+
+Mode = Literal["llm", "extractive"]
+TokenFn = Callable[[str], None]
+
+EXTRACTIVE_NOTE = (
+    "Extractive mode: no language model is configured, so the answer quotes the retrieved "
+    "abstracts. For written answers set ASSISTANT_LLM_MODEL and OPENAI_BASE_URL (a local server "
+    "such as Ollama needs no key) or OPENAI_API_KEY."
+)
+UNCITED_MARK = "[citation needed]"
+
+
+class Citation(BaseModel):
+    """A numbered reference to a paper."""
+
+    n: int
+    paper_id: str
+    title: str
+    year: int | None = None
+    link: str | None = None
+
+
+class Answer(BaseModel):
+    """One answer with its citations and how it was produced."""
+
+    question: str
+    standalone_question: str | None = None
+    answer: str
+    mode: Mode
+    abstained: bool = False
+    grounded: bool = True
+    citations: list[Citation] = Field(default_factory=list)
+    usage: dict[str, float | int | str | None] = Field(default_factory=dict)
+    notes: list[str] = Field(default_factory=list)
+    removed_citations: list[int] = Field(default_factory=list)
+    uncited_sentences: int = 0
+    confidence: float = 1.0
+    sources: list[Citation] = Field(default_factory=list, description="Papers retrieved.")
+    llm_error: str | None = Field(default=None, description="Why the model failed, if it did.")
+
+    def public_json(self) -> dict[str, object]:
+        """The ``--json`` shape."""
+        return {
+            "question": self.question,
+            "answer": self.answer,
+            "mode": self.mode,
+            "abstained": self.abstained,
+            "grounded": self.grounded,
+            "citations": [c.model_dump(include={"n", "paper_id", "title"}) for c in self.citations],
+            "usage": self.usage,
+            "notes": self.notes,
+            "removed_citations": self.removed_citations,
+            "standalone_question": self.standalone_question,
+            "confidence": self.confidence,
+            "llm_error": self.llm_error,
+        }
+
+
+def paper_link(paper: Paper) -> str | None:
+    """The best link for a paper: its URL, DOI or arXiv page."""
+    if paper.url:
+        return paper.url
+    if paper.doi:
+        return f"https://doi.org/{paper.doi}"
+    if paper.arxiv_id:
+        return f"https://arxiv.org/abs/{paper.arxiv_id}"
+    return None
+
+
+class CitationRegistry:
+    """Stable numbers for papers: a paper keeps its number for the whole conversation."""
+
+    def __init__(self, numbers: dict[str, int] | None = None) -> None:
+        self.numbers: dict[str, int] = dict(numbers or {})
+        self.papers: dict[str, Paper] = {}
+
+    def number(self, paper: Paper) -> int:
+        self.papers[paper.paper_id] = paper
+        if paper.paper_id not in self.numbers:
+            self.numbers[paper.paper_id] = max(self.numbers.values(), default=0) + 1
+        return self.numbers[paper.paper_id]
+
+    def citation(self, paper: Paper) -> Citation:
+        return Citation(
+            n=self.number(paper),
+            paper_id=paper.paper_id,
+            title=paper.title,
+            year=paper.year,
+            link=paper_link(paper),
+        )
+
+    def paper_for(self, n: int) -> Paper | None:
+        for pid, number in self.numbers.items():
+            if number == n:
+                return self.papers.get(pid)
+        return None
+
+
+# --- citation checking ------------------------------------------------------------------------
+
+_CITATION = re.compile(r"\[(\s*\d+(?:\s*(?:[,;]|–|-)\s*\d+)*\s*)\]")
+
+
+def _numbers_in(group: str) -> list[int]:
+    numbers: list[int] = []
+    for part in re.split(r"[,;]", group):
+        part = part.strip()
+        if not part:
+            continue
+        bounds = re.split(r"\s*(?:–|-)\s*", part)
+        if len(bounds) == 2 and bounds[0].isdigit() and bounds[1].isdigit():
+            low, high = int(bounds[0]), int(bounds[1])
+            if 0 < high - low <= 20:
+                numbers.extend(range(low, high + 1))
+                continue
+        if part.isdigit():
+            numbers.append(int(part))
+    return numbers
+
+
+def _rewrite_citation(group: str, valid: set[int], removed: list[int]) -> str:
+    kept = []
+    for n in _numbers_in(group):
+        if n in valid:
+            if n not in kept:
+                kept.append(n)
+        elif n not in removed:
+            removed.append(n)
+    return "".join(f"[{n}]" for n in kept)
+
+
+class CitationCheck(BaseModel):
+    text: str
+    used: list[int]
+    removed: list[int]
+    uncited_sentences: int
+
+
+def check_citations(text: str, valid: set[int], mark_uncited: bool = True) -> CitationCheck:
+    """Drop citation numbers outside ``valid`` and mark sentences that cite nothing."""
+    removed: list[int] = []
+    cleaned = _CITATION.sub(lambda m: _rewrite_citation(m.group(1), valid, removed), text)
+    cleaned = re.sub(r"[ \t]+([.,;:])", r"\1", cleaned)
+    used: list[int] = []
+    for match in _CITATION.finditer(cleaned):
+        for n in _numbers_in(match.group(1)):
+            if n not in used:
+                used.append(n)
+    uncited = 0
+    out_lines = []
+    for line in cleaned.split("\n"):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#") or _is_abstention(stripped):
+            out_lines.append(line)
+            continue
+        sentences = split_sentences(stripped)
+        marked = []
+        for sentence in sentences:
+            if _CITATION.search(sentence) or len(sentence.split()) < 4:
+                marked.append(sentence)
+            else:
+                uncited += 1
+                marked.append(f"{sentence} {UNCITED_MARK}" if mark_uncited else sentence)
+        prefix = line[: len(line) - len(line.lstrip())]
+        out_lines.append(prefix + " ".join(marked))
+    return CitationCheck(
+        text="\n".join(out_lines), used=used, removed=removed, uncited_sentences=uncited
+    )
+
+
+def _is_abstention(sentence: str) -> bool:
+    lowered = sentence.lower()
+    return "sources do not" in lowered or "do not answer" in lowered or "not covered" in lowered
+
+
+class CitationStreamFilter:
+    """Passes streamed text through, holding back ``[...]`` until it can check the numbers."""
+
+    def __init__(self, valid: set[int], emit: TokenFn) -> None:
+        self.valid = valid
+        self.emit = emit
+        self.removed: list[int] = []
+        self._held = ""
+
+    def feed(self, token: str) -> None:
+        for char in token:
+            if self._held:
+                self._held += char
+                if char == "]":
+                    match = _CITATION.fullmatch(self._held)
+                    self.emit(
+                        _rewrite_citation(match.group(1), self.valid, self.removed)
+                        if match
+                        else self._held
+                    )
+                    self._held = ""
+                elif len(self._held) > 40 or char == "\n":
+                    self.emit(self._held)
+                    self._held = ""
+            elif char == "[":
+                self._held = char
+            else:
+                self.emit(char)
+
+    def close(self) -> None:
+        if self._held:
+            self.emit(self._held)
+            self._held = ""
+
+
+# --- sources given to the model -----------------------------------------------------------------
+
+
+def _as_data(text: str) -> str:
+    """Abstract text cannot open or close the sources block it sits in."""
+    return text.replace("<", "‹").replace(">", "›")
+
+
+def format_sources(numbered: list[tuple[int, Paper]]) -> str:
+    """Numbered abstracts, as the prompts expect them."""
+    blocks = []
+    for n, paper in numbered:
+        year = f" ({paper.year})" if paper.year else ""
+        blocks.append(f"[{n}] {_as_data(paper.title)}{year}\n{_as_data(paper.abstract)}")
+    return "\n\n".join(blocks)
+
+
+# --- answering ------------------------------------------------------------------------------------
+
+
+def abstention(question: str, result: SearchResult, mode: Mode) -> Answer:
+    """Say plainly that the corpus does not cover the question, listing the nearest papers."""
+    nearest = result.results[:3]
+    lines = [
+        "The indexed papers do not appear to address this question "
+        f"(retrieval confidence {result.confidence:.2f}), so there is nothing to cite."
+    ]
+    if nearest:
+        lines.append("The nearest papers, which do not seem to answer it:")
+        lines.extend(f"- {hit.title} ({hit.paper_id})" for hit in nearest)
+    return Answer(
+        question=question,
+        answer="\n".join(lines),
+        mode=mode,
+        abstained=True,
+        grounded=True,
+        confidence=result.confidence,
+    )
+
+
+def extractive_answer(
+    index: PaperIndex,
+    question: str,
+    result: SearchResult,
+    registry: CitationRegistry,
+    max_sentences: int = 5,
+    max_papers: int = 5,
+) -> Answer:
+    """Quote the retrieved abstracts' sentences that best answer the question, each cited."""
+    import numpy as np
+
+    hits = [h for h in result.results[:max_papers] if h.paper is not None]
+    candidates: list[tuple[int, int, str]] = []  # (paper rank, sentence position, text)
+    for rank, hit in enumerate(hits):
+        assert hit.paper is not None
+        for position, sentence in enumerate(split_sentences(hit.paper.abstract)):
+            if len(sentence.split()) >= 5:
+                candidates.append((rank, position, sentence))
+    if not candidates:
+        return Answer(question=question, answer="", mode="extractive", abstained=True)
+    embedder = index.embedder
+    vectors = embedder.embed([question] + [c[2] for c in candidates])
+    query, sentence_vectors = vectors[0], vectors[1:]
+    lexical = index.lexical
+    terms = set(lexical.analyzer.tokens(question))
+    idf_total = sum(lexical.idf(t) for t in terms) or 1.0
+    relevance = []
+    for (rank, position, text), vector in zip(candidates, sentence_vectors, strict=True):
+        overlap = terms & set(lexical.analyzer.tokens(text))
+        lexical_share = sum(lexical.idf(t) for t in overlap) / idf_total
+        relevance.append(
+            float(vector @ query) + 0.25 * lexical_share + 0.12 / (rank + 1) - 0.01 * position
+        )
+    scores = np.asarray(relevance)
+    # The first sentence comes from the best paper; the rest by relevance without redundancy.
+    first_pool = [i for i, c in enumerate(candidates) if c[0] == 0] or list(range(len(candidates)))
+    chosen = [max(first_pool, key=lambda i: scores[i])]
+    per_paper = {candidates[chosen[0]][0]: 1}
+    while len(chosen) < min(max_sentences, len(candidates)):
+        best_i, best_value = -1, -1e9
+        for i in range(len(candidates)):
+            if i in chosen or per_paper.get(candidates[i][0], 0) >= 2:
+                continue
+            redundancy = max(float(sentence_vectors[i] @ sentence_vectors[j]) for j in chosen)
+            value = 0.7 * scores[i] - 0.3 * redundancy
+            if value > best_value:
+                best_i, best_value = i, value
+        if best_i < 0 or scores[best_i] < scores[chosen[0]] - 0.35:
+            break
+        chosen.append(best_i)
+        per_paper[candidates[best_i][0]] = per_paper.get(candidates[best_i][0], 0) + 1
+    head, rest = chosen[0], sorted(chosen[1:], key=lambda i: (candidates[i][0], candidates[i][1]))
+    lines = []
+    cited: list[Citation] = []
+    for i in [head, *rest]:
+        rank, _position, text = candidates[i]
+        paper = hits[rank].paper
+        assert paper is not None
+        citation = registry.citation(paper)
+        if citation.n not in {c.n for c in cited}:
+            cited.append(citation)
+        lines.append(f"“{text}” [{citation.n}]")
+    return Answer(
+        question=question,
+        answer="\n".join(lines),
+        mode="extractive",
+        citations=cited,
+        notes=[EXTRACTIVE_NOTE],
+        confidence=result.confidence,
+        sources=[registry.citation(h.paper) for h in hits if h.paper is not None],
+    )
+
+
+def llm_answer(
+    client: LLMClient,
+    question: str,
+    result: SearchResult,
+    registry: CitationRegistry,
+    max_papers: int,
+    on_token: TokenFn | None = None,
+    prompt_name: str = "answer",
+    prompt_values: dict[str, str] | None = None,
+) -> Answer:
+    """Ask the model to answer from the numbered abstracts, then check its citations."""
+    from assistant.generation.prompts import load_prompt
+
+    papers = [h.paper for h in result.results[:max_papers] if h.paper is not None]
+    numbered = [(registry.number(p), p) for p in papers]
+    valid = {n for n, _ in numbered}
+    prompt = load_prompt(prompt_name)
+    values = {"question": question, "sources": format_sources(numbered)}
+    if prompt_values:
+        values = {**prompt_values, "sources": values["sources"]}
+    messages = prompt.messages(**values)
+    stream_filter = CitationStreamFilter(valid, on_token) if on_token else None
+    if stream_filter is not None:
+        reply = client.stream(messages, stream_filter.feed)
+        stream_filter.close()
+    else:
+        reply = client.complete(messages)
+    checked = check_citations(reply.text.strip(), valid)
+    by_number = {n: p for n, p in numbered}
+    citations = [registry.citation(by_number[n]) for n in checked.used]
+    notes = []
+    if checked.removed:
+        notes.append(
+            "Removed citations that match no retrieved paper: "
+            + ", ".join(f"[{n}]" for n in checked.removed)
+        )
+    if checked.uncited_sentences:
+        notes.append(
+            f"{checked.uncited_sentences} sentence(s) cite no paper; they are marked "
+            f"{UNCITED_MARK}."
+        )
+    grounded = bool(citations)
+    if not grounded:
+        notes.append(
+            "Not grounded: none of this answer's statements cites a retrieved paper. "
+            "Treat it as unverified."
+        )
+    usage = reply.usage.model_dump() if reply.usage is not None else {}
+    return Answer(
+        question=question,
+        answer=checked.text,
+        mode="llm",
+        grounded=grounded,
+        citations=citations,
+        usage=usage,
+        notes=notes,
+        removed_citations=checked.removed,
+        uncited_sentences=checked.uncited_sentences,
+        confidence=result.confidence,
+        sources=[registry.citation(p) for p in papers],
+    )

@@ -1,0 +1,1 @@
+"""Chat models: the protocol the answerers use and its providers."""

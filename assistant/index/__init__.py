@@ -1,0 +1,1 @@
+"""The paper index: catalog, vector store, BM25 and dense cache, kept in step."""

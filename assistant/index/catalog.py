@@ -1,0 +1,324 @@
+"""The paper catalog: one SQLite file in the index folder holding papers, chunks and index metadata.
+
+It is the index's record of truth for what has been ingested: a paper is in the index once its
+catalog row is committed. Vectors in Chroma without a committed catalog row (left by a crash) are
+ignored by search and overwritten by the next ingest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from assistant.ingest.chunking import Chunk
+from assistant.records import Paper
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS papers (
+    paper_id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    abstract TEXT NOT NULL,
+    year INTEGER,
+    authors TEXT NOT NULL DEFAULT '[]',
+    venue TEXT,
+    doi TEXT,
+    arxiv_id TEXT,
+    url TEXT,
+    source TEXT,
+    extra TEXT NOT NULL DEFAULT '{}',
+    content_hash TEXT NOT NULL,
+    n_chunks INTEGER NOT NULL,
+    seq INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS papers_year ON papers(year);
+CREATE INDEX IF NOT EXISTS papers_source ON papers(source);
+CREATE TABLE IF NOT EXISTS chunks (
+    chunk_id TEXT PRIMARY KEY,
+    paper_id TEXT NOT NULL,
+    ordinal INTEGER NOT NULL,
+    first_sentence INTEGER NOT NULL,
+    last_sentence INTEGER NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_paper ON chunks(paper_id);
+"""
+
+_PAPER_COLUMNS = (
+    "paper_id, title, abstract, year, authors, venue, doi, arxiv_id, url, source, extra"
+)
+
+
+def content_hash(paper: Paper, fingerprint: str) -> str:
+    """Hash of what is embedded for a paper: a change means its chunks must be re-embedded."""
+    digest = hashlib.sha256()
+    for part in (fingerprint, paper.title, paper.abstract):
+        digest.update(part.encode("utf-8"))
+        digest.update(b"\0")
+    return digest.hexdigest()[:32]
+
+
+def _row_to_paper(row: sqlite3.Row | tuple) -> Paper:
+    return Paper(
+        paper_id=row[0],
+        title=row[1],
+        abstract=row[2],
+        year=row[3],
+        authors=json.loads(row[4]),
+        venue=row[5],
+        doi=row[6],
+        arxiv_id=row[7],
+        url=row[8],
+        source=row[9],
+        extra=json.loads(row[10]),
+    )
+
+
+class Catalog:
+    """Access to ``catalog.sqlite``; every write is one transaction."""
+
+    FILENAME = "catalog.sqlite"
+
+    def __init__(self, index_dir: Path) -> None:
+        self.path = index_dir / self.FILENAME
+        self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    # --- metadata
+    def get_meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, values: dict[str, str]) -> None:
+        with self.transaction():
+            self._db.executemany(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", values.items()
+            )
+
+    @property
+    def version(self) -> int:
+        """Incremented by every committed change of papers; derived caches compare it."""
+        return int(self.get_meta("version") or 0)
+
+    # --- papers
+    def count_papers(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM papers").fetchone()[0])
+
+    def count_chunks(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
+
+    def hashes(self, paper_ids: Iterable[str]) -> dict[str, tuple[str, int]]:
+        """content_hash and chunk count of the given papers that are in the catalog."""
+        ids = list(paper_ids)
+        found: dict[str, tuple[str, int]] = {}
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            marks = ",".join("?" * len(part))
+            for pid, digest, n in self._db.execute(
+                f"SELECT paper_id, content_hash, n_chunks FROM papers WHERE paper_id IN ({marks})",
+                part,
+            ):
+                found[pid] = (digest, n)
+        return found
+
+    def write_papers(
+        self, entries: list[tuple[Paper, str, list[Chunk]]], replace_chunks: bool = True
+    ) -> None:
+        """Insert or replace papers with their hash and chunks, in one transaction."""
+        with self.transaction():
+            next_seq = int(
+                self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM papers").fetchone()[0]
+            )
+            for paper, digest, chunks in entries:
+                existing = self._db.execute(
+                    "SELECT seq FROM papers WHERE paper_id=?", (paper.paper_id,)
+                ).fetchone()
+                if existing:
+                    seq = existing[0]
+                else:
+                    next_seq += 1
+                    seq = next_seq
+                self._db.execute(
+                    f"INSERT OR REPLACE INTO papers({_PAPER_COLUMNS}, content_hash, n_chunks, seq) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        paper.paper_id,
+                        paper.title,
+                        paper.abstract,
+                        paper.year,
+                        json.dumps(paper.authors),
+                        paper.venue,
+                        paper.doi,
+                        paper.arxiv_id,
+                        paper.url,
+                        paper.source,
+                        json.dumps(paper.extra),
+                        digest,
+                        len(chunks),
+                        seq,
+                    ),
+                )
+                if replace_chunks:
+                    self._db.execute("DELETE FROM chunks WHERE paper_id=?", (paper.paper_id,))
+                    self._db.executemany(
+                        "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?)",
+                        [
+                            (
+                                c.chunk_id,
+                                c.paper_id,
+                                c.ordinal,
+                                c.first_sentence,
+                                c.last_sentence,
+                                c.text,
+                            )
+                            for c in chunks
+                        ],
+                    )
+            self._bump_version()
+
+    def update_metadata(self, papers: list[Paper]) -> None:
+        """Refresh metadata (not text) of papers whose embedded content did not change."""
+        with self.transaction():
+            self._db.executemany(
+                "UPDATE papers SET year=?, authors=?, venue=?, doi=?, arxiv_id=?, url=?, "
+                "source=COALESCE(source, ?), extra=? WHERE paper_id=?",
+                [
+                    (
+                        p.year,
+                        json.dumps(p.authors),
+                        p.venue,
+                        p.doi,
+                        p.arxiv_id,
+                        p.url,
+                        p.source,
+                        json.dumps(p.extra),
+                        p.paper_id,
+                    )
+                    for p in papers
+                ],
+            )
+            self._bump_version()
+
+    def clear(self) -> None:
+        """Remove every paper and chunk (used by --rebuild)."""
+        with self.transaction():
+            self._db.execute("DELETE FROM papers")
+            self._db.execute("DELETE FROM chunks")
+            self._bump_version()
+
+    def _bump_version(self) -> None:
+        self._db.execute(
+            "INSERT INTO meta(key, value) VALUES ('version', '1') ON CONFLICT(key) "
+            "DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+        )
+
+    def transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+    def get_paper(self, paper_id: str) -> Paper | None:
+        row = self._db.execute(
+            f"SELECT {_PAPER_COLUMNS} FROM papers WHERE paper_id=?", (paper_id,)
+        ).fetchone()
+        return _row_to_paper(row) if row else None
+
+    def get_papers(self, paper_ids: Iterable[str]) -> dict[str, Paper]:
+        ids = list(paper_ids)
+        found: dict[str, Paper] = {}
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            marks = ",".join("?" * len(part))
+            for row in self._db.execute(
+                f"SELECT {_PAPER_COLUMNS} FROM papers WHERE paper_id IN ({marks})", part
+            ):
+                found[row[0]] = _row_to_paper(row)
+        return found
+
+    def iter_papers(
+        self,
+        year_from: int | None = None,
+        year_to: int | None = None,
+        source: str | None = None,
+    ) -> Iterator[Paper]:
+        """Papers in ingest order, optionally filtered by year range and source file."""
+        clauses: list[str] = []
+        args: list[str | int] = []
+        if year_from is not None:
+            clauses.append("year >= ?")
+            args.append(year_from)
+        if year_to is not None:
+            clauses.append("year <= ?")
+            args.append(year_to)
+        if source is not None:
+            clauses.append("source = ?")
+            args.append(source)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        for row in self._db.execute(
+            f"SELECT {_PAPER_COLUMNS} FROM papers {where} ORDER BY seq", args
+        ):
+            yield _row_to_paper(row)
+
+    def iter_lexical_rows(self) -> Iterator[tuple[str, str, str, int]]:
+        """(paper_id, title, abstract, seq) of every paper, for the lexical index."""
+        yield from self._db.execute(
+            "SELECT paper_id, title, abstract, seq FROM papers ORDER BY seq"
+        )
+
+    def chunks_of(self, paper_ids: Iterable[str]) -> dict[str, list[tuple[int, int, int, str]]]:
+        """(ordinal, first_sentence, last_sentence, text) per paper."""
+        ids = list(paper_ids)
+        found: dict[str, list[tuple[int, int, int, str]]] = {}
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            marks = ",".join("?" * len(part))
+            for pid, ordinal, first, last, text in self._db.execute(
+                "SELECT paper_id, ordinal, first_sentence, last_sentence, text FROM chunks "
+                f"WHERE paper_id IN ({marks}) ORDER BY paper_id, ordinal",
+                part,
+            ):
+                found.setdefault(pid, []).append((ordinal, first, last, text))
+        return found
+
+    def chunk_ids(self) -> list[tuple[str, str]]:
+        """(chunk_id, paper_id) of every committed chunk, in paper ingest order."""
+        return list(
+            self._db.execute(
+                "SELECT c.chunk_id, c.paper_id FROM chunks c JOIN papers p USING(paper_id) "
+                "ORDER BY p.seq, c.ordinal"
+            )
+        )
+
+    def sources(self) -> list[tuple[str, int]]:
+        """Source files with their paper counts."""
+        return [
+            (row[0] or "", row[1])
+            for row in self._db.execute(
+                "SELECT source, COUNT(*) FROM papers GROUP BY source ORDER BY source"
+            )
+        ]
+
+    def year_range(self) -> tuple[int | None, int | None]:
+        row = self._db.execute("SELECT MIN(year), MAX(year) FROM papers").fetchone()
+        return row[0], row[1]
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+        self._depth = 0
+
+    def __enter__(self) -> None:
+        if not self._db.in_transaction:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._depth = 1
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if self._depth:
+            self._db.execute("ROLLBACK" if exc_type else "COMMIT")

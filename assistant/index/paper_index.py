@@ -1,0 +1,445 @@
+"""The paper index: catalog, Chroma vectors, the BM25 index and the dense cache, kept in step.
+
+Ingest is incremental and crash-safe: papers are embedded and written in batches; a batch's
+vectors go to Chroma first (idempotent upserts), then its catalog rows are committed. A paper
+counts as indexed only once committed, so re-running an interrupted ingest redoes at most one
+batch. The lexical index and dense cache are derived from the committed state and rebuilt when
+they do not match it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from assistant.errors import AssistantError, IndexMismatchError
+from assistant.files import bundled_corpus_dir
+from assistant.index.catalog import Catalog, content_hash
+from assistant.ingest.chunking import (
+    CHUNKER_VERSION,
+    Chunk,
+    chunk_paper,
+    embedded_text,
+    split_sentences,
+)
+from assistant.records import IngestReport, Paper
+
+if TYPE_CHECKING:
+    from assistant.embeddings import Embedder
+    from assistant.index.bm25 import LexicalIndex
+    from assistant.index.chroma_store import VectorStore
+    from assistant.index.dense_cache import DenseCache
+    from assistant.settings import Settings
+
+ProgressFn = Callable[[int, int], None]
+# Papers held in memory at once by a streamed ingest (read, deduplicated, embedded, committed).
+INGEST_WINDOW = 4096
+
+
+def index_fingerprint(settings: Settings) -> dict[str, str]:
+    """What determines the vectors: a different value means a different index."""
+    spec = {
+        "embedding_model": settings.embedding_model,
+        "chunk_tokens": str(settings.chunk_tokens),
+        "chunk_overlap_sentences": str(settings.chunk_overlap_sentences),
+        "chunker_version": str(CHUNKER_VERSION),
+    }
+    digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
+    return {**spec, "fingerprint": digest}
+
+
+@dataclass
+class IndexStats:
+    papers: int
+    chunks: int
+    embedding_model: str
+    chunk_tokens: int
+    index_dir: str
+    size_bytes: int
+    sources: list[tuple[str, int]]
+    year_range: tuple[int | None, int | None]
+    chroma_url: str | None
+
+
+class PaperIndex:
+    """Open (or create) the index that the settings describe."""
+
+    def __init__(self, settings: Settings, rebuild: bool = False) -> None:
+        """``rebuild``: the caller will rebuild the index, so other settings are no error."""
+        self.settings = settings
+        self.dir = Path(settings.index_dir)
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise AssistantError(
+                f"Cannot create the index folder {self.dir}: {exc.strerror}",
+                hint="Choose another with --index DIR or ASSISTANT_INDEX_DIR.",
+            ) from exc
+        self.catalog = Catalog(self.dir)
+        self.spec = index_fingerprint(settings)
+        if not rebuild:
+            self._check_compatible()
+
+    def _check_compatible(self) -> None:
+        recorded = self.catalog.get_meta("fingerprint")
+        if recorded is None or recorded == self.spec["fingerprint"]:
+            return
+        if self.catalog.count_papers() == 0:
+            return
+        built = self.catalog.get_meta("embedding_model")
+        built_chunks = self.catalog.get_meta("chunk_tokens")
+        raise IndexMismatchError(
+            f"The index in {self.dir} was built with embedding model {built!r} "
+            f"(chunks of {built_chunks} tokens, overlap "
+            f"{self.catalog.get_meta('chunk_overlap_sentences')}); the settings ask for "
+            f"{self.settings.embedding_model!r} (chunks of {self.settings.chunk_tokens}, overlap "
+            f"{self.settings.chunk_overlap_sentences}).",
+            hint=(
+                "Rebuild it with 'assistant ingest --rebuild PATH...' under the new settings, "
+                f"or keep the old ones (ASSISTANT_EMBEDDING_MODEL={built}, "
+                f"ASSISTANT_CHUNK_TOKENS={built_chunks}), or use another --index folder."
+            ),
+        )
+
+    def close(self) -> None:
+        """Release the catalog and the Chroma client."""
+        self._close_store()
+        self.catalog.close()
+
+    def _close_store(self) -> None:
+        store = self.__dict__.pop("store", None)
+        if store is not None:
+            store.close()
+
+    # --- components, created on first use
+    @cached_property
+    def embedder(self) -> Embedder:
+        from assistant.embeddings import make_embedder
+
+        return make_embedder(self.settings)
+
+    @cached_property
+    def store(self) -> VectorStore:
+        from assistant.index.chroma_store import VectorStore
+
+        name = f"{self.settings.collection}-{self.spec['fingerprint']}"
+        return VectorStore(self.dir, name, self.settings.chroma_url)
+
+    @cached_property
+    def lexical(self) -> LexicalIndex:
+        from assistant.index.bm25 import LexicalIndex
+
+        version = self.catalog.version
+        loaded = LexicalIndex.load(self.dir, version)
+        if loaded is not None:
+            return loaded
+        if self.ingest_running():  # serve the last saved state; the ingest will save a new one
+            stale = LexicalIndex.load(self.dir, None)
+            if stale is not None:
+                return stale
+        rebuilt = LexicalIndex.build(self.catalog.iter_lexical_rows())
+        if self.catalog.count_papers():
+            self._save_quietly(lambda: rebuilt.save(self.dir, version))
+        return rebuilt
+
+    @cached_property
+    def dense(self) -> DenseCache:
+        from assistant.index.dense_cache import DenseCache
+
+        version = self.catalog.version
+        fingerprint = self.spec["fingerprint"]
+        loaded = DenseCache.load(self.dir, version, fingerprint)
+        if loaded is not None:
+            return loaded
+        if self.ingest_running():  # don't read Chroma while another process writes it
+            stale = DenseCache.load(self.dir, None, fingerprint)
+            if stale is not None:
+                return stale
+        return self._rebuild_dense(version)
+
+    def ingest_running(self) -> bool:
+        """True while another process holds this index's ingest lock."""
+        path = self.dir / "ingest.lock"
+        if not path.exists():
+            return False
+        with path.open("a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(handle, fcntl.LOCK_UN)
+        return False
+
+    def _rebuild_dense(self, version: int) -> DenseCache:
+        """Read the committed papers' vectors back from Chroma."""
+        import numpy as np
+
+        from assistant.index.dense_cache import DenseCache
+
+        chunk_rows = self.catalog.chunk_ids()
+        cache = DenseCache(self.embedder.dim or 0)
+        # Another process may have written Chroma since this one opened it: read it afresh.
+        self._close_store()
+        if chunk_rows:
+            ids = [cid for cid, _ in chunk_rows]
+            found = self.store.get_embeddings(ids)
+            present = [(cid, pid) for cid, pid in chunk_rows if cid in found]
+            if present:
+                vectors = np.asarray([found[cid] for cid, _ in present], dtype=np.float32)
+                cache = DenseCache(vectors.shape[1])
+                cache.put([c for c, _ in present], [p for _, p in present], vectors)
+        self._save_quietly(lambda: cache.save(self.dir, version, self.spec["fingerprint"]))
+        return cache
+
+    @staticmethod
+    def _save_quietly(save: Callable[[], None]) -> None:
+        # A read-only index folder still searches; it just rebuilds caches each time.
+        with contextlib.suppress(OSError):
+            save()
+
+    # --- ingest
+    @contextlib.contextmanager
+    def _ingest_lock(self, wait: bool) -> Iterator[None]:
+        path = self.dir / "ingest.lock"
+        with path.open("a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except BlockingIOError as exc:
+                raise AssistantError(
+                    f"Another ingest is running on the index in {self.dir}.",
+                    hint="Wait for it to finish (searches keep working meanwhile), "
+                    "or run this one with --wait to queue behind it.",
+                ) from exc
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    @contextlib.contextmanager
+    def ingesting(
+        self,
+        rebuild: bool = False,
+        wait: bool = False,
+        progress: ProgressFn | None = None,
+        total: int = 0,
+    ) -> Iterator[IngestRun]:
+        """Hold the ingest lock while papers are fed in windows (``run.add``).
+
+        ``total``: how many papers will be fed, for progress. The caches are saved when the
+        block ends normally; after an error the committed windows stay, and the caches are
+        rebuilt from them on the next open.
+        """
+        started = time.perf_counter()
+        with self._ingest_lock(wait):
+            if rebuild:
+                self._reset()
+            self.catalog.set_meta({k: v for k, v in self.spec.items()})
+            run = IngestRun(self, progress, total)
+            yield run
+            if run.changed or rebuild:
+                version = self.catalog.version
+                fingerprint = self.spec["fingerprint"]
+                self._save_quietly(lambda: self.lexical.save(self.dir, version))
+                self._save_quietly(lambda: self.dense.save(self.dir, version, fingerprint))
+        run.report.seconds = round(time.perf_counter() - started, 3)
+
+    def ingest(
+        self,
+        papers: list[Paper],
+        rebuild: bool = False,
+        wait: bool = False,
+        progress: ProgressFn | None = None,
+    ) -> IngestReport:
+        """Add new papers, re-embed changed ones, skip unchanged ones."""
+        with self.ingesting(rebuild, wait, progress, total=len(papers)) as run:
+            for start in range(0, len(papers), INGEST_WINDOW):
+                run.add(papers[start : start + INGEST_WINDOW])
+        return run.report
+
+    def _reset(self) -> None:
+        self.catalog.clear()
+        self.store.reset()
+        for name in ("lexical.npz", "dense.npz"):
+            (self.dir / name).unlink(missing_ok=True)
+        for attr in ("lexical", "dense"):
+            self.__dict__.pop(attr, None)
+
+    def _ingest_batch(
+        self, batch: list[tuple[Paper, str]], known: dict[str, tuple[str, int]]
+    ) -> int:
+        """Chunk, embed, upsert into Chroma, then commit to the catalog. Returns chunks embedded."""
+        entries: list[tuple[Paper, str, list[Chunk]]] = []
+        texts: list[str] = []
+        for paper, digest in batch:
+            chunks = chunk_paper(
+                paper.paper_id,
+                paper.title,
+                split_sentences(paper.abstract),
+                self.embedder.count_tokens,
+                self.settings.chunk_tokens,
+                self.settings.chunk_overlap_sentences,
+            )
+            entries.append((paper, digest, chunks))
+            texts.extend(embedded_text(paper.title, c.text) for c in chunks)
+        # The same text is embedded once, even when several chunks carry it.
+        distinct = list(dict.fromkeys(texts))
+        vectors_of_distinct = self.embedder.embed(distinct) if distinct else None
+        row_of = {text: i for i, text in enumerate(distinct)}
+        import numpy as np
+
+        rows = [row_of[t] for t in texts]
+        vectors = (
+            vectors_of_distinct[rows]
+            if vectors_of_distinct is not None
+            else np.zeros((0, self.embedder.dim), np.float32)
+        )
+        ids, documents, metadatas, paper_of = [], [], [], []
+        for paper, _digest, chunks in entries:
+            for chunk in chunks:
+                ids.append(chunk.chunk_id)
+                documents.append(chunk.text)
+                meta: dict[str, str | int | float] = {
+                    "paper_id": paper.paper_id,
+                    "ordinal": chunk.ordinal,
+                }
+                if paper.year is not None:
+                    meta["year"] = paper.year
+                if paper.source:
+                    meta["source"] = paper.source
+                metadatas.append(meta)
+                paper_of.append(paper.paper_id)
+        if ids:
+            self.store.upsert(ids, vectors, documents, metadatas)
+        stale = [
+            f"{paper.paper_id}#{n}"
+            for paper, _digest, chunks in entries
+            for n in range(len(chunks), known.get(paper.paper_id, ("", 0))[1])
+        ]
+        if stale:
+            self.store.delete(stale)
+        self.catalog.write_papers(entries)
+        # Derived indexes follow the committed state.
+        replaced = {paper.paper_id for paper, _d, _c in entries}
+        self.dense.remove_papers(replaced)
+        if ids:
+            self.dense.put(ids, paper_of, vectors)
+        for paper, _digest, _chunks in entries:
+            self.lexical.add(paper.paper_id, paper.title, paper.abstract)
+        return len(distinct)
+
+    def ensure_bundled_corpus(self, progress: ProgressFn | None = None) -> IngestReport | None:
+        """Build the index from the bundled corpus when it holds no paper yet."""
+        if self.catalog.count_papers() > 0:
+            return None
+        from assistant.ingest.readers import read_paths
+
+        result = read_paths([bundled_corpus_dir()])
+        return self.ingest(result.papers, progress=progress)
+
+    # --- reading
+    def stats(self) -> IndexStats:
+        size = sum(p.stat().st_size for p in self.dir.rglob("*") if p.is_file())
+        return IndexStats(
+            papers=self.catalog.count_papers(),
+            chunks=self.catalog.count_chunks(),
+            embedding_model=self.catalog.get_meta("embedding_model")
+            or self.settings.embedding_model,
+            chunk_tokens=int(self.catalog.get_meta("chunk_tokens") or self.settings.chunk_tokens),
+            index_dir=str(self.dir),
+            size_bytes=size,
+            sources=self.catalog.sources(),
+            year_range=self.catalog.year_range(),
+            chroma_url=self.settings.chroma_url,
+        )
+
+    def describe(self) -> dict[str, Any]:
+        stats = self.stats()
+        return {
+            "papers": stats.papers,
+            "chunks": stats.chunks,
+            "embedding_model": stats.embedding_model,
+            "chunk_tokens": stats.chunk_tokens,
+            "index_dir": stats.index_dir,
+            "size_bytes": stats.size_bytes,
+            "sources": dict(stats.sources),
+            "year_range": list(stats.year_range),
+            "chroma_url": stats.chroma_url,
+        }
+
+
+class IngestRun:
+    """One ingest in progress: each window of papers is deduplicated, embedded and committed.
+
+    A paper id seen in an earlier window of the same run is merged into the committed paper
+    (as :func:`~assistant.ingest.readers.merge_duplicates` does within a window), so streaming the
+    input gives the same index as reading it whole.
+    """
+
+    def __init__(self, index: PaperIndex, progress: ProgressFn | None, total: int) -> None:
+        self.index = index
+        self.report = IngestReport()
+        self.progress = progress
+        self.total = total
+        self.done = 0
+        self.changed = False
+        self._seen: set[str] = set()
+        if progress:
+            progress(0, total)
+
+    def add(self, papers: list[Paper]) -> None:
+        """Ingest one window of papers."""
+        from assistant.ingest.readers import merge_duplicates, merge_two
+
+        index, report = self.index, self.report
+        unique, merged = merge_duplicates(papers)
+        report.duplicates_merged += merged
+        again = {p.paper_id for p in unique if p.paper_id in self._seen}
+        if again:
+            earlier = index.catalog.get_papers(again)
+            unique = [
+                merge_two(earlier[p.paper_id], p) if p.paper_id in earlier else p for p in unique
+            ]
+            report.duplicates_merged += len(again)
+        self._seen.update(p.paper_id for p in unique)
+        fingerprint = index.spec["fingerprint"]
+        known = index.catalog.hashes(p.paper_id for p in unique)
+        to_embed: list[tuple[Paper, str]] = []
+        unchanged: list[Paper] = []
+        for paper in unique:
+            digest = content_hash(paper, fingerprint)
+            previous = known.get(paper.paper_id)
+            counted = paper.paper_id not in again  # a repeat was counted in its first window
+            if previous is not None and previous[0] == digest:
+                report.unchanged += counted
+                unchanged.append(paper)
+                continue
+            if previous is None:
+                report.added += 1
+            elif counted:
+                report.updated += 1
+            to_embed.append((paper, digest))
+        if unchanged:
+            index.catalog.update_metadata(unchanged)
+            self.changed = True
+        self._advance(len(papers) - len(to_embed))
+        step = index.settings.ingest_batch_papers
+        for start in range(0, len(to_embed), step):
+            batch = to_embed[start : start + step]
+            report.chunks_embedded += index._ingest_batch(batch, known)
+            self.changed = True
+            self._advance(len(batch))
+        if to_embed:
+            index.lexical.compact()
+
+    def _advance(self, papers: int) -> None:
+        self.done += papers
+        if self.progress and papers:
+            self.progress(min(self.done, self.total), self.total)

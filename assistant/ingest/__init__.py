@@ -1,0 +1,1 @@
+"""From files to Paper records: readers, text clean-up, chunking."""

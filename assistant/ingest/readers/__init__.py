@@ -1,0 +1,281 @@
+"""Readers that turn paper files into :class:`~assistant.records.Paper` records.
+
+Four formats are read: the Daily Papers text dump (``daily``), JSON Lines (``jsonl``, also the
+arXiv metadata snapshot and SciFact's corpus), CSV/TSV tables (``csv``) and BibTeX (``bibtex``).
+A problem with one file or record never raises: it becomes a :class:`~assistant.records.Reject`
+naming the file and line (or entry), and everything else is still read.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+from assistant.errors import UsageError
+from assistant.ingest.readers._base import (
+    BOM,
+    Collector,
+    PaperSink,
+    SinkError,
+    open_binary,
+    plain_suffix,
+)
+from assistant.ingest.readers.bibtex import ENTRY_START, read_bibtex
+from assistant.ingest.readers.csvfile import has_table_header, read_csv
+from assistant.ingest.readers.daily import looks_like_daily, read_daily
+from assistant.ingest.readers.jsonl import read_jsonl
+from assistant.records import Paper, ReadResult, Reject
+
+__all__ = [
+    "EXTENSIONS",
+    "FORMATS",
+    "detect_format",
+    "merge_duplicates",
+    "merge_two",
+    "read_file",
+    "read_paths",
+]
+
+FORMATS = ("daily", "jsonl", "csv", "bibtex")
+# File extensions taken from folders (any file named explicitly is read whatever its name).
+EXTENSIONS = (".txt", ".jsonl", ".json", ".ndjson", ".csv", ".tsv", ".bib")
+# Any of them may also be gzip-compressed (papers.jsonl.gz).
+
+_HEAD_BYTES = 64 * 1024
+# A file that cannot be opened, or a .gz that is truncated or not gzip at all.
+_READ_ERRORS = (OSError, EOFError, zlib.error)
+_FORMAT_HINT = "pass --format with one of: " + ", ".join(FORMATS)
+_BIBTEX_ENTRY = re.compile(r"^[ \t]*@[ \t]*[A-Za-z]+[ \t]*[{(]", re.MULTILINE)
+
+_READERS: dict[str, Callable[[Path, Collector], None]] = {
+    "daily": read_daily,
+    "jsonl": read_jsonl,
+    "csv": read_csv,
+    "bibtex": read_bibtex,
+}
+
+
+def _check_format(fmt: str | None) -> str | None:
+    if fmt is None:
+        return None
+    name = fmt.strip().lower()
+    if name in ("", "auto"):
+        return None
+    if name not in FORMATS:
+        raise UsageError(f"unknown format {fmt!r}", hint=_FORMAT_HINT + " (or leave it out)")
+    return name
+
+
+def _check_exists(path: Path) -> None:
+    if not path.exists():
+        raise UsageError(
+            f"{path}: no such file or folder",
+            hint="check the path; give files (.txt .jsonl .json .ndjson .csv .tsv .bib) "
+            "or folders holding them",
+        )
+
+
+def detect_format(path: Path, head: str) -> str | None:
+    """The format of a file from its extension and the start of its text, or None if unknown.
+
+    ``.bib`` -> bibtex; ``.jsonl``/``.ndjson`` -> jsonl; ``.json`` starting with an object (or
+    array) -> jsonl; ``.csv``/``.tsv`` -> csv. Other files (``.txt``) go by content: BibTeX
+    entries, JSON objects, a header row with title and abstract columns, or a Daily Papers dump.
+    """
+    suffix = plain_suffix(path)
+    text = head.lstrip("\ufeff")
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    if suffix == ".bib":
+        return "bibtex"
+    if suffix in (".jsonl", ".ndjson"):
+        return "jsonl"
+    if suffix == ".json":
+        return "jsonl" if first.startswith(("{", "[")) else None
+    if suffix in (".csv", ".tsv"):
+        return "csv"
+    if not first:
+        return None
+    if first.startswith("{"):
+        return "jsonl"
+    if ENTRY_START.match(first) or _BIBTEX_ENTRY.search(text[:8192]):
+        return "bibtex"
+    if has_table_header(first):
+        return "csv"
+    if looks_like_daily(text):
+        return "daily"
+    return None
+
+
+def _head_problem(head: bytes, complete: bool) -> str | None:
+    """Why the file cannot be read at all (empty, binary, not UTF-8), judged from its start.
+
+    A text file with a few bad lines passes: those lines are rejected one by one later.
+    """
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "not UTF-8 text (UTF-16 byte-order mark at offset 0); save it as UTF-8"
+    skip = 3 if head.startswith(BOM) else 0
+    body = head[skip:]
+    if not body.strip():
+        return "file is empty" if complete else None
+    lines = body.split(b"\n")
+    last = len(lines) - 1
+    bad = nonblank = 0
+    for index, line in enumerate(lines):
+        if line.strip():
+            nonblank += 1
+            # The head may cut the last line in the middle of a character.
+            if b"\0" in line or _utf8_error(line, final=complete or index < last) is not None:
+                bad += 1
+    if 2 * bad <= nonblank:
+        return None
+    if b"\0" in body:
+        return f"binary file (contains NUL bytes; the first at offset {skip + body.index(0)})"
+    exc = _utf8_error(body, final=complete)
+    if exc is not None:
+        return (
+            f"not UTF-8 text (byte 0x{body[exc.start]:02x} at offset {skip + exc.start}); "
+            "convert it to UTF-8 (e.g. iconv -f latin1 -t utf-8)"
+        )
+    return None
+
+
+def _utf8_error(data: bytes, *, final: bool) -> UnicodeDecodeError | None:
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(data, final)
+    except UnicodeDecodeError as exc:
+        return exc
+    return None
+
+
+def read_file(
+    path: Path, fmt: str | None = None, sink: PaperSink | None = None, window: int = 4096
+) -> ReadResult:
+    """Read one file in ``fmt`` (detected when None); problems become rejects, never exceptions.
+
+    With a ``sink``, papers are passed to it in lists of ``window`` instead of being returned
+    (``ReadResult.count`` counts them); what the sink raises is raised as it is.
+    Raises UsageError only for a path that does not exist or an unknown ``fmt``.
+    """
+    path = Path(path)
+    fmt = _check_format(fmt)
+    _check_exists(path)
+    out = Collector(path, sink, window)
+    try:
+        with open_binary(path) as handle:
+            head = handle.read(_HEAD_BYTES)
+            complete = len(head) < _HEAD_BYTES or not handle.read(1)
+    except _READ_ERRORS as exc:
+        out.reject(None, _cannot_read(exc))
+        return ReadResult(papers=out.papers, rejects=out.rejects, count=out.count)
+    problem = _head_problem(head, complete)
+    if problem is not None:
+        out.reject(None, problem)
+        return ReadResult(papers=out.papers, rejects=out.rejects, count=out.count)
+    if fmt is None:
+        fmt = detect_format(path, head.decode("utf-8", errors="replace"))
+        if fmt is None:
+            out.reject(None, f"unknown format; {_FORMAT_HINT}")
+            return ReadResult(papers=out.papers, rejects=out.rejects, count=out.count)
+    try:
+        _READERS[fmt](path, out)
+        out.flush()
+    except SinkError as exc:
+        raise exc.error from None
+    except _READ_ERRORS as exc:
+        out.reject(None, _cannot_read(exc))
+        try:
+            out.flush()  # the papers read before the problem are kept
+        except SinkError as failed:
+            raise failed.error from None
+    return ReadResult(papers=out.papers, rejects=out.rejects, count=out.count)
+
+
+def _cannot_read(exc: Exception) -> str:
+    return f"cannot read the file ({getattr(exc, 'strerror', None) or exc})"
+
+
+def _folder_files(folder: Path) -> list[Path]:
+    found = []
+    for candidate in folder.rglob("*"):
+        relative = candidate.relative_to(folder)
+        if any(part.startswith(".") for part in relative.parts):
+            continue
+        if plain_suffix(candidate) in EXTENSIONS and candidate.is_file():
+            found.append(candidate)
+    return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
+
+
+def read_paths(
+    paths: list[Path], fmt: str | None = None, sink: PaperSink | None = None, window: int = 4096
+) -> ReadResult:
+    """Read files and folders (recursively: known extensions, sorted, hidden files skipped).
+
+    ``sink``/``window``: stream the papers, as :func:`read_file` does.
+
+    Raises UsageError for a path that does not exist or an unknown ``fmt``; every other problem
+    is a reject in the result, and the other files and records are still read.
+    """
+    fmt = _check_format(fmt)
+    paths = [Path(p) for p in paths]
+    for path in paths:
+        _check_exists(path)
+    result = ReadResult()
+    for path in paths:
+        if path.is_dir():
+            files = _folder_files(path)
+            if not files:
+                result.rejects.append(
+                    Reject(
+                        path=str(path),
+                        reason="no files to read in this folder (looked for "
+                        + " ".join(EXTENSIONS)
+                        + ")",
+                    )
+                )
+        else:
+            files = [path]
+        for file in files:
+            one = read_file(file, fmt, sink, window)
+            result.papers.extend(one.papers)
+            result.rejects.extend(one.rejects)
+            result.count += one.count
+    return result
+
+
+def merge_duplicates(papers: list[Paper]) -> tuple[list[Paper], int]:
+    """Merge papers sharing a paper_id into the first one; return (unique papers, number merged).
+
+    The first occurrence keeps its place and its values; metadata it lacks is filled from the
+    later ones, and when the abstracts differ the longest is kept. Inputs are not modified.
+    """
+    merged: dict[str, Paper] = {}
+    count = 0
+    for paper in papers:
+        first = merged.get(paper.paper_id)
+        if first is None:
+            merged[paper.paper_id] = paper
+            continue
+        count += 1
+        if first is paper:
+            continue
+        merged[paper.paper_id] = merge_two(first, paper)
+    return list(merged.values()), count
+
+
+def merge_two(first: Paper, later: Paper) -> Paper:
+    """``first`` completed by ``later``: missing metadata filled, the longer abstract kept."""
+    updates: dict[str, object] = {}
+    if len(later.abstract) > len(first.abstract):
+        updates["abstract"] = later.abstract
+    for name in ("year", "venue", "doi", "arxiv_id", "url", "source"):
+        if getattr(first, name) is None and getattr(later, name) is not None:
+            updates[name] = getattr(later, name)
+    if not first.authors and later.authors:
+        updates["authors"] = list(later.authors)
+    missing_extra = {k: v for k, v in later.extra.items() if k not in first.extra}
+    if missing_extra:
+        updates["extra"] = {**first.extra, **missing_extra}
+    return first.model_copy(update=updates) if updates else first

@@ -1,0 +1,241 @@
+"""What the readers share: decoded lines with their errors, collecting results, building Papers."""
+
+from __future__ import annotations
+
+import gzip
+import re
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from assistant.ingest.text import clean_text, make_paper_id
+from assistant.records import Paper, Reject
+
+BOM = b"\xef\xbb\xbf"
+
+# One line of a file: its 1-based number, its text (with the line ending; undecodable bytes
+# replaced) and, when the line cannot be used, why.
+Line = tuple[int, str, str | None]
+
+
+def open_binary(path: Path) -> BinaryIO:
+    """The file's bytes, decompressed on the fly when its name ends in ``.gz``."""
+    if path.suffix.lower() == ".gz":
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return path.open("rb")
+
+
+def plain_suffix(path: Path) -> str:
+    """The extension that names the format: ``papers.jsonl.gz`` -> ``.jsonl``."""
+    if path.suffix.lower() == ".gz":
+        return Path(path.stem).suffix.lower()
+    return path.suffix.lower()
+
+
+def iter_lines(path: Path) -> Iterator[Line]:
+    """Yield the file's lines one at a time, decoded as UTF-8 (a leading BOM is dropped).
+
+    A line holding NUL bytes or bytes that are not UTF-8 comes with an error message naming the
+    byte and its offset in the file; its text then has the bad bytes replaced.
+    """
+    offset = 0
+    with open_binary(path) as handle:
+        for lineno, raw in enumerate(handle, start=1):
+            data = raw
+            skip = 0
+            if lineno == 1 and raw.startswith(BOM):
+                data = raw[3:]
+                skip = 3
+            error: str | None = None
+            if b"\0" in data:
+                at = offset + skip + data.index(0)
+                error = f"contains NUL bytes (binary data at offset {at})"
+                text = data.replace(b"\0", b"").decode("utf-8", errors="replace")
+            else:
+                try:
+                    text = data.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    error = not_utf8_reason(data, exc, offset + skip)
+                    text = data.decode("utf-8", errors="replace")
+            yield lineno, text, error
+            offset += len(raw)
+
+
+def not_utf8_reason(data: bytes, exc: UnicodeDecodeError, base_offset: int) -> str:
+    """'not UTF-8 text (byte 0xe9 at offset 1234)' for a decoding error in ``data``."""
+    return f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {base_offset + exc.start})"
+
+
+PaperSink = Callable[[list[Paper]], None]
+
+
+class SinkError(Exception):
+    """What the sink raised, carried past the readers' own error handling."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class Collector:
+    """Gathers a file's papers and rejects as a reader finds them.
+
+    With a ``sink``, papers are handed on in lists of ``window`` (and at the end of the file)
+    instead of being kept, so a large file is never held whole; ``count`` still counts them.
+    """
+
+    def __init__(self, path: Path, sink: PaperSink | None = None, window: int = 4096) -> None:
+        self.path = path
+        self.source = path.name
+        self.papers: list[Paper] = []
+        self.rejects: list[Reject] = []
+        self.count = 0
+        self._sink = sink
+        self._window = window
+
+    def reject(self, location: str | None, reason: str) -> None:
+        """Record a problem at ``location`` ('line 3', 'entry smith2020 (line 12)', or None)."""
+        self.rejects.append(Reject(path=str(self.path), location=location, reason=reason))
+
+    def add(self, location: str | None, paper: Paper | str) -> None:
+        """Keep a paper, or reject the record when ``paper`` is the reason it could not be built."""
+        if isinstance(paper, str):
+            self.reject(location, paper)
+            return
+        self.papers.append(paper)
+        self.count += 1
+        if self._sink is not None and len(self.papers) >= self._window:
+            self.flush()
+
+    def flush(self) -> None:
+        """Hand the papers gathered so far to the sink."""
+        if self._sink is None or not self.papers:
+            return
+        papers, self.papers = self.papers, []
+        try:
+            self._sink(papers)
+        except Exception as exc:  # not a reading problem: it must not become a reject
+            raise SinkError(exc) from exc
+
+
+def as_text(value: object) -> str:
+    """A field's value as text: strings as they are, lists of strings joined, numbers written."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return " ".join(as_text(v) for v in value if v is not None)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return ""
+
+
+def optional_text(value: object) -> str | None:
+    """``as_text`` cleaned, or None when nothing is left."""
+    if value is None:
+        return None
+    text = clean_text(as_text(value))
+    return text or None
+
+
+def parse_year(value: object) -> int | None:
+    """The value as a year in 1000..2100, or None when it is not one."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, float):
+        if not value.is_integer():
+            return None
+        value = int(value)
+    if isinstance(value, str):
+        try:
+            value = int(value.strip().strip("{}").strip())
+        except ValueError:
+            return None
+    if isinstance(value, int) and 1000 <= value <= 2100:
+        return value
+    return None
+
+
+_YEAR_IN_TEXT = re.compile(r"(?<!\d)(1\d{3}|20\d{2}|2100)(?!\d)")
+
+
+def year_in_text(text: object) -> int | None:
+    """The first plausible year written in a date string ('Mon, 2 Apr 2007 19:18:42 GMT')."""
+    if not isinstance(text, str):
+        return None
+    match = _YEAR_IN_TEXT.search(text)
+    return int(match.group(1)) if match else None
+
+
+_AUTHOR_SEP = re.compile(r"\s*[,;]\s*|\s+and\s+|\s*&\s*")
+_AUTHOR_SEP_NO_COMMA = re.compile(r"\s*;\s*|\s+and\s+")
+_AUTHOR_SLOW = re.compile(r"[;&\t\n\r]|  ")
+_NOT_NAMES = frozenset({"others", "et al.", "et al"})
+
+
+def split_authors(value: object, *, commas: bool = True) -> list[str]:
+    """Authors from a list (of names or {"name": ...} objects) or one string "A, B and C".
+
+    With ``commas=False`` a string is split only on ';' and ' and ' (CSV columns).
+    """
+    names: list[str] = []
+    if isinstance(value, list):
+        for item in value:
+            if isinstance(item, dict):
+                name = item.get("name") or " ".join(
+                    as_text(item.get(k)) for k in ("first", "middle", "last") if item.get(k)
+                )
+                names.append(clean_text(as_text(name)))
+            else:
+                names.append(clean_text(as_text(item)))
+    elif isinstance(value, str):
+        if commas and _AUTHOR_SLOW.search(value) is None:
+            # The common case, fast: no tabs, newlines or double spaces to collapse.
+            names = [part.strip() for part in value.replace(" and ", ",").split(",")]
+        else:
+            pattern = _AUTHOR_SEP if commas else _AUTHOR_SEP_NO_COMMA
+            names = [clean_text(part) for part in pattern.split(value)]
+    return [name for name in names if name and name.lower() not in _NOT_NAMES]
+
+
+def build_paper(
+    *,
+    source: str,
+    title: str,
+    abstract: str,
+    record_id: str | None = None,
+    year: int | None = None,
+    authors: Iterable[str] = (),
+    venue: str | None = None,
+    doi: str | None = None,
+    arxiv_id: str | None = None,
+    url: str | None = None,
+    extra: dict[str, str] | None = None,
+) -> Paper | str:
+    """A Paper with cleaned title and abstract and its id, or why the record cannot be one.
+
+    The optional text fields are expected already cleaned (see ``optional_text``); empty
+    strings become None. A DOI field holding several DOIs keeps the first.
+    """
+    title = clean_text(title)
+    abstract = clean_text(abstract)
+    if not title and not abstract:
+        return "record has no title and no abstract"
+    if not title:
+        return "record has no title"
+    if not abstract:
+        return "record has no abstract"
+    if doi and " " in doi:
+        doi = doi.split(" ", 1)[0]
+    return Paper(
+        paper_id=make_paper_id(record_id=record_id, doi=doi, arxiv_id=arxiv_id, title=title),
+        title=title,
+        abstract=abstract,
+        year=year,
+        authors=list(authors),
+        venue=venue or None,
+        doi=doi or None,
+        arxiv_id=arxiv_id or None,
+        url=url or None,
+        source=source,
+        extra=extra or {},
+    )

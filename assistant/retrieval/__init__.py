@@ -1,0 +1,1 @@
+"""Selecting papers for a question: hybrid retrieval, fusion, coverage, filters."""

@@ -1,0 +1,382 @@
+"""Hybrid retrieval: dense chunk similarity and BM25, fused, aggregated to papers, diversified.
+
+Every result set carries a confidence that the corpus covers the query at all, from the
+strength of the best dense and lexical matches (a logistic model fitted on the dev questions,
+see docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+
+from assistant.ingest.chunking import split_sentences
+from assistant.records import Paper, SearchHit, SearchResult
+from assistant.retrieval.filters import SearchFilters, parse_query_filters
+
+if TYPE_CHECKING:
+    from assistant.index.bm25 import LexicalIndex
+    from assistant.index.catalog import Catalog
+    from assistant.index.paper_index import PaperIndex
+
+Method = Literal["hybrid", "dense", "bm25"]
+
+# Fusion: each signal is standardised against its own best FUSION_TOP papers for the query
+# (z-scores), then score = z(best-chunk cosine) + LEXICAL_WEIGHT * z(BM25). Raw cosines crowd
+# together as a corpus grows and BM25 has no fixed scale; standardising keeps the two comparable
+# from 425 to 59k papers (docs/benchmarks.md, "Retrieval quality as the corpus grows").
+FUSION_TOP = 200
+LEXICAL_WEIGHT = 1.0
+CANDIDATES = 100
+MMR_LAMBDA = 0.85
+# Coverage model: logistic regression on three features (see confidence_features), fitted with
+# balanced classes on bench/devset.jsonl; leave-one-out there: 92% of unanswerable questions
+# flagged, 1% of answerable ones. Below the threshold a query counts as not covered.
+CONFIDENCE_BIAS = -3.46
+CONFIDENCE_DENSE = 6.06
+CONFIDENCE_MATCHED = 4.04
+CONFIDENCE_UNKNOWN = -4.18
+COVERAGE_THRESHOLD = 0.3
+_COMPOUND = re.compile(r"[-_.']")
+
+
+@dataclass
+class RetrievalOptions:
+    """How one search runs."""
+
+    k: int = 10
+    method: Method = "hybrid"
+    filters: SearchFilters = field(default_factory=SearchFilters)
+    parse_filters: bool = True
+    diversity: bool = True
+    lexical_weight: float = LEXICAL_WEIGHT
+    paper_ids: set[str] | None = None  # only these papers (a chat follow-up about one paper)
+
+
+@dataclass
+class Signals:
+    """Per-paper retrieval scores before fusion."""
+
+    dense: dict[str, float] = field(default_factory=dict)
+    lexical: dict[str, float] = field(default_factory=dict)
+    best_dense: float = 0.0
+    # (mean, standard deviation) of each signal over its best FUSION_TOP papers
+    dense_stats: tuple[float, float] = (0.0, 1.0)
+    lexical_stats: tuple[float, float] = (0.0, 1.0)
+
+
+@dataclass
+class ScoredPaper:
+    paper_id: str
+    score: float
+    dense: float
+    lexical: float
+
+
+class Retriever:
+    """Searches one :class:`PaperIndex`."""
+
+    def __init__(self, index: PaperIndex) -> None:
+        self.index = index
+        self._sentence_cache: dict[str, list[tuple[str, frozenset[str]]]] = {}
+
+    def allowed_papers(
+        self, filters: SearchFilters, paper_ids: set[str] | None = None
+    ) -> set[str] | None:
+        """Ids of papers passing the filters (and in ``paper_ids``, if given); None: all."""
+        if filters.is_empty():
+            return None if paper_ids is None else set(paper_ids)
+        catalog = self.index.catalog
+        return {
+            paper.paper_id
+            for paper in catalog.iter_papers(
+                year_from=filters.year_from, year_to=filters.year_to, source=filters.source
+            )
+            if filters.matches(paper) and (paper_ids is None or paper.paper_id in paper_ids)
+        }
+
+    def search(self, query: str, options: RetrievalOptions | None = None) -> SearchResult:
+        """The best papers for ``query``, with snippets and a coverage confidence."""
+        options = options or RetrievalOptions()
+        text, filters, note = self._effective_query(query, options)
+        allowed = self.allowed_papers(filters, options.paper_ids)
+        scored = self._score(text, options, allowed)
+        if options.diversity and options.method != "bm25" and len(scored) > 2:
+            scored = self._diversify(scored, options.k)
+        top = scored[: options.k]
+        papers = self.index.catalog.get_papers(s.paper_id for s in top)
+        top = [s for s in top if s.paper_id in papers]  # vectors left by a crashed ingest
+        confidence = self._confidence(text, self._last_signals)
+        hits = [
+            SearchHit(
+                rank=rank,
+                paper_id=s.paper_id,
+                title=papers[s.paper_id].title,
+                year=papers[s.paper_id].year,
+                score=round(s.score, 4),
+                snippet=self.best_sentence(text, papers[s.paper_id]),
+                paper=papers[s.paper_id],
+            )
+            for rank, s in enumerate(top, start=1)
+        ]
+        result = SearchResult(
+            query=query,
+            results=hits,
+            confidence=round(confidence, 3),
+            covered=confidence >= COVERAGE_THRESHOLD,
+        )
+        if note:
+            result.notes.append(note)
+        if not filters.is_empty():
+            result.filters = filters.describe()
+        return result
+
+    def _effective_query(
+        self, query: str, options: RetrievalOptions
+    ) -> tuple[str, SearchFilters, str | None]:
+        filters = options.filters
+        if not options.parse_filters:
+            return query, filters, None
+        cleaned, found = parse_query_filters(query)
+        if found.is_empty():
+            return query, filters, None
+        combined = found.merged(filters)  # explicit flags win over what the question says
+        allowed = self.allowed_papers(combined)
+        if not allowed:
+            return (
+                query,
+                filters,
+                (f"Ignored '{found.describe()}' from the question: no indexed paper matches it."),
+            )
+        return cleaned, combined, f"Filtered by {found.describe()} (from the question)."
+
+    # --- scoring
+    def signals(self, text: str, method: Method, k: int, allowed: set[str] | None) -> Signals:
+        """Dense (best chunk cosine per paper) and BM25 scores of the candidate papers."""
+        index = self.index
+        signals = Signals()
+        pool = max(CANDIDATES, k)
+        lexical_scores = None
+        if method != "dense":
+            lexical_scores = index.lexical.allowed_scores(text, allowed)
+            ranked = index.lexical.top(lexical_scores, max(pool, FUSION_TOP))
+            signals.lexical = dict(ranked[:pool])
+            population = index.lexical.size if allowed is None else len(allowed)
+            signals.lexical_stats = top_stats(np.asarray([s for _, s in ranked]), population)
+        if method != "bm25" and len(index.dense):
+            query_vector = index.embedder.embed([text])[0]
+            paper_list, starts = index.dense.layout()
+            positions = index.dense.positions()
+            sims = index.dense.matrix() @ query_vector
+            best = np.maximum.reduceat(sims, starts)
+            if allowed is not None:
+                mask = np.fromiter((pid in allowed for pid in paper_list), dtype=bool)
+                best = np.where(mask, best, -1.0)
+            top = np.argpartition(-best, min(pool, len(best)) - 1)[:pool]
+            chosen = {int(i) for i in top if best[i] > -1.0}
+            # Fusion needs the dense score of every lexical candidate too.
+            chosen.update(positions[pid] for pid in signals.lexical if pid in positions)
+            signals.dense = {paper_list[i]: float(best[i]) for i in chosen}
+            if lexical_scores is not None:
+                # ...and the BM25 score of every dense candidate, not 0 beyond the BM25 top.
+                for pid in signals.dense.keys() - signals.lexical.keys():
+                    score = index.lexical.score_of(lexical_scores, pid)
+                    if score > 0:
+                        signals.lexical[pid] = score
+            signals.best_dense = float(best.max()) if len(best) else 0.0
+            eligible = best if allowed is None else best[best > -1.0]
+            signals.dense_stats = top_stats(eligible, len(eligible))
+        return signals
+
+    def _score(
+        self, text: str, options: RetrievalOptions, allowed: set[str] | None
+    ) -> list[ScoredPaper]:
+        signals = self.signals(text, options.method, options.k, allowed)
+        self._last_signals = signals
+        return fuse(signals, options.method, max(CANDIDATES, options.k), options.lexical_weight)
+
+    def _diversify(self, scored: list[ScoredPaper], k: int) -> list[ScoredPaper]:
+        """Maximal marginal relevance over the papers' abstract vectors (mean of chunks)."""
+        pool = scored[: max(3 * k, 30)]
+        vectors = self._paper_vectors([s.paper_id for s in pool])
+        if vectors is None:
+            return scored
+        relevance = np.asarray([s.score for s in pool], dtype=np.float32)
+        spread = float(relevance.max() - relevance.min()) or 1.0
+        relevance = (relevance - relevance.min()) / spread
+        similarity = vectors @ vectors.T
+        chosen = [0]
+        remaining = list(range(1, len(pool)))
+        while remaining and len(chosen) < len(pool):
+            redundancy = similarity[np.ix_(remaining, chosen)].max(axis=1)
+            values = MMR_LAMBDA * relevance[remaining] - (1 - MMR_LAMBDA) * redundancy
+            pick = remaining[int(np.argmax(values))]
+            chosen.append(pick)
+            remaining.remove(pick)
+        return [pool[i] for i in chosen] + scored[len(pool) :]
+
+    def _paper_vectors(self, paper_ids: list[str]) -> np.ndarray | None:
+        """Mean chunk vector of each paper, unit length (zeros for one without vectors)."""
+        dense = self.index.dense
+        if not len(dense):
+            return None
+        means = dense.paper_means(paper_ids)
+        out = np.zeros((len(paper_ids), dense.matrix().shape[1]), dtype=np.float32)
+        for row, pid in enumerate(paper_ids):
+            if pid in means:
+                out[row] = means[pid]
+        return out
+
+    # --- confidence and snippets
+    def _confidence(self, text: str, signals: Signals) -> float:
+        """Probability-like signal that the corpus covers the query."""
+        features = confidence_features(
+            self.index.lexical, text, signals, self.index.catalog, self._paper_words
+        )
+        return coverage_probability(*features)
+
+    def _sentences(self, paper: Paper) -> list[tuple[str, frozenset[str]]]:
+        """The abstract's sentences with their analysed words (cached per paper)."""
+        cached = self._sentence_cache.get(paper.paper_id)
+        if cached is None:
+            analyzer = self.index.lexical.analyzer
+            cached = [
+                (sentence, frozenset(analyzer.tokens(sentence)))
+                for sentence in split_sentences(paper.abstract)
+            ]
+            if len(self._sentence_cache) > 20000:
+                self._sentence_cache.clear()
+            self._sentence_cache[paper.paper_id] = cached
+        return cached
+
+    def _paper_words(self, paper: Paper) -> set[str]:
+        words = set(self.index.lexical.analyzer.tokens(paper.title))
+        for _sentence, sentence_words in self._sentences(paper):
+            words |= sentence_words
+        return words
+
+    def best_sentence(self, text: str, paper: Paper) -> str:
+        """The abstract sentence sharing the most informative words with the query."""
+        sentences = self._sentences(paper)
+        if not sentences:
+            return paper.title
+        lexical = self.index.lexical
+        weights = {t: lexical.idf(t) for t in set(lexical.analyzer.tokens(text))}
+        best, best_score = sentences[0][0], 0.0
+        for sentence, words in sentences:
+            score = sum(w for t, w in weights.items() if t in words)
+            if score > best_score:
+                best, best_score = sentence, score
+        return best
+
+
+def search(index: PaperIndex, query: str, options: RetrievalOptions | None = None) -> SearchResult:
+    """Search ``index`` once (convenience wrapper around :class:`Retriever`)."""
+    return Retriever(index).search(query, options)
+
+
+def timed_search(
+    retriever: Retriever, query: str, options: RetrievalOptions
+) -> tuple[SearchResult, float]:
+    """A search and its wall time in milliseconds."""
+    started = time.perf_counter()
+    result = retriever.search(query, options)
+    return result, (time.perf_counter() - started) * 1000
+
+
+def top_stats(scores: np.ndarray, population: int) -> tuple[float, float]:
+    """Mean and standard deviation of the best FUSION_TOP of ``population`` scores.
+
+    ``scores`` may hold only the positive ones (BM25): the rest of the top count as 0.
+    """
+    n = min(FUSION_TOP, population)
+    if n <= 0:
+        return 0.0, 1.0
+    top = np.partition(scores, len(scores) - n)[-n:] if len(scores) > n else scores
+    if len(top) < n:
+        top = np.concatenate([top, np.zeros(n - len(top), dtype=np.float64)])
+    spread = float(np.std(top))
+    return float(np.mean(top)), spread if spread > 1e-6 else 1.0
+
+
+def fuse(
+    signals: Signals, method: Method, candidates: int, lexical_weight: float = LEXICAL_WEIGHT
+) -> list[ScoredPaper]:
+    """Combine dense and BM25 scores into one ranking of papers, best first."""
+    dense, lexical = signals.dense, signals.lexical
+    if method == "dense":
+        pool = sorted(dense, key=lambda p: -dense[p])[:candidates]
+    elif method == "bm25":
+        pool = list(lexical)
+    else:
+        top_dense = sorted(dense, key=lambda p: -dense[p])[:candidates]
+        pool = list(dict.fromkeys(top_dense + list(lexical)))
+    dense_mean, dense_spread = signals.dense_stats
+    lexical_mean, lexical_spread = signals.lexical_stats
+    scored = []
+    for pid in pool:
+        d = dense.get(pid, 0.0)
+        raw = lexical.get(pid, 0.0)
+        if method == "dense":
+            score = d
+        elif method == "bm25":
+            score = raw
+        else:
+            score = (d - dense_mean) / dense_spread + lexical_weight * (
+                raw - lexical_mean
+            ) / lexical_spread
+        scored.append(ScoredPaper(pid, score, d, raw))
+    scored.sort(key=lambda s: (-s.score, s.paper_id))
+    return scored
+
+
+def confidence_features(
+    lexical: LexicalIndex,
+    text: str,
+    signals: Signals,
+    catalog: Catalog,
+    paper_words: Callable[[Paper], set[str]] | None = None,
+) -> tuple[float, float, float]:
+    """Features of 'the corpus covers this query'.
+
+    (best dense cosine; share of the query's IDF mass found in the best dense or best BM25
+    paper; share of that mass carried by words the corpus never uses).
+    """
+    best_dense = signals.best_dense
+    words = {t for t in lexical.analyzer.tokens(text) if not _COMPOUND.search(t)}
+    if not words:
+        return best_dense, 0.0, 0.0
+    idf = {t: lexical.idf(t) if lexical.knows(t) else lexical.max_idf() for t in words}
+    total = sum(idf.values()) or 1.0
+    unknown = sum(v for t, v in idf.items() if not lexical.knows(t)) / total
+    tops = set()
+    if signals.dense:
+        tops.add(max(signals.dense, key=lambda p: signals.dense[p]))
+    if signals.lexical:
+        tops.add(max(signals.lexical, key=lambda p: signals.lexical[p]))
+    matched = 0.0
+    for paper in catalog.get_papers(tops).values():
+        present = (
+            paper_words(paper)
+            if paper_words is not None
+            else set(lexical.analyzer.tokens(f"{paper.title} {paper.abstract}"))
+        )
+        matched = max(matched, sum(v for t, v in idf.items() if t in present) / total)
+    return best_dense, matched, unknown
+
+
+def coverage_probability(best_dense: float, matched: float, unknown: float) -> float:
+    """Logistic model of 'the corpus covers this query' (fitted on the dev questions)."""
+    logit = (
+        CONFIDENCE_BIAS
+        + CONFIDENCE_DENSE * best_dense
+        + CONFIDENCE_MATCHED * matched
+        + CONFIDENCE_UNKNOWN * unknown
+    )
+    return 1.0 / (1.0 + math.exp(-logit))
