@@ -1,6 +1,6 @@
 """The ``chat`` and ``sessions`` commands: terminal I/O around :mod:`assistant.chat.session`.
 
-Registered on :data:`assistant.cli.root.app` when ``assistant.cli.root`` imports this module (at its end).
+Registered on the root app by ``assistant.cli.root`` (at its end).
 Heavy modules are imported inside the commands, so ``assistant --help`` stays fast.
 """
 

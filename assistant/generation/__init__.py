@@ -1,3 +1,3 @@
-"""Answers, citations and writing help composed from retrieved papers 
+"""Answers, citations and writing help composed from retrieved papers
 (with a chat model, or extractively).
 """
