@@ -1,7 +1,103 @@
 """A literature question-answering assistant over paper titles and abstracts.
 
-The library is usable without the CLI: see :mod:`assistant.api` for the entry points
-(ingest, search, ask) that return typed objects.
+The library is the public face; the ``assistant`` command only parses, calls it and prints::
+
+    from assistant import Settings, ask, ingest_paths, open_index
+    settings = Settings(index_dir="my-index")
+    index = open_index(settings)
+    ingest_paths(index, ["my-papers.bib"])
+    print(ask(index, "Which paper extends LLaMA's context window?", settings).answer)
+
+Names are imported on first use, so ``import assistant`` (and ``assistant --help``) stays fast.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
+
+# Public name -> the module that defines it.
+_EXPORTS: dict[str, str] = {
+    "open_index": "assistant.api",
+    "ingest_paths": "assistant.api",
+    "ensure_corpus": "assistant.api",
+    "search": "assistant.api",
+    "search_many": "assistant.api",
+    "ask": "assistant.api",
+    "cite_claim": "assistant.api",
+    "related_work": "assistant.api",
+    "evaluate_questions": "assistant.api",
+    "ChatSession": "assistant.chat",
+    "Settings": "assistant.settings",
+    "RetrievalOptions": "assistant.retrieval.retriever",
+    "SearchFilters": "assistant.retrieval.filters",
+    "AssistantError": "assistant.errors",
+    "UsageError": "assistant.errors",
+    "LLMError": "assistant.errors",
+    "Paper": "assistant.records",
+    "SearchResult": "assistant.records",
+    "PaperIndex": "assistant.index.paper_index",
+    "Embedder": "assistant.embeddings.base",
+    "ChatModel": "assistant.generation.llm.base",
+}
+
+__all__ = [
+    "AssistantError",
+    "ChatModel",
+    "ChatSession",
+    "Embedder",
+    "LLMError",
+    "Paper",
+    "PaperIndex",
+    "RetrievalOptions",
+    "SearchFilters",
+    "SearchResult",
+    "Settings",
+    "UsageError",
+    "ask",
+    "cite_claim",
+    "ensure_corpus",
+    "evaluate_questions",
+    "ingest_paths",
+    "open_index",
+    "related_work",
+    "search",
+    "search_many",
+]
+
+if TYPE_CHECKING:
+    from assistant.api import (
+        ask,
+        cite_claim,
+        ensure_corpus,
+        evaluate_questions,
+        ingest_paths,
+        open_index,
+        related_work,
+        search,
+        search_many,
+    )
+    from assistant.chat import ChatSession
+    from assistant.embeddings.base import Embedder
+    from assistant.errors import AssistantError, LLMError, UsageError
+    from assistant.generation.llm.base import ChatModel
+    from assistant.index.paper_index import PaperIndex
+    from assistant.records import Paper, SearchResult
+    from assistant.retrieval.filters import SearchFilters
+    from assistant.retrieval.retriever import RetrievalOptions
+    from assistant.settings import Settings
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'assistant' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

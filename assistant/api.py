@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,23 +13,29 @@ from assistant.retrieval.retriever import RetrievalOptions, Retriever
 from assistant.settings import Settings
 
 if TYPE_CHECKING:
-    from assistant.evaluation.runner import EvalReport
+    from assistant.embeddings.base import Embedder
+    from assistant.evaluation import EvalReport
     from assistant.generation.answer import Answer, CitationRegistry
-    from assistant.generation.llm.openai_compatible import LLMClient
+    from assistant.generation.cite import CiteResult
+    from assistant.generation.llm.base import ChatModel, TokenFn
+    from assistant.generation.related_work import RelatedWork
 
 
-def open_index(settings: Settings, rebuild: bool = False) -> PaperIndex:
+def open_index(
+    settings: Settings, rebuild: bool = False, embedder: Embedder | None = None
+) -> PaperIndex:
     """Open or create the index the settings point at.
 
     ``rebuild``: it is about to be rebuilt (``ingest --rebuild``), so an index built with other
-    embedding or chunking settings is no error.
+    embedding or chunking settings is no error. ``embedder``: a model to embed with instead of
+    the one the settings name (the index records its name and refuses to mix models).
     """
-    return PaperIndex(settings, rebuild=rebuild)
+    return PaperIndex(settings, rebuild=rebuild, embedder=embedder)
 
 
 def ingest_paths(
     index: PaperIndex,
-    paths: list[Path],
+    paths: Sequence[str | Path],
     fmt: str | None = None,
     rebuild: bool = False,
     strict: bool = False,
@@ -47,12 +53,13 @@ def ingest_paths(
     # First pass: count the papers and find the rejects without keeping anything, so that
     # --strict can refuse before any change and progress knows the total. The second pass
     # streams the papers into the index a window at a time: memory does not grow with input.
-    checked = read_paths(paths, fmt, sink=_discard, window=INGEST_WINDOW)
+    files = [Path(p) for p in paths]
+    checked = read_paths(files, fmt, sink=_discard, window=INGEST_WINDOW)
     if (strict and checked.rejects) or not checked.count:
         # nothing to index: never empty the index, even with --rebuild
         return IngestReport(rejected=len(checked.rejects), rejects=checked.rejects)
     with index.ingesting(rebuild, wait, progress, total=checked.count) as run:
-        read_paths(paths, fmt, sink=run.add, window=INGEST_WINDOW)
+        read_paths(files, fmt, sink=run.add, window=INGEST_WINDOW)
     report = run.report
     report.rejected = len(checked.rejects)
     report.rejects = checked.rejects
@@ -98,62 +105,95 @@ def ask(
     settings: Settings,
     options: RetrievalOptions | None = None,
     registry: CitationRegistry | None = None,
-    on_token: Callable[[str], None] | None = None,
+    on_token: TokenFn | None = None,
     search_query: str | None = None,
-    client: LLMClient | None = None,
+    client: ChatModel | None = None,
 ) -> Answer:
     """Answer a question from the index, citing the papers it comes from.
 
     Retrieval runs on ``search_query`` (a condensed follow-up) when given, else the question.
     When retrieval says the corpus does not cover the question, the answer abstains and no model
-    is asked. With an LLM configured the model writes the answer (streamed to ``on_token``);
-    if the model fails, the error is noted and the extractive answer is given instead.
+    is asked. With an LLM configured (or ``client`` given, which is left open) the model writes
+    the answer (streamed to ``on_token``); if the model fails, the error is noted and the
+    extractive answer is given instead.
     """
-    from assistant.errors import LLMError
     from assistant.generation.answer import (
         CitationRegistry,
         abstention,
         extractive_answer,
         llm_answer,
     )
+    from assistant.generation.fallback import answer_with_fallback, wants_model
 
     if not question.strip():
         raise UsageError("The question is empty.", hint="Ask something, e.g. 'What is LongLoRA?'")
     options = options or RetrievalOptions(k=max(settings.answer_papers, 5))
     registry = registry if registry is not None else CitationRegistry()
     result = Retriever(index).search(search_query or question, options)
-    use_llm = client is not None or settings.llm_configured
-    mode = "llm" if use_llm else "extractive"
+    mode = "llm" if wants_model(settings, client) else "extractive"
     if not result.results or not result.covered:
         answer = abstention(question, result, mode)  # type: ignore[arg-type]
         answer.notes.extend(result.notes)
         answer.standalone_question = search_query
         return answer
-    llm_failure: str | None = None
-    if use_llm:
-        from assistant.generation.llm.openai_compatible import LLMClient
 
-        own_client = client is None
-        active = client or LLMClient(settings)
-        try:
-            answer = llm_answer(
-                active, question, result, registry, settings.answer_papers, on_token=on_token
-            )
-            answer.notes = result.notes + answer.notes
-            answer.standalone_question = search_query
-            return answer
-        except LLMError as exc:
-            llm_failure = exc.one_line()
-        finally:
-            if own_client:
-                active.close()
-    answer = extractive_answer(index, question, result, registry)
-    answer.standalone_question = search_query
-    answer.notes = result.notes + answer.notes
-    if llm_failure:  # reported through llm_error; the "configure an LLM" note does not apply
-        answer.notes = [n for n in answer.notes if not n.startswith("Extractive mode")]
-        answer.llm_error = llm_failure
-    return answer
+    def with_model(model: ChatModel) -> Answer:
+        answer = llm_answer(
+            model, question, result, registry, settings.answer_papers, on_token=on_token
+        )
+        answer.notes = result.notes + answer.notes
+        answer.standalone_question = search_query
+        return answer
+
+    def without_model(llm_failure: str | None) -> Answer:
+        answer = extractive_answer(index, question, result, registry)
+        answer.standalone_question = search_query
+        answer.notes = result.notes + answer.notes
+        if llm_failure:  # reported through llm_error; the "configure an LLM" note does not apply
+            answer.notes = [n for n in answer.notes if not n.startswith("Extractive mode")]
+            answer.llm_error = llm_failure
+        return answer
+
+    return answer_with_fallback(settings, client, with_model, without_model)
+
+
+def cite_claim(
+    index: PaperIndex,
+    claim: str,
+    settings: Settings,
+    options: RetrievalOptions | None = None,
+    client: ChatModel | None = None,
+) -> CiteResult:
+    """The indexed papers that support ``claim``, best first, each with a BibTeX entry.
+
+    Offline, papers are ranked by their abstract sentence closest to the claim; with an LLM
+    configured (or ``client`` given, which is left open) the model judges which support it,
+    and if it fails the offline ranking is given with ``llm_error`` set. Nothing is offered
+    when the corpus does not cover the claim.
+    """
+    from assistant.generation.cite import cite_claim as cite
+
+    return cite(index, claim, settings, options, client=client)
+
+
+def related_work(
+    index: PaperIndex,
+    topic: str,
+    settings: Settings,
+    options: RetrievalOptions | None = None,
+    on_token: TokenFn | None = None,
+    client: ChatModel | None = None,
+) -> RelatedWork:
+    """A draft related-work section on ``topic`` (Markdown), with its references and BibTeX.
+
+    Offline, the retrieved papers are grouped into themes and quoted; with an LLM configured
+    (or ``client`` given, which is left open) the model writes the prose, streamed to
+    ``on_token``, and if it fails the offline draft is given with ``llm_error`` set. Nothing
+    is drafted when the corpus does not cover the topic.
+    """
+    from assistant.generation.related_work import related_work as draft
+
+    return draft(index, topic, settings, options, client=client, on_token=on_token)
 
 
 def evaluate_questions(
@@ -170,7 +210,7 @@ def evaluate_questions(
     A BEIR corpus is ingested into ``index`` first (incrementally: a second run embeds nothing).
     Returns the report and warnings (gold entries that match no indexed paper).
     """
-    from assistant.evaluation.runner import evaluate, load_beir, load_questions_jsonl, resolve_gold
+    from assistant.evaluation import evaluate, load_beir, load_questions_jsonl, resolve_gold
 
     if (questions_file is None) == (beir_dir is None):
         raise UsageError(

@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from assistant.api import ask, ensure_corpus, open_index  # noqa: E402
-from assistant.evaluation.runner import load_questions_jsonl, resolve_gold  # noqa: E402
+from assistant.evaluation import load_questions_jsonl, resolve_gold  # noqa: E402
 from assistant.generation.answer import CitationRegistry  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
 

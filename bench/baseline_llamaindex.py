@@ -41,7 +41,7 @@ def chroma_onnx_function() -> Any:
     for name in _CHROMA_ONNX_FILES:
         shutil.copy(tokenizer_dir / name, onnx / name)
     shutil.copy(files["model.onnx"], onnx / "model.onnx")
-    ONNXMiniLM_L6_V2.DOWNLOAD_PATH = folder  # type: ignore[assignment]
+    ONNXMiniLM_L6_V2.DOWNLOAD_PATH = folder
     return ONNXMiniLM_L6_V2()
 
 

@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from assistant.api import open_index  # noqa: E402
-from assistant.index.paper_index import bundled_corpus_dir  # noqa: E402
+from assistant.files import bundled_corpus_dir  # noqa: E402
 from assistant.ingest.readers import merge_duplicates, read_paths  # noqa: E402
 from assistant.retrieval.retriever import RetrievalOptions, Retriever  # noqa: E402
 from assistant.settings import Settings  # noqa: E402

@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from assistant.api import ensure_corpus, open_index  # noqa: E402
-from assistant.evaluation.runner import (  # noqa: E402
+from assistant.evaluation import (  # noqa: E402
     EvalQuestion,
     evaluate,
     load_beir,
@@ -28,10 +28,10 @@ from assistant.evaluation.runner import (  # noqa: E402
     resolve_gold,
 )
 from assistant.index.paper_index import PaperIndex  # noqa: E402
-from assistant.retrieval.retriever import RetrievalOptions, Retriever  # noqa: E402
+from assistant.retrieval.retriever import Method, RetrievalOptions, Retriever  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
 
-METHODS = ("bm25", "dense", "hybrid")
+METHODS: tuple[Method, ...] = ("bm25", "dense", "hybrid")
 
 
 def run_baseline(

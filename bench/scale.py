@@ -24,14 +24,15 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from assistant.api import ensure_corpus, ingest_paths, open_index  # noqa: E402
-from assistant.evaluation.runner import load_questions_jsonl, resolve_gold  # noqa: E402
-from assistant.index.paper_index import bundled_corpus_dir  # noqa: E402
+from assistant.evaluation import load_questions_jsonl, resolve_gold  # noqa: E402
+from assistant.files import bundled_corpus_dir  # noqa: E402
 from assistant.ingest.readers import merge_duplicates, read_paths  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
 
@@ -54,7 +55,7 @@ def folder_mb(folder: Path) -> float:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 2**20
 
 
-def progress_printer(label: str):  # noqa: ANN201
+def progress_printer(label: str) -> Callable[[int, int], None]:
     started = time.perf_counter()
     last = [0.0]
 
@@ -191,7 +192,7 @@ def quality_part(results: Path, devset: Path) -> dict:
 
 def dev_recall(folder: Path, devset: Path) -> dict:
     """Recall@5 of the answerable dev questions (all, and single-paper ones)."""
-    from assistant.evaluation.runner import evaluate
+    from assistant.evaluation import evaluate
     from assistant.retrieval.retriever import RetrievalOptions, Retriever
 
     index = open_index(Settings(index_dir=folder))

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from fake_openai import FakeOpenAI, FakeReply
 
-from assistant.chat.session import Turn, clean_condensed, history_text, key_terms, offline_rewrite
+from assistant.chat.followups import clean_condensed, history_text, key_terms, offline_rewrite
+from assistant.chat.turns import Turn
 from assistant.generation.answer import Answer, Citation
 
 LONGLORA = "LongLoRA: Efficient Fine-tuning of Long-Context Large Language Models"

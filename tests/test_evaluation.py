@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from assistant.errors import UsageError
-from assistant.evaluation.runner import (
+from assistant.evaluation import (
     EvalQuestion,
     evaluate,
     hit_at_k,
@@ -18,10 +18,10 @@ from assistant.evaluation.runner import (
     load_questions_jsonl,
     mrr_at_k,
     ndcg_at_k,
-    normalize_title,
     recall_at_k,
     resolve_gold,
 )
+from assistant.ingest.text import normalize_title
 
 # ---------------------------------------------------------------------------- metrics
 

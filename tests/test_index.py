@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import fcntl
 import json
+import re
 import threading
 import time
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -24,6 +26,7 @@ from assistant.index.catalog import Catalog
 from assistant.index.paper_index import PaperIndex
 from assistant.ingest.readers import merge_duplicates, read_paths
 from assistant.ingest.text import normalize_title
+from assistant.records import Paper
 from assistant.retrieval.retriever import RetrievalOptions
 from assistant.settings import Settings
 
@@ -550,4 +553,58 @@ def test_stale_caches_are_not_used(small_index_dir: Path, tmp_path: Path) -> Non
     assert (
         search(index, "axolotl limb regeneration", RetrievalOptions(k=1)).results[0].paper_id == "b"
     )
+    index.close()
+
+
+# --- an injected embedder -------------------------------------------------------------------
+
+
+class HashingEmbedder:
+    """A deterministic stand-in model: each word adds 1 to one of ``dim`` slots (by CRC32)."""
+
+    name = "hashing-test"
+    dim = 64
+    max_tokens = 256
+
+    def __init__(self) -> None:
+        self.texts = 0
+
+    @staticmethod
+    def _words(text: str) -> list[str]:
+        return re.findall(r"[a-z0-9]+", text.lower())
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return [len(self._words(t)) + 2 for t in texts]
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        self.texts += len(texts)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in self._words(text):
+                out[row, zlib.crc32(word.encode()) % self.dim] += 1.0
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.where(norms > 0, norms, 1.0)
+
+
+def test_an_injected_embedder_embeds_and_searches(tmp_path: Path) -> None:
+    fake = HashingEmbedder()
+    index = PaperIndex(settings(tmp_path / "idx"), embedder=fake)
+    papers = [
+        Paper(paper_id="quokka", title="Quokka Attention for Marsupial Genomics", abstract=QUOKKA),
+        Paper(
+            paper_id="tidal", title="Tidal Energy Forecasting with Graph Networks", abstract=TIDAL
+        ),
+        Paper(paper_id="volcano", title="Volcanic Ash Detection from Satellites", abstract=VOLCANO),
+    ]
+    report = index.ingest(papers)
+    assert report.added == 3
+    assert index.embedder is fake
+    assert fake.texts == report.chunks_embedded >= 3  # the fake embedded every chunk
+    assert index.dense.matrix().shape[1] == HashingEmbedder.dim  # not the real model's 384
+    embedded = fake.texts
+    result = search(
+        index, "volcanic ash plumes in satellite imagery", RetrievalOptions(k=3, method="dense")
+    )
+    assert fake.texts == embedded + 1  # the query, by the same model
+    assert result.results[0].paper_id == "volcano"
     index.close()

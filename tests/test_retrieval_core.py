@@ -10,8 +10,9 @@ import pytest
 
 from assistant.api import open_index, search, search_many
 from assistant.errors import UsageError
-from assistant.index.bm25 import Analyzer, LexicalIndex
+from assistant.index.bm25 import LexicalIndex
 from assistant.index.paper_index import PaperIndex
+from assistant.index.terms import Analyzer
 from assistant.ingest.chunking import split_sentences
 from assistant.retrieval.filters import SearchFilters
 from assistant.retrieval.retriever import (

@@ -18,7 +18,8 @@ from fake_openai import FakeOpenAI, FakeReply
 
 from assistant.api import open_index
 from assistant.errors import LLMError
-from assistant.generation.writing import cite_claim, parse_cite_reply, related_work
+from assistant.generation.cite import cite_claim, parse_cite_reply
+from assistant.generation.related_work import related_work
 from assistant.index.paper_index import PaperIndex
 from assistant.ingest.readers import read_paths
 from assistant.retrieval.retriever import RetrievalOptions

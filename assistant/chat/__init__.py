@@ -1,1 +1,60 @@
-"""Conversations: sessions, follow-up rewriting, slash commands, transcripts."""
+"""Conversations: sessions, follow-up rewriting, slash commands, transcripts.
+
+- :mod:`assistant.chat.session`: :class:`ChatSession` (turns, citation numbers, filters)
+- :mod:`assistant.chat.followups`: follow-ups rewritten into standalone questions
+- :mod:`assistant.chat.commands`: slash commands (:class:`CommandResult`)
+- :mod:`assistant.chat.transcripts`: Markdown and JSON transcripts, export files
+- :mod:`assistant.chat.turns`: :class:`Turn`
+- :mod:`assistant.chat.store`: :class:`SessionStore`, the SQLite file of saved sessions
+
+Names are imported on first use, so importing one module (the store, say) stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Public name -> the module that defines it.
+_EXPORTS: dict[str, str] = {
+    "ChatSession": "assistant.chat.session",
+    "CommandResult": "assistant.chat.commands",
+    "Rewrite": "assistant.chat.followups",
+    "SessionStore": "assistant.chat.store",
+    "Turn": "assistant.chat.turns",
+    "transcript_json": "assistant.chat.transcripts",
+    "transcript_markdown": "assistant.chat.transcripts",
+    "turns_from_store": "assistant.chat.transcripts",
+}
+
+__all__ = [
+    "ChatSession",
+    "CommandResult",
+    "Rewrite",
+    "SessionStore",
+    "Turn",
+    "transcript_json",
+    "transcript_markdown",
+    "turns_from_store",
+]
+
+if TYPE_CHECKING:
+    from assistant.chat.commands import CommandResult
+    from assistant.chat.followups import Rewrite
+    from assistant.chat.session import ChatSession
+    from assistant.chat.store import SessionStore
+    from assistant.chat.transcripts import transcript_json, transcript_markdown, turns_from_store
+    from assistant.chat.turns import Turn
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'assistant.chat' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

@@ -1,7 +1,8 @@
 """The ``chat`` and ``sessions`` commands: terminal I/O around :mod:`assistant.chat.session`.
 
-Registered on the root app by ``assistant.cli.root`` (at its end).
-Heavy modules are imported inside the commands, so ``assistant --help`` stays fast.
+``chat`` is a plain function and ``sessions_app`` the ``sessions`` sub-command group, both
+registered on the app by :mod:`assistant.cli.root`. What they print goes through
+:mod:`assistant.cli.render`; heavy modules are imported inside the commands.
 """
 
 from __future__ import annotations
@@ -13,43 +14,31 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from assistant.cli.root import (
-    AuthorOpt,
+from assistant.cli import common, render
+from assistant.cli.options import (
+    NO_FILTERS,
     BaseUrlOpt,
     ChromaOpt,
     ExtractiveOpt,
+    FilterFlags,
     IndexOpt,
     JsonOpt,
     ModelOpt,
-    SourceOpt,
-    VenueOpt,
-    WhereOpt,
-    YearFromOpt,
-    YearToOpt,
-    _console,
-    _ensure_corpus,
-    _errors,
-    _escape,
-    _filters,
-    _open,
-    _print_json,
-    _settings,
-    app,
+    with_filters,
 )
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from assistant.chat.session import ChatSession, CommandResult
+    from assistant.chat.session import ChatSession
     from assistant.chat.store import SessionStore
 
 sessions_app = typer.Typer(
     help="List saved chat sessions, or show one.", invoke_without_command=True
 )
-app.add_typer(sessions_app, name="sessions")
 
 
-@app.command()
+@with_filters()
 def chat(
     model: ModelOpt = None,
     base_url: BaseUrlOpt = None,
@@ -63,17 +52,12 @@ def chat(
     ] = None,
     extractive: ExtractiveOpt = False,
     k: Annotated[int, typer.Option("--k", "-k", min=1, max=30, help="Papers to draw on.")] = 6,
-    since: YearFromOpt = None,
-    until: YearToOpt = None,
-    venue: VenueOpt = None,
-    author: AuthorOpt = None,
-    source: SourceOpt = None,
-    where: WhereOpt = None,
+    filters: FilterFlags = NO_FILTERS,
     index_dir: IndexOpt = None,
     chroma_url: ChromaOpt = None,
 ) -> None:
     """Ask follow-up questions in a conversation; citation numbers stay stable (/help inside)."""
-    with _errors():
+    with common.errors():
         from assistant.chat.session import ChatSession
         from assistant.chat.store import SessionStore
         from assistant.errors import UsageError
@@ -83,44 +67,33 @@ def chat(
                 "Give either --continue or --session, not both.",
                 hint="--continue resumes the latest session; --session ID a given one.",
             )
-        settings = _settings(
-            index_dir=index_dir,
-            chroma_url=chroma_url,
-            llm_model=model,
-            llm_base_url=base_url,
-            answer_papers=k,
+        settings = common.llm_settings(
+            model, base_url, extractive, index_dir=index_dir, chroma_url=chroma_url, answer_papers=k
         )
-        if extractive:
-            settings = settings.model_copy(
-                update={"llm_model": None, "llm_base_url": None, "llm_api_key": None}
-            )
-        flags = _filters(since, until, venue, author, source, where)
-        index = _open(settings)
+        flags = filters.search_filters()
+        index = common.open_index(settings)
         store = SessionStore(index.dir)
-        err = _console(stderr=True)
+        err = render.console(stderr=True)
         if session_id is not None:
             session = ChatSession.resume(index, settings, store, session_id, filters=flags)
         elif resume_latest and store.latest() is not None:
             session = ChatSession.resume(index, settings, store, filters=flags)
         else:
             if resume_latest:
-                err.print("No earlier chat session to continue: starting a new one.")
+                render.message("No earlier chat session to continue: starting a new one.", err)
             session = ChatSession(index, settings, filters=flags, store=store)
-        _ensure_corpus(index)
+        common.ensure_corpus(index)
         if session.session_id is not None:
-            err.print(f"Resumed session {session.session_id} ({len(session.turns)} turns)")
+            render.message(
+                f"Resumed session {session.session_id} ({len(session.turns)} turns)", err
+            )
         try:
-            _loop(session, _console(), err)
+            _loop(session, render.console(), err)
         finally:
             session.close()
             store.close()
         if session.session_id is not None and session.turns:
-            err.print(
-                f"[dim]Session {session.session_id} saved ({len(session.turns)} turns). "
-                f"Resume it with 'assistant chat -c' or 'assistant chat --session "
-                f"{session.session_id}'.[/]",
-                markup=True,
-            )
+            render.session_saved(err, session.session_id, len(session.turns))
 
 
 def _read_line(interactive: bool) -> str | None:
@@ -148,17 +121,14 @@ def _loop(session: ChatSession, console: Console, err: Console) -> None:
 
         with contextlib.suppress(ImportError):
             import readline  # noqa: F401 - line editing and history for input()
-        mode = "a language model" if session.uses_llm else "extractive answers (no LLM)"
-        err.print(
-            f"[dim]Chatting with the {session.index.catalog.count_papers()} papers in "
-            f"{session.index.dir}, using {mode}. /help lists the commands; Ctrl-D leaves.[/]",
-            markup=True,
+        render.chat_banner(
+            err, session.index.catalog.count_papers(), session.index.dir, session.uses_llm
         )
     while True:
         try:
             line = _read_line(interactive)
         except KeyboardInterrupt:
-            err.print("\n[dim](Ctrl-D or /quit to leave)[/]", markup=True)
+            render.chat_ctrl_c(err)
             continue
         if line is None:
             return
@@ -167,63 +137,29 @@ def _loop(session: ChatSession, console: Console, err: Console) -> None:
             continue
         if text.startswith("/"):
             result = session.handle_command(text)
-            _print_command(result, console, err)
+            render.print_command(result, console, err)
             if result.quit:
                 return
             continue
         _turn(session, text, console, err)
 
 
-def _print_command(result: CommandResult, console: Console, err: Console) -> None:
-    from rich.markup import escape
-
-    if result.kind == "error":
-        err.print(f"[bold red]Error:[/] {escape(result.message)}", markup=True)
-    elif result.kind == "unknown":
-        err.print(f"[yellow]{escape(result.message)}[/]", markup=True)
-    elif result.kind != "quit":
-        console.print(escape(result.message))
-    for line in result.lines:
-        console.print(escape(line))
-
-
 def _turn(session: ChatSession, question: str, console: Console, err: Console) -> None:
     """Answer one question; errors and Ctrl-C end the turn, never the chat."""
-    from rich.markup import escape
-
-    from assistant.cli.render import token_printer
     from assistant.errors import AssistantError
 
     turns_before = len(session.turns)
-    on_token, streamed = token_printer()
+    on_token, streamed = render.token_printer()
     try:
         _answer(session, question, console, err, on_token, streamed)
     except KeyboardInterrupt:
-        if streamed():
-            sys.stdout.write("\n")
-        saved = len(session.turns) > turns_before
-        err.print(
-            "[yellow]Interrupted"
-            + (" (the answer was saved)." if saved else ": this answer was not saved.")
-            + "[/]",
-            markup=True,
-        )
+        render.turn_interrupted(err, streamed(), saved=len(session.turns) > turns_before)
     except AssistantError as exc:
-        if streamed():
-            sys.stdout.write("\n")
-        err.print(f"[bold red]Error:[/] {escape(exc.message)}", markup=True)
-        if exc.hint:
-            err.print(f"[yellow]Hint:[/] {escape(exc.hint)}", markup=True)
+        render.turn_error(err, exc, streamed())
     except Exception as exc:  # noqa: BLE001 - one broken turn must not end the conversation
-        from assistant.cli.root import _state
-
-        if _state["debug"]:
+        if common.state["debug"]:
             raise
-        err.print(
-            f"[bold red]Error:[/] unexpected {type(exc).__name__}: {escape(str(exc))} "
-            "(this turn was not saved; run with --debug for the traceback)",
-            markup=True,
-        )
+        render.turn_crashed(err, exc)
 
 
 def _answer(
@@ -235,28 +171,10 @@ def _answer(
     streamed: Callable[[], bool],
 ) -> None:
     """Rewrite, answer (streaming), save and print one turn."""
-    from rich.markup import escape
-
-    from assistant.cli.render import llm_failure_line, print_answer
-
     rewrite = session.rewrite(question)
-    if rewrite.changed:
-        err.print(f"[dim]Searching for: {escape(rewrite.standalone)}[/]", markup=True)
-    if rewrite.note:
-        err.print(f"[dim]{escape(rewrite.note)}[/]", markup=True)
+    render.print_rewrite(err, rewrite.standalone if rewrite.changed else None, rewrite.note)
     answer = session.ask(question, on_token=on_token, rewrite=rewrite).answer
-    # A model that failed mid-stream leaves partial text; the extractive answer follows in full.
-    fell_back = answer.llm_error is not None
-    if streamed() and fell_back:
-        sys.stdout.write("\n")
-    print_answer(console, err, answer, streamed() and not fell_back)
-    if answer.llm_error:
-        err.print(
-            llm_failure_line(answer.llm_error, "the extractive answer"),
-            highlight=False,
-            markup=False,
-        )
-    console.print()
+    render.print_turn(console, err, answer, streamed())
 
 
 # --- sessions ------------------------------------------------------------------------------------
@@ -266,7 +184,7 @@ def _store(index_dir: Path | None) -> SessionStore:
     """The sessions file of the index the settings point at (not created here)."""
     from assistant.chat.store import SessionStore
 
-    settings = _settings(index_dir=index_dir)
+    settings = common.settings(index_dir=index_dir)
     return SessionStore(Path(settings.index_dir))
 
 
@@ -280,31 +198,13 @@ def sessions(
     if ctx.invoked_subcommand is not None:
         ctx.obj = {"index_dir": index_dir}  # 'sessions --index DIR show ID' works too
         return
-    with _errors():
+    with common.errors():
         with _store(index_dir) as store:
             listed = store.list_sessions()
         if as_json:
-            _print_json({"count": len(listed), "sessions": [s.public_json() for s in listed]})
+            render.print_json({"count": len(listed), "sessions": [s.public_json() for s in listed]})
             return
-        console = _console()
-        if not listed:
-            console.print(f"No saved chat sessions in {store.path.parent}.")
-            return
-        from rich.table import Table
-
-        table = Table(box=None, header_style="bold", pad_edge=False)
-        table.add_column("id")
-        table.add_column("updated")
-        table.add_column("turns", justify="right")
-        table.add_column("title", overflow="fold")
-        for info in listed:
-            table.add_row(
-                info.id,
-                info.updated_at[:16].replace("T", " "),
-                str(info.turns),
-                _escape(info.title),
-            )
-        console.print(table)
+        render.print_sessions(listed, store.path.parent)
 
 
 @sessions_app.command("show")
@@ -315,7 +215,7 @@ def sessions_show(
     as_json: JsonOpt = False,
 ) -> None:
     """Print one session's transcript with its references."""
-    with _errors():
+    with common.errors():
         from assistant.chat.session import transcript_json, transcript_markdown, turns_from_store
 
         parent = ctx.obj if isinstance(ctx.obj, dict) else {}
@@ -323,6 +223,6 @@ def sessions_show(
             info = store.get(session_id)
             turns = turns_from_store(store.turns(info.id))
         if as_json:
-            _print_json(transcript_json(turns, info.id, info.created_at, info.filters))
+            render.print_json(transcript_json(turns, info.id, info.created_at, info.filters))
             return
-        sys.stdout.write(transcript_markdown(turns, info.id, info.created_at, info.filters))
+        render.print_text(transcript_markdown(turns, info.id, info.created_at, info.filters))

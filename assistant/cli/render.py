@@ -1,15 +1,275 @@
-"""Terminal rendering of answers, shared by ``ask`` and ``chat``."""
+"""Everything the ``assistant`` command prints: consoles, JSON, progress, tables, answers, notes.
+
+The command modules parse flags and call the library; what it returns is handed to these
+functions. Results go to stdout, messages (notes, warnings, errors, progress) to stderr. rich is
+imported inside the functions, so importing this module keeps ``assistant --help`` fast.
+"""
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from assistant.chat.session import CommandResult
+    from assistant.chat.store import SessionInfo
+    from assistant.errors import AssistantError
     from assistant.generation.answer import Answer, Citation
+    from assistant.generation.cite import CitedPaper, CiteResult
+    from assistant.generation.related_work import RelatedWork
+    from assistant.records import IngestReport, Paper, SearchResult
+
+
+# --- basics --------------------------------------------------------------------------------------
+
+
+def console(stderr: bool = False) -> Console:
+    """A console on stdout (or stderr) that neither highlights nor wraps."""
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def escape(text: str) -> str:
+    """``text`` with rich markup escaped."""
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def print_json(data: Any) -> None:
+    """One line of JSON on stdout."""
+    sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
+
+
+def print_text(text: str) -> None:
+    """Text on stdout as it is (no markup, no wrapping)."""
+    sys.stdout.write(text)
+
+
+def message(text: str, err: Console | None = None) -> None:
+    """One message on stderr (rich markup in ``text`` is rendered)."""
+    (console(stderr=True) if err is None else err).print(text)
+
+
+def print_error(exc: AssistantError, err: Console | None = None) -> None:
+    """An error and its hint on stderr (the error contract of every command)."""
+    if err is None:
+        err = console(stderr=True)
+    err.print(f"[bold red]Error:[/] {escape(exc.message)}", markup=True, highlight=False)
+    if exc.hint:
+        err.print(f"[yellow]Hint:[/] {escape(exc.hint)}", markup=True, highlight=False)
+
+
+def unexpected_error(exc: Exception) -> None:
+    """The last line of defence: a bug, reported without a traceback."""
+    print(
+        f"Error: unexpected {type(exc).__name__}: {exc}\n"
+        "Hint: run again with --debug for the traceback, and report it.",
+        file=sys.stderr,
+    )
+
+
+def say(err: Console, text: str, style: str = "dim") -> None:
+    """One message on stderr, never wrapped (so an error stays one line)."""
+    err.print(f"[{style}]{escape(text)}[/]", markup=True, highlight=False, soft_wrap=True)
+
+
+def print_notes(err: Console, notes: list[str]) -> None:
+    """Notes on stderr."""
+    for note in notes:
+        say(err, note)
+
+
+def warnings(err: Console, items: list[str]) -> None:
+    """Warnings on stderr."""
+    for warning in items:
+        err.print(f"[yellow]warning:[/] {escape(warning)}", markup=True)
+
+
+# --- index: ingest, search, eval, papers, stats, config ------------------------------------------
+
+
+def building_corpus(err: Console, index_dir: Path) -> None:
+    err.print(
+        f"The index in {escape(str(index_dir))} is empty: building it from the bundled corpus "
+        "(425 papers)."
+    )
+
+
+def print_ingest(report: IngestReport, papers_in_index: int) -> None:
+    """Rejects (the first 50) on stderr, then the counts."""
+    err = console(stderr=True)
+    for reject in report.rejects[:50]:
+        err.print(f"[yellow]rejected[/] {escape(reject.describe())}", markup=True)
+    if len(report.rejects) > 50:
+        err.print(f"... and {len(report.rejects) - 50} more rejects")
+    console().print(
+        f"added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
+        f"rejected {report.rejected}"
+        + (f" ({report.duplicates_merged} duplicates merged)" if report.duplicates_merged else "")
+        + f" in {report.seconds:.1f} s; index: {papers_in_index} papers"
+    )
+
+
+def result_json(result: SearchResult) -> dict[str, Any]:
+    """The ``search --json`` shape: the result, with the hits' main fields only."""
+    data = result.model_dump(mode="json")
+    data["results"] = [
+        {k: hit[k] for k in ("rank", "paper_id", "title", "year", "score", "snippet")}
+        for hit in data["results"]
+    ]
+    return data
+
+
+def print_search(result: SearchResult) -> None:
+    from rich.table import Table
+
+    out = console()
+    for note in result.notes:
+        out.print(f"[dim]{note}[/]", markup=True)
+    if not result.results:
+        out.print("No paper matches.")
+        return
+    table = Table(show_lines=False, box=None, pad_edge=False, header_style="bold")
+    table.add_column("#", justify="right")
+    table.add_column("score", justify="right")
+    table.add_column("paper", overflow="fold", ratio=3)
+    table.add_column("year", justify="right")
+    table.add_column("id", overflow="fold", ratio=1)
+    for hit in result.results:
+        table.add_row(
+            str(hit.rank),
+            f"{hit.score:.3f}",
+            f"[bold]{escape(hit.title)}[/]\n[dim]{escape(hit.snippet)}[/]",
+            str(hit.year or ""),
+            hit.paper_id,
+        )
+    out.print(table)
+    if not result.covered:
+        out.print(
+            f"[yellow]Low confidence ({result.confidence:.2f}) that the indexed papers "
+            "cover this query.[/]",
+            markup=True,
+        )
+
+
+def print_eval(report: Any, method: str) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"Retrieval ({method}), {report.questions} questions", header_style="bold")
+    columns = ["questions", "recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10"]
+    headers = ["n", "R@1", "R@5", "R@10", "MRR@10", "nDCG@10", "flag unans", "flag ans"]
+    table.add_column("group")
+    for name in headers:
+        table.add_column(name, justify="right")
+
+    def row(name: str, group: Any) -> None:
+        m = group.metrics
+
+        def fmt(value: float | None) -> str:
+            return "" if value is None else f"{value:.3f}"
+
+        table.add_row(
+            name,
+            str(group.questions),
+            *(fmt(m.get(key)) for key in columns[1:]),
+            fmt(group.abstain_unanswerable),
+            fmt(group.false_abstain),
+        )
+
+    row("all", report.overall)
+    for name, group in sorted(report.by_type.items()):
+        row(name, group)
+    out = console()
+    out.print(table)
+    latency = report.latency
+    out.print(
+        f"search latency: mean {latency.mean_ms:.1f} ms, p50 {latency.p50_ms:.1f} ms, "
+        f"p95 {latency.p95_ms:.1f} ms"
+    )
+
+
+def print_papers(shown: list[Paper], count: int) -> None:
+    """The papers listed, and how many were selected in all."""
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("id", overflow="fold")
+    table.add_column("year", justify="right")
+    table.add_column("title", overflow="fold")
+    table.add_column("source", overflow="fold")
+    for p in shown:
+        table.add_row(p.paper_id, str(p.year or ""), escape(p.title), escape(p.source or ""))
+    out = console()
+    out.print(table)
+    more = f" (showing {len(shown)}; --limit 0 for all)" if len(shown) < count else ""
+    out.print(f"{count} papers{more}")
+
+
+def print_paper(paper: Paper) -> None:
+    """One paper: title, metadata and abstract."""
+    out = console()
+    out.print(f"[bold]{escape(paper.title)}[/]", markup=True)
+    fields = [
+        ("id", paper.paper_id),
+        ("year", paper.year),
+        ("authors", ", ".join(paper.authors)),
+        ("venue", paper.venue),
+        ("doi", paper.doi),
+        ("arXiv", paper.arxiv_id),
+        ("url", paper.url),
+        ("source", paper.source),
+    ]
+    for name, value in fields:
+        if value:
+            out.print(f"[dim]{name}:[/] {escape(str(value))}", markup=True)
+    out.print()
+    out.print(escape(paper.abstract))
+
+
+def print_stats(info: dict[str, Any]) -> None:
+    """``PaperIndex.describe()``, one fact a line."""
+    out = console()
+    out.print(
+        f"index:           {info['index_dir']}"
+        + (f" (Chroma server {info['chroma_url']})" if info["chroma_url"] else "")
+    )
+    out.print(f"papers:          {info['papers']}")
+    out.print(f"chunks:          {info['chunks']}")
+    out.print(
+        f"embedding model: {info['embedding_model']} (chunks of {info['chunk_tokens']} word pieces)"
+    )
+    out.print(f"size on disk:    {info['size_bytes'] / 1e6:.1f} MB")
+    low, high = info["year_range"]
+    if low:
+        out.print(f"years:           {low}-{high}")
+    for name, count in info["sources"].items():
+        out.print(f"  {count:6d}  {name or '(unknown source)'}")
+
+
+def print_config(data: dict[str, Any], descriptions: dict[str, str], path: Path | None) -> None:
+    """The settings with their descriptions, after where they come from."""
+    out = console()
+    out.print(
+        "Precedence: flags > environment (ASSISTANT_*) > config file > defaults. "
+        "Config file: "
+        + (str(path) if path else "none (set ASSISTANT_CONFIG_FILE or create ./assistant.toml)")
+    )
+    for name, value in data.items():
+        description = descriptions.get(name, "")
+        out.print(
+            f"[bold]{name}[/] = {escape(json.dumps(value))}  [dim]{escape(description)}[/]",
+            markup=True,
+        )
+
+
+# --- answers: ask and chat -----------------------------------------------------------------------
 
 
 def token_printer() -> tuple[Callable[[str], None], Callable[[], bool]]:
@@ -27,13 +287,9 @@ def token_printer() -> tuple[Callable[[str], None], Callable[[], bool]]:
 
 def references(citations: list[Citation]) -> list[str]:
     """``[n] Title (year). id or link`` lines."""
-    lines = []
-    for c in sorted(citations, key=lambda c: c.n):
-        year = f" ({c.year})" if c.year else ""
-        where = c.link or c.paper_id
-        title = c.title if c.title.endswith((".", "?", "!")) or year else f"{c.title}."
-        lines.append(f"[{c.n}] {title}{year}{'.' if year else ''} {where}")
-    return lines
+    from assistant.export.references import reference_line
+
+    return [reference_line(c) for c in sorted(citations, key=lambda c: c.n)]
 
 
 def llm_failure_line(llm_error: str, instead: str) -> str:
@@ -43,8 +299,6 @@ def llm_failure_line(llm_error: str, instead: str) -> str:
 
 def print_answer(console: Console, err: Console, answer: Answer, streamed: bool) -> None:
     """The answer (unless already streamed), its notes and its references."""
-    from rich.markup import escape
-
     if streamed and answer.mode == "extractive":  # the model failed mid-stream: fallback
         sys.stdout.write("\n\n")
         console.print(escape(answer.answer))
@@ -70,3 +324,165 @@ def print_answer(console: Console, err: Console, answer: Answer, streamed: bool)
             f"completion tokens ({usage.get('model')}{cost_text})[/]",
             markup=True,
         )
+
+
+def print_ask(answer: Answer, streamed: bool) -> None:
+    """``ask``'s output: the answer, then a line on stderr if the model failed."""
+    print_answer(console(), console(stderr=True), answer, streamed)
+    if answer.llm_error:
+        console(stderr=True).print(
+            llm_failure_line(answer.llm_error, "the extractive answer"), highlight=False
+        )
+
+
+def chat_banner(err: Console, papers: int, index_dir: Path, uses_llm: bool) -> None:
+    mode = "a language model" if uses_llm else "extractive answers (no LLM)"
+    err.print(
+        f"[dim]Chatting with the {papers} papers in "
+        f"{index_dir}, using {mode}. /help lists the commands; Ctrl-D leaves.[/]",
+        markup=True,
+    )
+
+
+def chat_ctrl_c(err: Console) -> None:
+    err.print("\n[dim](Ctrl-D or /quit to leave)[/]", markup=True)
+
+
+def print_command(result: CommandResult, console: Console, err: Console) -> None:
+    """The outcome of a slash command."""
+    if result.kind == "error":
+        err.print(f"[bold red]Error:[/] {escape(result.message)}", markup=True)
+    elif result.kind == "unknown":
+        err.print(f"[yellow]{escape(result.message)}[/]", markup=True)
+    elif result.kind != "quit":
+        console.print(escape(result.message))
+    for line in result.lines:
+        console.print(escape(line))
+
+
+def print_rewrite(err: Console, standalone: str | None, note: str | None) -> None:
+    """What a follow-up question was rewritten to, and why not if it was not."""
+    if standalone is not None:
+        err.print(f"[dim]Searching for: {escape(standalone)}[/]", markup=True)
+    if note:
+        err.print(f"[dim]{escape(note)}[/]", markup=True)
+
+
+def print_turn(console: Console, err: Console, answer: Answer, streamed: bool) -> None:
+    """One chat answer, after its streamed tokens if any."""
+    # A model that failed mid-stream leaves partial text; the extractive answer follows in full.
+    fell_back = answer.llm_error is not None
+    if streamed and fell_back:
+        sys.stdout.write("\n")
+    print_answer(console, err, answer, streamed and not fell_back)
+    if answer.llm_error:
+        err.print(
+            llm_failure_line(answer.llm_error, "the extractive answer"),
+            highlight=False,
+            markup=False,
+        )
+    console.print()
+
+
+def turn_interrupted(err: Console, streamed: bool, saved: bool) -> None:
+    if streamed:
+        sys.stdout.write("\n")
+    err.print(
+        "[yellow]Interrupted"
+        + (" (the answer was saved)." if saved else ": this answer was not saved.")
+        + "[/]",
+        markup=True,
+    )
+
+
+def turn_error(err: Console, exc: AssistantError, streamed: bool) -> None:
+    if streamed:
+        sys.stdout.write("\n")
+    print_error(exc, err)
+
+
+def turn_crashed(err: Console, exc: Exception) -> None:
+    err.print(
+        f"[bold red]Error:[/] unexpected {type(exc).__name__}: {escape(str(exc))} "
+        "(this turn was not saved; run with --debug for the traceback)",
+        markup=True,
+    )
+
+
+def session_saved(err: Console, session_id: str, turns: int) -> None:
+    err.print(
+        f"[dim]Session {session_id} saved ({turns} turns). "
+        f"Resume it with 'assistant chat -c' or 'assistant chat --session "
+        f"{session_id}'.[/]",
+        markup=True,
+    )
+
+
+def print_sessions(listed: list[SessionInfo], folder: Path) -> None:
+    """The saved sessions, most recent first."""
+    out = console()
+    if not listed:
+        out.print(f"No saved chat sessions in {folder}.")
+        return
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("id")
+    table.add_column("updated")
+    table.add_column("turns", justify="right")
+    table.add_column("title", overflow="fold")
+    for info in listed:
+        table.add_row(
+            info.id,
+            info.updated_at[:16].replace("T", " "),
+            str(info.turns),
+            escape(info.title),
+        )
+    out.print(table)
+
+
+# --- writing: cite and related-work --------------------------------------------------------------
+
+
+def print_cite(result: CiteResult, wrote_bib: bool) -> None:
+    out = sys.stdout
+    out.write(result.summary + "\n")
+    if result.papers:
+        out.write("\n")
+        for paper in result.papers:
+            _print_cited(paper)
+        if not wrote_bib:
+            keys = ", ".join(p.bibkey for p in result.papers)
+            out.write(f"BibTeX keys: {keys} (--bib FILE writes the entries; --json has them).\n")
+    elif result.nearest:
+        out.write("\nNearest papers (not supporting):\n")
+        for paper in result.nearest:
+            out.write(f"- {paper.title} ({paper.paper_id})\n")
+
+
+def _print_cited(paper: CitedPaper) -> None:
+    year = f" ({paper.year})" if paper.year else ""
+    lines = [
+        f"{paper.rank}. {paper.title}{year} [{paper.bibkey}]",
+        f"   “{paper.sentence}” (similarity {paper.score:.2f})",
+    ]
+    if paper.justification:
+        lines.append(f"   Why: {paper.justification}")
+    lines.append(f"   {paper.link or paper.paper_id}")
+    sys.stdout.write("\n".join(lines) + "\n\n")
+
+
+def print_draft(draft: RelatedWork, streamed: bool) -> None:
+    out = sys.stdout
+    if streamed:
+        out.write("\n")
+    if streamed and draft.mode == "llm":
+        if draft.removed_citations or draft.uncited_sentences:
+            out.write("\nChecked draft:\n\n" + draft.markdown.rstrip() + "\n")
+    else:
+        out.write(draft.markdown.rstrip() + "\n")
+    if draft.references:
+        out.write("\nReferences\n")
+        for reference in draft.references:
+            out.write(f"{reference.line()}\n")
+    out.flush()

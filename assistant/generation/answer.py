@@ -8,20 +8,40 @@ paper is removed and reported before the answer is shown.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field
 
+from assistant.generation.llm.base import TokenFn
+from assistant.generation.prompts import as_data
 from assistant.ingest.chunking import split_sentences
-from assistant.records import Paper, SearchResult
+from assistant.records import Paper, SearchHit, SearchResult
 
 if TYPE_CHECKING:
-    from assistant.generation.llm.openai_compatible import LLMClient
+    from assistant.generation.llm.base import ChatModel
     from assistant.index.paper_index import PaperIndex
 
+__all__ = [
+    "EXTRACTIVE_NOTE",
+    "NEAREST_SHOWN",
+    "UNCITED_MARK",
+    "Answer",
+    "Citation",
+    "CitationRegistry",
+    "Mode",
+    "TokenFn",
+    "abstention",
+    "check_citations",
+    "extractive_answer",
+    "format_sources",
+    "llm_answer",
+    "nearest_lines",
+    "paper_link",
+    "retrieved_papers",
+]
+
 Mode = Literal["llm", "extractive"]
-TokenFn = Callable[[str], None]
 
 EXTRACTIVE_NOTE = (
     "Extractive mode: no language model is configured, so the answer quotes the retrieved "
@@ -232,33 +252,41 @@ class CitationStreamFilter:
 # --- sources given to the model -----------------------------------------------------------------
 
 
-def _as_data(text: str) -> str:
-    """Abstract text cannot open or close the sources block it sits in."""
-    return text.replace("<", "‹").replace(">", "›")
-
-
 def format_sources(numbered: list[tuple[int, Paper]]) -> str:
     """Numbered abstracts, as the prompts expect them."""
     blocks = []
     for n, paper in numbered:
         year = f" ({paper.year})" if paper.year else ""
-        blocks.append(f"[{n}] {_as_data(paper.title)}{year}\n{_as_data(paper.abstract)}")
+        blocks.append(f"[{n}] {as_data(paper.title)}{year}\n{as_data(paper.abstract)}")
     return "\n\n".join(blocks)
 
 
 # --- answering ------------------------------------------------------------------------------------
 
+#: How many of the nearest papers are listed when the corpus does not cover a request.
+NEAREST_SHOWN = 3
+
+
+def retrieved_papers(result: SearchResult) -> list[Paper]:
+    """The papers of the hits, in rank order."""
+    return [hit.paper for hit in result.results if hit.paper is not None]
+
+
+def nearest_lines(hits: Sequence[SearchHit]) -> list[str]:
+    """``Title (id)`` of the first :data:`NEAREST_SHOWN` hits."""
+    return [f"{hit.title} ({hit.paper_id})" for hit in hits[:NEAREST_SHOWN]]
+
 
 def abstention(question: str, result: SearchResult, mode: Mode) -> Answer:
     """Say plainly that the corpus does not cover the question, listing the nearest papers."""
-    nearest = result.results[:3]
+    nearest = nearest_lines(result.results)
     lines = [
         "The indexed papers do not appear to address this question "
         f"(retrieval confidence {result.confidence:.2f}), so there is nothing to cite."
     ]
     if nearest:
         lines.append("The nearest papers, which do not seem to answer it:")
-        lines.extend(f"- {hit.title} ({hit.paper_id})" for hit in nearest)
+        lines.extend(f"- {line}" for line in nearest)
     return Answer(
         question=question,
         answer="\n".join(lines),
@@ -280,6 +308,8 @@ def extractive_answer(
     """Quote the retrieved abstracts' sentences that best answer the question, each cited."""
     import numpy as np
 
+    from assistant.retrieval.sentences import SentenceScorer
+
     hits = [h for h in result.results[:max_papers] if h.paper is not None]
     candidates: list[tuple[int, int, str]] = []  # (paper rank, sentence position, text)
     for rank, hit in enumerate(hits):
@@ -289,19 +319,9 @@ def extractive_answer(
                 candidates.append((rank, position, sentence))
     if not candidates:
         return Answer(question=question, answer="", mode="extractive", abstained=True)
-    embedder = index.embedder
-    vectors = embedder.embed([question] + [c[2] for c in candidates])
-    query, sentence_vectors = vectors[0], vectors[1:]
-    lexical = index.lexical
-    terms = set(lexical.analyzer.tokens(question))
-    idf_total = sum(lexical.idf(t) for t in terms) or 1.0
-    relevance = []
-    for (rank, position, text), vector in zip(candidates, sentence_vectors, strict=True):
-        overlap = terms & set(lexical.analyzer.tokens(text))
-        lexical_share = sum(lexical.idf(t) for t in overlap) / idf_total
-        relevance.append(
-            float(vector @ query) + 0.25 * lexical_share + 0.12 / (rank + 1) - 0.01 * position
-        )
+    relevance, sentence_vectors = SentenceScorer(index, question).relevance(
+        candidates, lexical_weight=0.25, rank_bonus=0.12, position_penalty=0.01
+    )
     scores = np.asarray(relevance)
     # The first sentence comes from the best paper; the rest by relevance without redundancy.
     first_pool = [i for i, c in enumerate(candidates) if c[0] == 0] or list(range(len(candidates)))
@@ -343,7 +363,7 @@ def extractive_answer(
 
 
 def llm_answer(
-    client: LLMClient,
+    client: ChatModel,
     question: str,
     result: SearchResult,
     registry: CitationRegistry,

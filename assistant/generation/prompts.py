@@ -36,6 +36,7 @@ from assistant.errors import AssistantError
 __all__ = [
     "USER_MARKER",
     "Prompt",
+    "as_data",
     "load_prompt",
     "load_prompt_file",
     "parse_prompt",
@@ -50,6 +51,12 @@ _FIX_HINT = (
     "Declare every placeholder in the front matter's 'variables' list and use each declared "
     "variable at least once; write literal braces as {{ and }}."
 )
+
+
+def as_data(text: str) -> str:
+    """Text given to the model as data (abstracts, conversation) cannot open or close the
+    tags it sits in: ``<`` and ``>`` become ``‹`` and ``›``."""
+    return text.replace("<", "‹").replace(">", "›")
 
 
 @dataclass(frozen=True)

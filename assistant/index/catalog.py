@@ -271,21 +271,6 @@ class Catalog:
             "SELECT paper_id, title, abstract, seq FROM papers ORDER BY seq"
         )
 
-    def chunks_of(self, paper_ids: Iterable[str]) -> dict[str, list[tuple[int, int, int, str]]]:
-        """(ordinal, first_sentence, last_sentence, text) per paper."""
-        ids = list(paper_ids)
-        found: dict[str, list[tuple[int, int, int, str]]] = {}
-        for start in range(0, len(ids), 500):
-            part = ids[start : start + 500]
-            marks = ",".join("?" * len(part))
-            for pid, ordinal, first, last, text in self._db.execute(
-                "SELECT paper_id, ordinal, first_sentence, last_sentence, text FROM chunks "
-                f"WHERE paper_id IN ({marks}) ORDER BY paper_id, ordinal",
-                part,
-            ):
-                found.setdefault(pid, []).append((ordinal, first, last, text))
-        return found
-
     def chunk_ids(self) -> list[tuple[str, str]]:
         """(chunk_id, paper_id) of every committed chunk, in paper ingest order."""
         return list(

@@ -8,19 +8,11 @@ and the metadata search filters on. Local folders use ``PersistentClient``; a UR
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 from assistant.errors import AssistantError, UsageError
-
-
-@dataclass(frozen=True)
-class ChunkHit:
-    chunk_id: str
-    paper_id: str
-    similarity: float  # cosine similarity
 
 
 class VectorStore:
@@ -97,31 +89,6 @@ class VectorStore:
         self._collection = self._client.get_or_create_collection(
             name=self.name, metadata={"hnsw:space": "cosine"}, embedding_function=None
         )
-
-    def query(
-        self, embedding: Sequence[float], n: int, paper_ids: Sequence[str] | None = None
-    ) -> list[ChunkHit]:
-        """The ``n`` nearest chunks, optionally only among the given papers."""
-        total = self.count()
-        if total == 0 or n <= 0:
-            return []
-        where = None
-        if paper_ids is not None:
-            if not paper_ids:
-                return []
-            where = {"paper_id": {"$in": list(paper_ids)}}
-        reply = self._collection.query(
-            query_embeddings=[list(embedding)],
-            n_results=min(n, total),
-            where=where,
-            include=["metadatas", "distances"],
-        )
-        hits = []
-        for chunk_id, meta, distance in zip(
-            reply["ids"][0], reply["metadatas"][0], reply["distances"][0], strict=True
-        ):
-            hits.append(ChunkHit(chunk_id, str(meta["paper_id"]), 1.0 - float(distance)))
-        return hits
 
     def get_embeddings(self, ids: Sequence[str]) -> dict[str, Any]:
         """Stored vectors of the given chunk ids."""

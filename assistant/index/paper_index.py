@@ -44,10 +44,13 @@ ProgressFn = Callable[[int, int], None]
 INGEST_WINDOW = 4096
 
 
-def index_fingerprint(settings: Settings) -> dict[str, str]:
-    """What determines the vectors: a different value means a different index."""
+def index_fingerprint(settings: Settings, model_name: str | None = None) -> dict[str, str]:
+    """What determines the vectors: a different value means a different index.
+
+    ``model_name``: an injected embedder's name (else the one the settings name).
+    """
     spec = {
-        "embedding_model": settings.embedding_model,
+        "embedding_model": model_name or settings.embedding_model,
         "chunk_tokens": str(settings.chunk_tokens),
         "chunk_overlap_sentences": str(settings.chunk_overlap_sentences),
         "chunker_version": str(CHUNKER_VERSION),
@@ -72,9 +75,18 @@ class IndexStats:
 class PaperIndex:
     """Open (or create) the index that the settings describe."""
 
-    def __init__(self, settings: Settings, rebuild: bool = False) -> None:
-        """``rebuild``: the caller will rebuild the index, so other settings are no error."""
+    def __init__(
+        self, settings: Settings, rebuild: bool = False, *, embedder: Embedder | None = None
+    ) -> None:
+        """``rebuild``: the caller will rebuild the index, so other settings are no error.
+
+        ``embedder``: the model to embed with; by default the one ``settings.embedding_model``
+        names, made on first use. The index records the model's name, so an index built with one
+        model refuses another.
+        """
         self.settings = settings
+        if embedder is not None:
+            self.__dict__["embedder"] = embedder  # fills the cached property below
         self.dir = Path(settings.index_dir)
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
@@ -84,7 +96,7 @@ class PaperIndex:
                 hint="Choose another with --index DIR or ASSISTANT_INDEX_DIR.",
             ) from exc
         self.catalog = Catalog(self.dir)
-        self.spec = index_fingerprint(settings)
+        self.spec = index_fingerprint(settings, embedder.name if embedder else None)
         if not rebuild:
             self._check_compatible()
 
@@ -100,7 +112,7 @@ class PaperIndex:
             f"The index in {self.dir} was built with embedding model {built!r} "
             f"(chunks of {built_chunks} tokens, overlap "
             f"{self.catalog.get_meta('chunk_overlap_sentences')}); the settings ask for "
-            f"{self.settings.embedding_model!r} (chunks of {self.settings.chunk_tokens}, overlap "
+            f"{self.spec['embedding_model']!r} (chunks of {self.settings.chunk_tokens}, overlap "
             f"{self.settings.chunk_overlap_sentences}).",
             hint=(
                 "Rebuild it with 'assistant ingest --rebuild PATH...' under the new settings, "
@@ -122,6 +134,7 @@ class PaperIndex:
     # --- components, created on first use
     @cached_property
     def embedder(self) -> Embedder:
+        """The injected embedder, else the one the settings name (made on first use)."""
         from assistant.embeddings import make_embedder
 
         return make_embedder(self.settings)
@@ -351,7 +364,7 @@ class PaperIndex:
             papers=self.catalog.count_papers(),
             chunks=self.catalog.count_chunks(),
             embedding_model=self.catalog.get_meta("embedding_model")
-            or self.settings.embedding_model,
+            or self.spec["embedding_model"],
             chunk_tokens=int(self.catalog.get_meta("chunk_tokens") or self.settings.chunk_tokens),
             index_dir=str(self.dir),
             size_bytes=size,

@@ -17,12 +17,23 @@ def clean_text(s: str) -> str:
     return " ".join(s.split())
 
 
-def normalize_title(title: str) -> str:
-    """Lower-case, strip accents, turn punctuation into spaces and collapse spaces.
+def normalize_title(title: str, *, keep_accents: bool = False) -> str:
+    """Lower-case, turn punctuation into spaces and collapse spaces, for title matching.
 
-    Two titles that differ only in case, accents, punctuation or spacing normalise the same:
-    ``normalize_title("Über-BERT:  a  Study")`` is ``"uber bert a study"``.
+    By default accents are stripped too, and every character that is not a letter or digit
+    (underscore included) becomes a space: two titles that differ only in case, accents,
+    punctuation or spacing normalise the same, ``normalize_title("Über-BERT:  a  Study")`` is
+    ``"uber bert a study"``. Paper ids hash this form (:func:`make_paper_id`), so it must not
+    change.
+
+    ``keep_accents=True`` is the form gold titles of an evaluation are matched with: NFKC and
+    case folding (``ß`` -> ``ss``), only Unicode punctuation and symbols become spaces, and
+    accents stay (``"Über"`` and ``"Uber"`` differ).
     """
+    if keep_accents:
+        text = unicodedata.normalize("NFKC", title).casefold()
+        text = "".join(" " if unicodedata.category(c).startswith(("P", "S")) else c for c in text)
+        return clean_text(text)
     text = unicodedata.normalize("NFKD", title.lower())
     text = "".join(c for c in text if not unicodedata.combining(c))
     return clean_text(_NON_WORD.sub(" ", text))

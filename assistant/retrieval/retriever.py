@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
@@ -19,6 +18,7 @@ import numpy as np
 from assistant.ingest.chunking import split_sentences
 from assistant.records import Paper, SearchHit, SearchResult
 from assistant.retrieval.filters import SearchFilters, parse_query_filters
+from assistant.retrieval.sentences import SentenceScorer
 
 if TYPE_CHECKING:
     from assistant.index.bm25 import LexicalIndex
@@ -113,6 +113,7 @@ class Retriever:
         papers = self.index.catalog.get_papers(s.paper_id for s in top)
         top = [s for s in top if s.paper_id in papers]  # vectors left by a crashed ingest
         confidence = self._confidence(text, self._last_signals)
+        scorer = SentenceScorer(self.index, text)
         hits = [
             SearchHit(
                 rank=rank,
@@ -120,7 +121,9 @@ class Retriever:
                 title=papers[s.paper_id].title,
                 year=papers[s.paper_id].year,
                 score=round(s.score, 4),
-                snippet=self.best_sentence(text, papers[s.paper_id]),
+                snippet=scorer.best_by_overlap(
+                    self._sentences(papers[s.paper_id]), papers[s.paper_id].title
+                ),
                 paper=papers[s.paper_id],
             )
             for rank, s in enumerate(top, start=1)
@@ -260,34 +263,6 @@ class Retriever:
         for _sentence, sentence_words in self._sentences(paper):
             words |= sentence_words
         return words
-
-    def best_sentence(self, text: str, paper: Paper) -> str:
-        """The abstract sentence sharing the most informative words with the query."""
-        sentences = self._sentences(paper)
-        if not sentences:
-            return paper.title
-        lexical = self.index.lexical
-        weights = {t: lexical.idf(t) for t in set(lexical.analyzer.tokens(text))}
-        best, best_score = sentences[0][0], 0.0
-        for sentence, words in sentences:
-            score = sum(w for t, w in weights.items() if t in words)
-            if score > best_score:
-                best, best_score = sentence, score
-        return best
-
-
-def search(index: PaperIndex, query: str, options: RetrievalOptions | None = None) -> SearchResult:
-    """Search ``index`` once (convenience wrapper around :class:`Retriever`)."""
-    return Retriever(index).search(query, options)
-
-
-def timed_search(
-    retriever: Retriever, query: str, options: RetrievalOptions
-) -> tuple[SearchResult, float]:
-    """A search and its wall time in milliseconds."""
-    started = time.perf_counter()
-    result = retriever.search(query, options)
-    return result, (time.perf_counter() - started) * 1000
 
 
 def top_stats(scores: np.ndarray, population: int) -> tuple[float, float]:

@@ -1,4 +1,7 @@
-"""The chat model client: any OpenAI-compatible endpoint (OpenAI, Ollama, vLLM, llama.cpp, ...).
+"""The default chat model: any OpenAI-compatible endpoint (OpenAI, Ollama, vLLM, llama.cpp, ...).
+
+:class:`LLMClient` implements :class:`~assistant.generation.llm.base.ChatModel`; the registry
+there sends every model name without a registered prefix here (:func:`make_chat_model`).
 
 This is the only module that imports :mod:`openai`, and it does so lazily (inside functions), so
 importing the package and ``assistant --help`` stay fast. The SDK's own retries are turned off:
@@ -19,9 +22,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel
-
 from assistant.errors import LLMError
+from assistant.generation.llm.base import LLMReply, LLMUsage, TokenFn
 from assistant.settings import Settings
 
 if TYPE_CHECKING:
@@ -34,6 +36,7 @@ __all__ = [
     "LLMReply",
     "LLMUsage",
     "estimate_cost",
+    "make_chat_model",
 ]
 
 logger = logging.getLogger(__name__)
@@ -60,6 +63,11 @@ _RETRYABLE_STATUS = {408, 429}
 _T = TypeVar("_T")
 
 
+def make_chat_model(settings: Settings) -> LLMClient:
+    """The default provider's factory (see :mod:`assistant.generation.llm.base`)."""
+    return LLMClient(settings)
+
+
 def estimate_cost(model: str, prompt_tokens: int, completion_tokens: int) -> float | None:
     """Cost in USD from :data:`PRICES_PER_MILLION`, or None for a model not in the table.
 
@@ -72,24 +80,6 @@ def estimate_cost(model: str, prompt_tokens: int, completion_tokens: int) -> flo
     if prices is None:
         return None
     return (prompt_tokens * prices[0] + completion_tokens * prices[1]) / 1_000_000
-
-
-class LLMUsage(BaseModel):
-    """Token counts of one call as reported by the server, and its estimated cost."""
-
-    prompt_tokens: int
-    completion_tokens: int
-    total_tokens: int
-    cost_usd: float | None = None
-    model: str
-
-
-class LLMReply(BaseModel):
-    """The model's full reply; ``usage`` is None when the server did not report it."""
-
-    text: str
-    usage: LLMUsage | None = None
-    model: str
 
 
 @dataclass
@@ -180,7 +170,7 @@ class LLMClient:
         """Send ``messages``; return the whole reply (no streaming), retrying transient errors."""
         return self._with_retries(lambda: self._complete_once(messages), delivered=lambda: 0)
 
-    def stream(self, messages: list[dict[str, str]], on_token: Callable[[str], None]) -> LLMReply:
+    def stream(self, messages: list[dict[str, str]], on_token: TokenFn) -> LLMReply:
         """Stream the reply, calling ``on_token`` with each piece of text as it arrives.
 
         A failed attempt is retried only if no token was delivered yet, so text already shown
@@ -234,7 +224,7 @@ class LLMClient:
         )
 
     def _stream_once(
-        self, messages: list[dict[str, str]], on_token: Callable[[str], None], shown: list[int]
+        self, messages: list[dict[str, str]], on_token: TokenFn, shown: list[int]
     ) -> LLMReply:
         stream = self._client.chat.completions.create(
             **self._request_args(messages), stream=True, stream_options={"include_usage": True}

@@ -73,34 +73,17 @@ class _Parser:
             i += 1
         return i
 
-    def _braced_end(self, i: int, field: str) -> int:
-        """Index just after the '}' that closes the '{' at ``i``."""
-        text, n = self.text, self.n
-        depth = 0
-        while i < n:
-            c = text[i]
-            if c == "\\":
-                i += 2
-                continue
-            if c == "{":
-                depth += 1
-            elif c == "}":
-                depth -= 1
-                if depth == 0:
-                    return i + 1
-            elif c == "\n" and _NEW_ENTRY_LINE.match(text, i):
-                raise BibError(
-                    f"unbalanced braces in {field} (a new entry starts at line "
-                    f"{self.line_of(i + 1)} before it closes)"
-                )
-            i += 1
-        raise BibError(f"unbalanced braces in {field} (never closed before the end of the file)")
+    def _value_end(self, i: int, field: str, *, quoted: bool) -> int:
+        """Index just after the end of the ``{...}`` (or, ``quoted``, ``"..."``) value at ``i``.
 
-    def _quoted_end(self, i: int, field: str) -> int:
-        """Index just after the '"' that ends the quoted value starting at ``i``."""
+        A backslash escapes the next character. A braced value ends at the '}' that closes its
+        '{'; a quoted one at the next '"' outside braces. Either fails when a new entry starts
+        on a line inside it, or the file ends first.
+        """
         text, n = self.text, self.n
         depth = 0
-        i += 1
+        if quoted:
+            i += 1
         while i < n:
             c = text[i]
             if c == "\\":
@@ -110,17 +93,24 @@ class _Parser:
                 depth += 1
             elif c == "}":
                 depth -= 1
-                if depth < 0:
+                if depth == 0 and not quoted:
+                    return i + 1
+                if depth < 0:  # only a quoted value starts at depth 0
                     raise BibError(f"unbalanced braces in {field} (a '}}' with no '{{')")
-            elif c == '"' and depth == 0:
+            elif c == '"' and quoted and depth == 0:
                 return i + 1
             elif c == "\n" and _NEW_ENTRY_LINE.match(text, i):
+                problem = (
+                    f"unterminated value of {field}" if quoted else f"unbalanced braces in {field}"
+                )
                 raise BibError(
-                    f"unterminated value of {field} (a new entry starts at line "
-                    f"{self.line_of(i + 1)} before it ends)"
+                    f"{problem} (a new entry starts at line {self.line_of(i + 1)} before it "
+                    f"{'ends' if quoted else 'closes'})"
                 )
             i += 1
-        raise BibError(f"unterminated quoted value of {field}")
+        if quoted:
+            raise BibError(f"unterminated quoted value of {field}")
+        raise BibError(f"unbalanced braces in {field} (never closed before the end of the file)")
 
     def value(self, i: int, field: str) -> tuple[str, int]:
         """Parse ``{...}``, ``"..."``, a number or a macro, joined by ``#``; return raw text."""
@@ -132,10 +122,10 @@ class _Parser:
                 raise BibError(f"missing value for {field} (end of file)")
             c = text[i]
             if c == "{":
-                end = self._braced_end(i, field)
+                end = self._value_end(i, field, quoted=False)
                 parts.append(text[i + 1 : end - 1])
             elif c == '"':
-                end = self._quoted_end(i, field)
+                end = self._value_end(i, field, quoted=True)
                 parts.append(text[i + 1 : end - 1])
             elif (m := _NUMBER.match(text, i)) is not None:
                 end = m.end()
@@ -194,7 +184,7 @@ class _Parser:
         """Skip a balanced group (``@comment{...}``); on failure skip to the end of the line."""
         try:
             if close == "}":
-                return self._braced_end(i, "comment")
+                return self._value_end(i, "comment", quoted=False)
             end = self.text.find(")", i)
             if end >= 0:
                 return end + 1

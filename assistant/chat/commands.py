@@ -1,0 +1,163 @@
+"""Slash commands typed in a chat: ``/help``, ``/sources``, ``/filter``, ``/export``, ...
+
+:func:`handle_command` parses a command line and runs it on a :class:`ChatSession`
+(:meth:`ChatSession.handle_command` calls it). Nothing here prints: each command returns a
+:class:`CommandResult`.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from assistant.chat.transcripts import EXPORT_KINDS, _reference_line
+from assistant.errors import AssistantError
+from assistant.retrieval.filters import SearchFilters
+
+if TYPE_CHECKING:
+    from assistant.generation.answer import Citation
+
+
+class ChatSession(Protocol):
+    """What the commands drive: :class:`assistant.chat.session.ChatSession` provides it."""
+
+    session_id: str | None
+    filters: SearchFilters
+
+    def set_filters(self, filters: SearchFilters) -> None: ...
+
+    def reset(self) -> None: ...
+
+    def cited(self) -> list[Citation]: ...
+
+    def export(self, kind: str, path: Path) -> tuple[Path, int]: ...
+
+CommandKind = Literal["help", "sources", "export", "filter", "reset", "quit", "unknown", "error"]
+
+HELP_LINES = [
+    "/sources                 the papers cited so far, with their numbers",
+    "/export md|bib|json FILE save the chat (Markdown, JSON) or its papers (BibTeX)",
+    "/filter                  show the filters of the next questions; set them with",
+    "                         since|until|year YEAR, author|venue NAME, source FILE,",
+    "                         where KEY=VALUE, or clear",
+    "/reset                   forget the conversation; numbering restarts at [1]",
+    "/help                    this list",
+    "/quit, /exit             leave (or Ctrl-D); every answer is already saved",
+]
+
+
+@dataclass
+class CommandResult:
+    """The outcome of a slash command: a one-line message and optional lines to show."""
+
+    kind: CommandKind
+    message: str = ""
+    lines: list[str] = field(default_factory=list)
+    path: Path | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.kind not in ("unknown", "error")
+
+    @property
+    def quit(self) -> bool:
+        return self.kind == "quit"
+
+
+def handle_command(chat: ChatSession, line: str) -> CommandResult:
+    """Run a slash command (``/sources``, ``/export``, ``/filter``, ``/reset``, ...) on ``chat``."""
+    try:
+        words = shlex.split(line.strip())
+    except ValueError:
+        words = line.strip().split()
+    if not words:
+        return CommandResult("unknown", "Empty command. Type /help for the commands.")
+    name, args = words[0].lower(), words[1:]
+    try:
+        if name in ("/quit", "/exit", "/q"):
+            return CommandResult("quit", "Bye.")
+        if name in ("/help", "/h", "/?"):
+            return CommandResult("help", "Commands:", list(HELP_LINES))
+        if name == "/sources":
+            return _sources(chat)
+        if name == "/export":
+            return _export_command(chat, args)
+        if name in ("/filter", "/filters"):
+            return _filter_command(chat, args)
+        if name in ("/reset", "/new", "/clear"):
+            chat.reset()
+            kept = (
+                f" Filters kept: {chat.filters.describe()}." if not chat.filters.is_empty() else ""
+            )
+            return CommandResult(
+                "reset",
+                "Started a new conversation: history and citation numbers cleared." + kept,
+            )
+    except AssistantError as exc:
+        return CommandResult("error", exc.message + (f" {exc.hint}" if exc.hint else ""))
+    return CommandResult(
+        "unknown", f"Unknown command {words[0]}. Type /help for the list of commands."
+    )
+
+
+def _sources(chat: ChatSession) -> CommandResult:
+    cited = chat.cited()
+    if not cited:
+        return CommandResult("sources", "No paper cited yet.")
+    count = f"{len(cited)} paper{'s' if len(cited) != 1 else ''} cited so far:"
+    return CommandResult("sources", count, [_reference_line(c) for c in cited])
+
+
+def _export_command(chat: ChatSession, args: list[str]) -> CommandResult:
+    usage = "Usage: /export md|bib|json FILE"
+    if not args or len(args) > 2:
+        return CommandResult("error", usage)
+    kind = EXPORT_KINDS.get(args[0].lower())
+    if kind is None:
+        return CommandResult("error", f"Cannot export as {args[0]!r}. {usage}")
+    path = Path(args[1]) if len(args) == 2 else Path(f"chat-{chat.session_id or 'new'}.{kind}")
+    written, count = chat.export(kind, path)
+    what = {"md": "conversation", "bib": "BibTeX", "json": "conversation"}[kind]
+    detail = f"{count} entr{'ies' if count != 1 else 'y'}" if kind == "bib" else f"{count} turns"
+    return CommandResult("export", f"Wrote the {what} ({detail}) to {written}.", path=written)
+
+
+def _filter_command(chat: ChatSession, args: list[str]) -> CommandResult:
+    usage = (
+        "Use: /filter since YEAR | until YEAR | year YEAR | author NAME | venue NAME | "
+        "source FILE | where KEY=VALUE | clear"
+    )
+    if not args:
+        return CommandResult("filter", f"Filters: {chat.filters.describe() or 'none'}.")
+    key, rest = args[0].lower(), " ".join(args[1:]).strip()
+    if key in ("clear", "off", "none", "reset"):
+        chat.set_filters(SearchFilters())
+        return CommandResult("filter", "Filters cleared.")
+    if not rest:
+        return CommandResult("error", f"/filter {key} needs a value. {usage}")
+    change: dict[str, Any]
+    if key in ("since", "from", "until", "to", "year"):
+        if not re.fullmatch(r"\d{4}", rest):
+            return CommandResult("error", f"'{rest}' is not a year (e.g. 2023). {usage}")
+        year = int(rest)
+        change = {
+            "since": {"year_from": year},
+            "from": {"year_from": year},
+            "until": {"year_to": year},
+            "to": {"year_to": year},
+            "year": {"year_from": year, "year_to": year},
+        }[key]
+    elif key in ("author", "venue", "source"):
+        change = {key: rest}
+    elif key == "where":
+        name, sep, value = rest.partition("=")
+        if not sep or not name.strip():
+            return CommandResult("error", f"'{rest}' is not KEY=VALUE. {usage}")
+        change = {"metadata": {**chat.filters.metadata, name.strip(): value.strip()}}
+    else:
+        return CommandResult("error", f"Unknown filter '{args[0]}'. {usage}")
+    chat.set_filters(chat.filters.model_copy(update=change))
+    return CommandResult("filter", f"Filters: {chat.filters.describe()}.")

@@ -1,0 +1,58 @@
+"""The ``ask`` command: one question, answered from the index with citations (streamed).
+
+A plain function, registered on the app by :mod:`assistant.cli.root`; the library is imported
+inside it and the answer is printed by :mod:`assistant.cli.render`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from assistant.cli import common, render
+from assistant.cli.options import (
+    NO_FILTERS,
+    BaseUrlOpt,
+    ChromaOpt,
+    ExtractiveOpt,
+    FilterFlags,
+    IndexOpt,
+    JsonOpt,
+    ModelOpt,
+    with_filters,
+)
+
+
+@with_filters()
+def ask(
+    question: Annotated[str, typer.Argument(help="Your question.")],
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    extractive: ExtractiveOpt = False,
+    k: Annotated[int, typer.Option("--k", "-k", min=1, max=30, help="Papers to draw on.")] = 6,
+    filters: FilterFlags = NO_FILTERS,
+    index_dir: IndexOpt = None,
+    chroma_url: ChromaOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Answer a question from the indexed papers, citing them."""
+    with common.errors():
+        from assistant.api import ask as ask_question
+        from assistant.retrieval.retriever import RetrievalOptions
+
+        settings = common.llm_settings(
+            model, base_url, extractive, index_dir=index_dir, chroma_url=chroma_url, answer_papers=k
+        )
+        search_filters = filters.search_filters()  # before a first build
+        index = common.open_index(settings)
+        common.ensure_corpus(index)
+        options = RetrievalOptions(k=max(k, 5), filters=search_filters)
+        on_token, streamed = render.token_printer()
+        answer = ask_question(
+            index, question, settings, options, on_token=None if as_json else on_token
+        )
+        if as_json:
+            render.print_json(answer.public_json())
+            return
+        render.print_ask(answer, streamed())

@@ -1,0 +1,297 @@
+"""The index commands: ``ingest``, ``search``, ``eval``, ``papers`` (and ``papers show``),
+``stats`` and ``config``.
+
+Plain functions, registered on the app by :mod:`assistant.cli.root`; ``papers_app`` is the
+``papers`` sub-command group. They parse, call the library (imported inside them) and hand the
+results to :mod:`assistant.cli.render`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from assistant.cli import common, render
+from assistant.cli.options import (
+    NO_FILTERS,
+    ChromaOpt,
+    FilterFlags,
+    IndexOpt,
+    JsonOpt,
+    MethodOpt,
+    with_filters,
+)
+
+papers_app = typer.Typer(help="List the indexed papers, or show one.", invoke_without_command=True)
+
+
+def _check_method(method: str) -> None:
+    from assistant.errors import UsageError
+
+    if method not in ("hybrid", "dense", "bm25"):
+        raise UsageError(f"Unknown --method {method!r}.", hint="Use hybrid, dense or bm25.")
+
+
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders of papers.")],
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", help="Force a format: daily, jsonl, csv, bibtex."),
+    ] = None,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Empty the index first.")] = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Fail (and ingest nothing) if any record is rejected.")
+    ] = False,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="If another ingest is running, wait for it.")
+    ] = False,
+    index_dir: IndexOpt = None,
+    chroma_url: ChromaOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add papers (Daily Papers dumps, JSONL, CSV or BibTeX) to the index."""
+    with common.errors():
+        from assistant.api import ingest_paths
+
+        settings = common.settings(index_dir=index_dir, chroma_url=chroma_url)
+        index = common.open_index(settings, rebuild=rebuild)
+        update, close = common.progress_bar("Embedding")
+        try:
+            report = ingest_paths(
+                index, paths, fmt=fmt, rebuild=rebuild, strict=strict, wait=wait, progress=update
+            )
+        finally:
+            close()
+        if as_json:
+            render.print_json(report.model_dump(mode="json"))
+        else:
+            render.print_ingest(report, index.catalog.count_papers())
+        if strict and report.rejected:
+            render.message("Strict mode: nothing was ingested because records were rejected.")
+            raise typer.Exit(1)
+        if report.rejected and not (report.added or report.updated or report.unchanged):
+            raise typer.Exit(1)
+
+
+def _read_queries(path: Path) -> list[str]:
+    from assistant.errors import UsageError
+
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(
+            f"Cannot read {path}: {exc}", hint="Give a UTF-8 text or JSONL file."
+        ) from exc
+    queries = []
+    for number, line in enumerate(lines, start=1):
+        text = line.strip()
+        if not text:
+            continue
+        if text.startswith("{"):
+            try:
+                record = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise UsageError(
+                    f"{path}:{number}: malformed JSON ({exc.msg}).",
+                    hint="One query per line, or JSONL with a 'question' field.",
+                ) from exc
+            question = record.get("question") or record.get("query")
+            if not isinstance(question, str) or not question.strip():
+                raise UsageError(
+                    f"{path}:{number}: no 'question' field.",
+                    hint="Each JSON line needs a 'question' string.",
+                )
+            queries.append(question.strip())
+        else:
+            queries.append(text)
+    return queries
+
+
+@with_filters()
+def search(
+    query: Annotated[str | None, typer.Argument(help="What to look for.")] = None,
+    k: Annotated[int, typer.Option("--k", "-k", min=1, max=200, help="Papers to show.")] = 10,
+    queries_file: Annotated[
+        Path | None,
+        typer.Option("--queries-file", help="Run many queries (one a line, or JSONL 'question')."),
+    ] = None,
+    method: MethodOpt = "hybrid",
+    filters: FilterFlags = NO_FILTERS,
+    index_dir: IndexOpt = None,
+    chroma_url: ChromaOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Find the papers that match a query, best first."""
+    with common.errors():
+        from assistant.api import search_many
+        from assistant.errors import UsageError
+        from assistant.retrieval.retriever import RetrievalOptions
+
+        if (query is None) == (queries_file is None):
+            raise UsageError(
+                "Give either a QUERY or --queries-file.",
+                hint='assistant search "memory-efficient fine-tuning"',
+            )
+        _check_method(method)
+        queries = [query] if query is not None else _read_queries(queries_file)  # type: ignore[arg-type]
+        if not queries or not all(q.strip() for q in queries):
+            raise UsageError("The query is empty.", hint="Give a question or keywords.")
+        # Bad flags are reported before a first run spends a minute building the corpus.
+        search_filters = filters.search_filters()
+        settings = common.settings(index_dir=index_dir, chroma_url=chroma_url)
+        index = common.open_index(settings)
+        common.ensure_corpus(index)
+        options = RetrievalOptions(k=k, method=method, filters=search_filters)  # type: ignore[arg-type]
+        if queries_file is not None:
+            search_many(
+                index, queries, options, each=lambda r: render.print_json(render.result_json(r))
+            )
+            return
+        (result,) = search_many(index, queries, options)
+        if as_json:
+            render.print_json(render.result_json(result))
+            return
+        render.print_search(result)
+
+
+def eval_command(
+    questions: Annotated[
+        Path | None,
+        typer.Argument(help="JSONL questions with 'question' and 'gold' (titles or ids)."),
+    ] = None,
+    beir: Annotated[
+        Path | None,
+        typer.Option("--beir", help="A BEIR-layout folder (corpus, queries, qrels), e.g. SciFact."),
+    ] = None,
+    split: Annotated[
+        str | None,
+        typer.Option("--split", help="BEIR qrels split (train, dev, test)."),
+    ] = None,
+    method: MethodOpt = "hybrid",
+    index_dir: IndexOpt = None,
+    chroma_url: ChromaOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Measure retrieval: Recall@1/5/10, MRR@10, nDCG@10 and abstention on unanswerable ones."""
+    with common.errors():
+        from assistant.api import evaluate_questions
+        from assistant.retrieval.retriever import RetrievalOptions
+
+        _check_method(method)
+        settings = common.settings(index_dir=index_dir, chroma_url=chroma_url)
+        index = common.open_index(settings)
+        if questions is not None and beir is None:
+            common.ensure_corpus(index)
+        ingest_update, ingest_close = common.progress_bar("Embedding corpus")
+        try:
+            report, warnings = evaluate_questions(
+                index,
+                questions_file=questions,
+                beir_dir=beir,
+                split=split,
+                options=RetrievalOptions(k=10, method=method),  # type: ignore[arg-type]
+                ingest_progress=ingest_update,
+            )
+        finally:
+            ingest_close()
+        render.warnings(render.console(stderr=True), warnings[:20])
+        if as_json:
+            data = report.model_dump(mode="json")
+            data["summary"] = report.summary()
+            data["method"] = method
+            render.print_json(data)
+            return
+        render.print_eval(report, method)
+
+
+@papers_app.callback()
+@with_filters("since", "until", "source")
+def papers(
+    ctx: typer.Context,
+    filters: FilterFlags = NO_FILTERS,
+    limit: Annotated[int, typer.Option("--limit", min=0, help="Show at most N (0: all).")] = 50,
+    index_dir: IndexOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the indexed papers (filter by year or source file)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    with common.errors():
+        settings = common.settings(index_dir=index_dir)
+        index = common.open_index(settings)
+        selected = list(
+            index.catalog.iter_papers(
+                year_from=filters.since, year_to=filters.until, source=filters.source
+            )
+        )
+        shown = selected if limit == 0 else selected[:limit]
+        if as_json:
+            render.print_json(
+                {
+                    "count": len(selected),
+                    "papers": [
+                        {
+                            "paper_id": p.paper_id,
+                            "title": p.title,
+                            "year": p.year,
+                            "source": p.source,
+                        }
+                        for p in shown
+                    ],
+                }
+            )
+            return
+        render.print_papers(shown, len(selected))
+
+
+@papers_app.command("show")
+def papers_show(
+    paper_id: Annotated[str, typer.Argument(help="The paper's id (as search shows it).")],
+    index_dir: IndexOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print one paper: metadata and abstract."""
+    with common.errors():
+        from assistant.errors import UsageError
+
+        settings = common.settings(index_dir=index_dir)
+        index = common.open_index(settings)
+        paper = index.catalog.get_paper(paper_id)
+        if paper is None:
+            raise UsageError(
+                f"No paper with id {paper_id!r} in {index.dir}.",
+                hint="'assistant papers' lists the ids; 'assistant search' finds them.",
+            )
+        if as_json:
+            render.print_json(paper.model_dump(mode="json"))
+            return
+        render.print_paper(paper)
+
+
+def stats(
+    index_dir: IndexOpt = None, chroma_url: ChromaOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Counts, embedding model and size of the index."""
+    with common.errors():
+        settings = common.settings(index_dir=index_dir, chroma_url=chroma_url)
+        info = common.open_index(settings).describe()
+        if as_json:
+            render.print_json(info)
+            return
+        render.print_stats(info)
+
+
+def config(as_json: JsonOpt = False) -> None:
+    """Print the effective settings (secrets masked) and where they come from."""
+    with common.errors():
+        from assistant.settings import Settings, config_file_path
+
+        data = common.settings().public_dict()
+        if as_json:
+            render.print_json(data)
+            return
+        descriptions = {name: Settings.model_fields[name].description or "" for name in data}
+        render.print_config(data, descriptions, config_file_path())

@@ -1,0 +1,124 @@
+"""Abstract sentences scored against a query: the one scorer behind snippets, quotes and support.
+
+Every score builds on the same idf weighting of the query's analysed words. Three rankings use
+it, each on purpose different:
+
+* :meth:`SentenceScorer.best_by_overlap` (search snippets): lexical only, no embedding, so a
+  search embeds nothing but the query;
+* :meth:`SentenceScorer.best_by_cosine` (cite, related work): closest sentence by cosine, ties
+  broken by word overlap;
+* :meth:`SentenceScorer.relevance` (extractive answers): cosine plus weighted overlap, a bonus
+  for better-ranked papers and a penalty for sentences late in the abstract.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import TYPE_CHECKING
+
+from assistant.ingest.chunking import split_sentences
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from assistant.index.paper_index import PaperIndex
+    from assistant.records import Paper
+
+__all__ = ["SentenceScorer"]
+
+
+class SentenceScorer:
+    """Scores sentences against one query over one index."""
+
+    def __init__(self, index: PaperIndex, query: str) -> None:
+        self.index = index
+        self.query = query
+        lexical = index.lexical
+        self._idf = {t: lexical.idf(t) for t in set(lexical.analyzer.tokens(query))}
+        self.idf_total = sum(self._idf.values()) or 1.0
+
+    # --- lexical
+    def matched_idf(self, words: Collection[str]) -> float:
+        """The idf mass of the query's words found in ``words`` (analysed words)."""
+        return sum(weight for term, weight in self._idf.items() if term in words)
+
+    def overlap(self, sentence: str) -> float:
+        """Share of the query's idf mass found in ``sentence`` (0 to 1)."""
+        words = set(self.index.lexical.analyzer.tokens(sentence))
+        return self.matched_idf(words) / self.idf_total
+
+    def best_by_overlap(
+        self, sentences: Sequence[tuple[str, Collection[str]]], fallback: str
+    ) -> str:
+        """The sentence sharing the most idf mass with the query (the first one on ties or
+        when none shares any); ``fallback`` when there are no sentences.
+
+        ``sentences`` are ``(text, analysed words)`` pairs.
+        """
+        if not sentences:
+            return fallback
+        best, best_score = sentences[0][0], 0.0
+        for sentence, words in sentences:
+            score = self.matched_idf(words)
+            if score > best_score:
+                best, best_score = sentence, score
+        return best
+
+    # --- with the embedding model
+    def best_by_cosine(
+        self, papers: Sequence[Paper], extra: Sequence[str] = (), min_words: int = 1
+    ) -> tuple[dict[str, tuple[str, float]], np.ndarray]:
+        """``{paper_id: (sentence, cosine)}`` and the vectors of ``extra`` texts (same batch).
+
+        A paper's candidates are its abstract sentences of at least ``min_words`` words (else
+        all of them, else its title); the best has the highest cosine (rounded to 4 places),
+        ties broken by :meth:`overlap`.
+        """
+        candidates: list[tuple[str, str]] = []
+        for paper in papers:
+            sentences = (
+                [s for s in split_sentences(paper.abstract) if len(s.split()) >= min_words]
+                or split_sentences(paper.abstract)
+                or [paper.title]
+            )
+            candidates.extend((paper.paper_id, s) for s in sentences)
+        vectors = self.index.embedder.embed(
+            [self.query, *extra, *(text for _pid, text in candidates)]
+        )
+        query = vectors[0]
+        extra_vectors = vectors[1 : 1 + len(extra)]
+        sims = vectors[1 + len(extra) :] @ query
+        best: dict[str, tuple[str, float, float]] = {}
+        for (pid, text), sim in zip(candidates, sims, strict=True):
+            cosine = round(float(sim), 4)
+            current = best.get(pid)
+            if current is not None and cosine < current[1]:
+                continue
+            lexical = self.overlap(text)
+            if current is None or cosine > current[1] or lexical > current[2]:
+                best[pid] = (text, cosine, lexical)
+        return {pid: (text, cosine) for pid, (text, cosine, _lex) in best.items()}, extra_vectors
+
+    def relevance(
+        self,
+        candidates: Sequence[tuple[int, int, str]],
+        *,
+        lexical_weight: float = 0.25,
+        rank_bonus: float = 0.12,
+        position_penalty: float = 0.01,
+    ) -> tuple[list[float], np.ndarray]:
+        """Relevance of ``(paper rank, sentence position, text)`` candidates, and their vectors.
+
+        ``cosine + lexical_weight * overlap + rank_bonus / (rank + 1)
+        - position_penalty * position``.
+        """
+        vectors = self.index.embedder.embed([self.query] + [c[2] for c in candidates])
+        query, sentence_vectors = vectors[0], vectors[1:]
+        scores = [
+            float(vector @ query)
+            + lexical_weight * self.overlap(text)
+            + rank_bonus / (rank + 1)
+            - position_penalty * position
+            for (rank, position, text), vector in zip(candidates, sentence_vectors, strict=True)
+        ]
+        return scores, sentence_vectors
