@@ -41,11 +41,14 @@ def ingest_paths(
     strict: bool = False,
     wait: bool = False,
     progress: ProgressFn | None = None,
+    replace_demo: bool = False,
 ) -> IngestReport:
     """Read papers from files or folders and add them to the index.
 
     Rejected records are reported, not fatal, unless ``strict``: then nothing is ingested
-    when any record is rejected.
+    when any record is rejected. ``replace_demo``: if the index holds only the bundled demo
+    corpus, it is emptied first (``index.demo_removed`` then says how many papers went);
+    otherwise the papers go beside it.
     """
     from assistant.index.paper_index import INGEST_WINDOW
     from assistant.ingest.readers import read_paths
@@ -54,15 +57,19 @@ def ingest_paths(
     # --strict can refuse before any change and progress knows the total. The second pass
     # streams the papers into the index a window at a time: memory does not grow with input.
     files = [Path(p) for p in paths]
-    checked = read_paths(files, fmt, sink=_discard, window=INGEST_WINDOW)
+    limit = index.settings.max_abstract_chars
+    checked = read_paths(files, fmt, sink=_discard, window=INGEST_WINDOW, max_abstract_chars=limit)
     if (strict and checked.rejects) or not checked.count:
         # nothing to index: never empty the index, even with --rebuild
         return IngestReport(rejected=len(checked.rejects), rejects=checked.rejects)
-    with index.ingesting(rebuild, wait, progress, total=checked.count) as run:
-        read_paths(files, fmt, sink=run.add, window=INGEST_WINDOW)
+    with index.ingesting(
+        rebuild, wait, progress, total=checked.count, replace_demo=replace_demo
+    ) as run:
+        read_paths(files, fmt, sink=run.add, window=INGEST_WINDOW, max_abstract_chars=limit)
     report = run.report
     report.rejected = len(checked.rejects)
     report.rejects = checked.rejects
+    report.truncated = checked.truncated
     return report
 
 
@@ -71,15 +78,41 @@ def _discard(papers: list[Paper]) -> None:
 
 
 def ensure_corpus(index: PaperIndex, progress: ProgressFn | None = None) -> IngestReport | None:
-    """Build the index from the bundled corpus if it is empty (a new user's first command)."""
-    return index.ensure_bundled_corpus(progress=progress)
+    """Build the index from the bundled demo corpus if it is empty (None if it was not).
+
+    The demo is tagged as such, and built from the vectors shipped with it when they fit the
+    index's settings (else embedded). Never called implicitly: the CLI calls it on a first run
+    only, into the default index when no index is configured.
+    """
+    from assistant.index.demo import ensure_bundled
+
+    return ensure_bundled(index, progress)
+
+
+def ingest_bundled(
+    index: PaperIndex,
+    wait: bool = False,
+    progress: ProgressFn | None = None,
+    rebuild: bool = False,
+) -> IngestReport:
+    """Add the bundled demo corpus (425 papers) to the index, beside any papers it holds
+    (``rebuild``: instead of them). Tagged as the demo; built from its shipped vectors."""
+    from assistant.index.demo import add_bundled
+
+    report = add_bundled(index, progress, wait=wait, rebuild=rebuild)
+    assert report is not None
+    return report
 
 
 def search(index: PaperIndex, query: str, options: RetrievalOptions | None = None) -> SearchResult:
-    """Hybrid search over the index."""
+    """Hybrid search over the index.
+
+    Filters that cannot mean what was asked (an inverted year range, a ``key=value`` key no
+    indexed paper has) raise UsageError; filters that leave no paper say why in ``notes``.
+    """
     if not query.strip():
         raise UsageError("The query is empty.", hint="Give a question or keywords to search for.")
-    return Retriever(index).search(query, options)
+    return search_many(index, [query], options)[0]
 
 
 def search_many(
@@ -88,11 +121,21 @@ def search_many(
     options: RetrievalOptions | None = None,
     each: Callable[[SearchResult], None] | None = None,
 ) -> list[SearchResult]:
-    """Run many queries with one loaded index."""
+    """Run many queries with one loaded index (filters checked as :func:`search` does)."""
+    from assistant.retrieval.filters import check_filters, no_match_message
+
+    options = options or RetrievalOptions()
+    check_filters(options.filters, index.catalog)
     retriever = Retriever(index)
     results = []
+    why: list[str | None] = []  # worked out once, for the first query the filters empty
     for query in queries:
         result = retriever.search(query, options)
+        if not result.results and not options.filters.is_empty():
+            if not why:
+                why.append(no_match_message(options.filters, index.catalog))
+            if why[0]:
+                result.notes.append(why[0])
         if each is not None:
             each(result)
         results.append(result)
@@ -122,15 +165,26 @@ def ask(
         abstention,
         extractive_answer,
         llm_answer,
+        no_match_answer,
     )
     from assistant.generation.fallback import answer_with_fallback, wants_model
+    from assistant.retrieval.filters import check_filters, no_match_message
 
     if not question.strip():
         raise UsageError("The question is empty.", hint="Ask something, e.g. 'What is LongLoRA?'")
     options = options or RetrievalOptions(k=max(settings.answer_papers, 5))
+    check_filters(options.filters, index.catalog)
     registry = registry if registry is not None else CitationRegistry()
     result = Retriever(index).search(search_query or question, options)
     mode = "llm" if wants_model(settings, client) else "extractive"
+    why = None
+    if not result.results and not options.filters.is_empty():
+        why = no_match_message(options.filters, index.catalog)
+    if why:  # the filters leave no paper: say why, not "not covered"
+        answer = no_match_answer(question, why, mode)  # type: ignore[arg-type]
+        answer.notes.extend(result.notes)
+        answer.standalone_question = search_query
+        return answer
     if not result.results or not result.covered:
         answer = abstention(question, result, mode)  # type: ignore[arg-type]
         answer.notes.extend(result.notes)

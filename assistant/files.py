@@ -1,4 +1,4 @@
-"""Small file helpers: hashing, and where the bundled demo corpus lives."""
+"""Small file helpers: hashing, and where the bundled demo corpus and its vectors live."""
 
 from __future__ import annotations
 
@@ -19,3 +19,8 @@ def sha256_of(path: Path) -> str:
 def bundled_corpus_dir() -> Path:
     """The Daily Papers dumps shipped inside the package."""
     return Path(str(resources.files("assistant") / "data" / "seeds"))
+
+
+def demo_vectors_path() -> Path:
+    """The demo corpus's chunk vectors shipped inside the package (see bench/demo_vectors.py)."""
+    return Path(str(resources.files("assistant") / "data" / "demo-vectors.npz"))

@@ -39,6 +39,9 @@ class ReadResult(BaseModel):
     papers: list[Paper] = Field(default_factory=list)
     rejects: list[Reject] = Field(default_factory=list)
     count: int = Field(default=0, description="Papers read (also those streamed to a sink).")
+    truncated: list[Reject] = Field(
+        default_factory=list, description="Papers kept with their over-long abstract cut."
+    )
 
 
 class IngestReport(BaseModel):
@@ -52,6 +55,10 @@ class IngestReport(BaseModel):
     chunks_embedded: int = 0
     seconds: float = 0.0
     rejects: list[Reject] = Field(default_factory=list)
+    truncated: list[Reject] = Field(
+        default_factory=list,
+        description="Papers ingested with their abstract cut to max_abstract_chars, and where.",
+    )
 
 
 class SearchHit(BaseModel):

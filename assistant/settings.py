@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -57,8 +57,41 @@ class Settings(BaseSettings):
         default=DEFAULT_EMBEDDING_MODEL,
         description=(
             "Embedding model: 'all-MiniLM-L6-v2-q8' (bundled ONNX with int8 matrix products, "
-            "offline, the fastest), 'all-MiniLM-L6-v2' (the packaged model as is) or "
-            "'openai:<model>' (e.g. openai:text-embedding-3-small, needs an API key)."
+            "offline, the fastest), 'all-MiniLM-L6-v2' (the packaged model as is), "
+            "'openai:<model>' (e.g. openai:text-embedding-3-small, needs an API key), or the "
+            "path of a folder with your own ONNX model (model.onnx + tokenizer.json; a path or "
+            "'onnx:<path>')."
+        ),
+    )
+    embedding_pooling: Literal["mean", "cls"] | None = Field(
+        default=None,
+        description=(
+            "Pooling of a model from a folder: 'mean' or 'cls' (default: the folder's "
+            "assistant-embedding.json, else 1_Pooling/config.json, else mean)."
+        ),
+    )
+    embedding_query_prefix: str | None = Field(
+        default=None,
+        description=(
+            "Text put before each query for a model from a folder (e5: 'query: '; bge: its "
+            "query instruction); default: the folder's assistant-embedding.json or "
+            "sentence-transformers prompts, else none."
+        ),
+    )
+    embedding_passage_prefix: str | None = Field(
+        default=None,
+        description=(
+            "Text put before each embedded passage for a model from a folder (e5: 'passage: '); "
+            "default as for the query prefix."
+        ),
+    )
+    embedding_max_tokens: int | None = Field(
+        default=None,
+        ge=8,
+        le=8192,
+        description=(
+            "Longest input of a model from a folder, in word pieces (default: from its "
+            "configs, e.g. 512 for bge)."
         ),
     )
     model_cache_dir: Path | None = Field(
@@ -91,6 +124,20 @@ class Settings(BaseSettings):
     )
     embed_threads: int = Field(
         default=0, ge=0, description="ONNX runtime threads for embedding (0: all cores)."
+    )
+    max_abstract_chars: int = Field(
+        default=20_000,
+        ge=1_000,
+        description=(
+            "Longest abstract ingested; a longer one is cut at a sentence end (noted in the "
+            "ingest report with its file and line)."
+        ),
+    )
+    max_snippet_chars: int = Field(
+        default=400,
+        ge=40,
+        description="Most characters of a snippet that search prints (papers show prints at "
+        "most max_abstract_chars of an abstract).",
     )
 
     # --- retrieval

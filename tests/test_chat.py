@@ -230,7 +230,7 @@ def test_resume_errors_and_transcript(run_cli: Any, bundled_index_dir: Path) -> 
     resumed = _chat(
         run_cli, bundled_index_dir, ["what dataset does it use?"], "--session", session["id"][:5]
     )
-    assert f"Resumed session {session['id']} (1 turns)" in resumed.stderr
+    assert f"Resumed session {session['id']} (1 turn)" in resumed.stderr
     assert "LongQA" in resumed.stdout
     show = run_cli(["sessions", "show", session["id"], "--index", str(bundled_index_dir)])
     assert show.exit_code == 0

@@ -763,14 +763,14 @@ def test_errors_are_a_message_and_a_hint(
 
 
 def test_first_search_builds_the_bundled_corpus(run_cli: RunCli, tmp_path: Path) -> None:
-    """The one slow test: an empty index folder is filled from the bundled corpus."""
-    result = run_cli(["search", "LongLoRA", "--json", "--k", "3", "--index", "fresh"], timeout=900)
+    """A first run with no index configured fills the default index from the bundled corpus."""
+    result = run_cli(["search", "LongLoRA", "--json", "--k", "3"], timeout=900)
     assert result.exit_code == 0, result
     stderr = flat(result.stderr)
     assert "is empty: building it from the bundled corpus" in stderr
     assert "Indexed 425 papers" in stderr
     data = json.loads(result.stdout)
     assert data["results"][0]["title"].startswith("LongLoRA")
-    assert len(papers_in(tmp_path / "fresh")) == 425
-    again = run_cli(["search", "LongLoRA", "--json", "--index", "fresh"])
+    assert len(papers_in(tmp_path / "index")) == 425
+    again = run_cli(["search", "LongLoRA", "--json"])
     assert "bundled corpus" not in again.stderr  # built once

@@ -109,3 +109,24 @@ def test_a_texts_vector_does_not_depend_on_its_batch(tmp_path: Path, model_cache
     for company in ([], [loud], [loud, TEXTS[0] * 5], list(reversed(TEXTS))):
         together = embedder.embed(TEXTS + company)[: len(TEXTS)]
         assert (together * alone).sum(axis=1).min() > 0.999
+
+
+def test_the_shipped_activation_ranges_are_what_calibration_computes(tmp_path: Path) -> None:
+    """A first run uses the shipped ranges instead of calibrating: they must not go stale."""
+    import onnx
+
+    from assistant.embeddings.minilm import MINILM_FILES_SHA256, MINILM_MAX_TOKENS, minilm_files
+    from assistant.embeddings.minilm_int8 import (
+        calibrate_ranges,
+        quantize_weights,
+        shipped_ranges,
+    )
+
+    files = minilm_files()
+    model = onnx.load(str(quantize_weights(files["model.onnx"], tmp_path)))
+    computed = calibrate_ranges(model, files["tokenizer.json"], MINILM_MAX_TOKENS)
+    shipped = shipped_ranges(MINILM_FILES_SHA256["model.onnx"])
+    assert shipped is not None and shipped.keys() == computed.keys()
+    for name, (low, high) in computed.items():
+        assert shipped[name] == pytest.approx((low, high), abs=1e-5), name
+    assert shipped_ranges("another model") is None

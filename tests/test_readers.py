@@ -602,7 +602,8 @@ def test_merge_duplicates() -> None:
     x = unique[0]
     assert x.title == "X" and x.source == "one.jsonl"
     assert x.abstract == "a longer abstract"
-    assert (x.year, x.authors, x.doi, x.venue, x.extra) == (2020, ["A"], "10.1/x", "V", {"k": "v"})
+    assert (x.year, x.authors, x.doi, x.venue) == (2020, ["A"], "10.1/x", "V")
+    assert x.extra == {"k": "v", "sources": "one.jsonl; two.jsonl"}  # the files it came from
     assert a.abstract == "short" and a.year is None  # inputs untouched
     assert merge_duplicates([]) == ([], 0)
 

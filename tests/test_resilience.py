@@ -253,8 +253,10 @@ def test_ingest_search_and_ask_through_a_chroma_server(
 
 def test_unreachable_chroma_server_is_a_clear_error(run_cli: Any, tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{free_port()}"
+    # Building the demo corpus writes its vectors to the server (an empty --index folder no
+    # longer builds it on a search: tests/test_demo_corpus.py).
     result = run_cli(
-        ["search", "anything", "--index", str(tmp_path / "idx")], env={"ASSISTANT_CHROMA_URL": url}
+        ["ingest", "--bundled", "--index", str(tmp_path / "idx")], env={"ASSISTANT_CHROMA_URL": url}
     )
     assert result.exit_code != 0
     assert "Could not reach the Chroma server" in result.stderr

@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from assistant.chat.transcripts import EXPORT_KINDS, _reference_line
 from assistant.errors import AssistantError
-from assistant.retrieval.filters import SearchFilters
+from assistant.retrieval.filters import SearchFilters, check_filters, no_match_message
 
 if TYPE_CHECKING:
     from assistant.generation.answer import Citation
+    from assistant.index.paper_index import PaperIndex
 
 
 class ChatSession(Protocol):
@@ -26,6 +27,7 @@ class ChatSession(Protocol):
 
     session_id: str | None
     filters: SearchFilters
+    index: PaperIndex
 
     def set_filters(self, filters: SearchFilters) -> None: ...
 
@@ -34,6 +36,7 @@ class ChatSession(Protocol):
     def cited(self) -> list[Citation]: ...
 
     def export(self, kind: str, path: Path) -> tuple[Path, int]: ...
+
 
 CommandKind = Literal["help", "sources", "export", "filter", "reset", "quit", "unknown", "error"]
 
@@ -121,7 +124,9 @@ def _export_command(chat: ChatSession, args: list[str]) -> CommandResult:
     path = Path(args[1]) if len(args) == 2 else Path(f"chat-{chat.session_id or 'new'}.{kind}")
     written, count = chat.export(kind, path)
     what = {"md": "conversation", "bib": "BibTeX", "json": "conversation"}[kind]
-    detail = f"{count} entr{'ies' if count != 1 else 'y'}" if kind == "bib" else f"{count} turns"
+    plural = count != 1
+    noun = f"entr{'ies' if plural else 'y'}" if kind == "bib" else f"turn{'s' * plural}"
+    detail = f"{count} {noun}"
     return CommandResult("export", f"Wrote the {what} ({detail}) to {written}.", path=written)
 
 
@@ -159,5 +164,8 @@ def _filter_command(chat: ChatSession, args: list[str]) -> CommandResult:
         change = {"metadata": {**chat.filters.metadata, name.strip(): value.strip()}}
     else:
         return CommandResult("error", f"Unknown filter '{args[0]}'. {usage}")
-    chat.set_filters(chat.filters.model_copy(update=change))
-    return CommandResult("filter", f"Filters: {chat.filters.describe()}.")
+    wanted = chat.filters.model_copy(update=change)
+    check_filters(wanted, chat.index.catalog)  # an error line; the filters stay as they were
+    chat.set_filters(wanted)
+    why = no_match_message(chat.filters, chat.index.catalog)
+    return CommandResult("filter", f"Filters: {chat.filters.describe()}.", [why] if why else [])

@@ -41,12 +41,10 @@ def ask(
         from assistant.api import ask as ask_question
         from assistant.retrieval.retriever import RetrievalOptions
 
-        settings = common.llm_settings(
-            model, base_url, extractive, index_dir=index_dir, chroma_url=chroma_url, answer_papers=k
-        )
         search_filters = filters.search_filters()  # before a first build
-        index = common.open_index(settings)
-        common.ensure_corpus(index)
+        settings, index = common.open_for_answers(
+            model, base_url, extractive, index_dir, chroma_url, answer_papers=k
+        )
         options = RetrievalOptions(k=max(k, 5), filters=search_filters)
         on_token, streamed = render.token_printer()
         answer = ask_question(

@@ -85,7 +85,9 @@ def chat(
         common.ensure_corpus(index)
         if session.session_id is not None:
             render.message(
-                f"Resumed session {session.session_id} ({len(session.turns)} turns)", err
+                f"Resumed session {session.session_id} ({len(session.turns)} turn"
+                f"{'s' * (len(session.turns) != 1)})",
+                err,
             )
         try:
             _loop(session, render.console(), err)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -62,36 +63,8 @@ def errors() -> Iterator[None]:
 
 def progress_bar(description: str) -> tuple[Callable[[int, int], None], Callable[[], None]]:
     """A rich progress bar (on stderr) with rate and time left; returns (update, close)."""
-    from rich import progress as bar
-
-    progress = bar.Progress(
-        bar.TextColumn("{task.description}"),
-        bar.BarColumn(),
-        bar.MofNCompleteColumn(),
-        bar.TextColumn("{task.fields[rate]}"),
-        bar.TimeElapsedColumn(),
-        bar.TextColumn("left"),
-        bar.TimeRemainingColumn(),
-        console=render.console(stderr=True),
-        transient=True,
-    )
-    task = progress.add_task(description, total=None, rate="")
-    started = False
-
-    def update(done: int, total: int) -> None:
-        nonlocal started
-        if not started:
-            progress.start()
-            started = True
-        elapsed = progress.tasks[0].elapsed or 0.0
-        rate = f"{done / elapsed:.1f} papers/s" if elapsed > 0 and done else ""
-        progress.update(task, completed=done, total=total, rate=rate)
-
-    def close() -> None:
-        if started:
-            progress.stop()
-
-    return update, close
+    progress = render.ProgressBar(description)
+    return progress, progress.close
 
 
 def open_index(loaded: Settings, rebuild: bool = False) -> PaperIndex:
@@ -101,17 +74,72 @@ def open_index(loaded: Settings, rebuild: bool = False) -> PaperIndex:
 
 
 def ensure_corpus(index: PaperIndex) -> None:
-    """First run: build the index from the bundled corpus, with a progress bar."""
+    """Before a read command: the index must hold papers.
+
+    A first run with no index configured (no --index, ASSISTANT_INDEX_DIR or config file
+    setting) builds the bundled demo corpus into the default index, from its shipped vectors.
+    Any other empty index is an error saying how to fill it. While an ingest runs, the papers
+    it has committed are searched; with none committed yet, that is said.
+    """
     from assistant.api import ensure_corpus as build_corpus
+    from assistant.errors import AssistantError
 
     if index.catalog.count_papers() > 0:
         return
+    where = str(index.dir)  # print_error escapes
+    if index.ingest_running():
+        raise AssistantError(
+            f"The index in {where} has no paper yet: an ingest into it is running.",
+            hint="Search again in a moment: papers can be searched as soon as each batch of "
+            "them is committed.",
+        )
+    if "index_dir" in index.settings.model_fields_set:
+        raise AssistantError(
+            f"The index in {where} is empty.",
+            hint="Fill it with 'assistant ingest FILES...' (BibTeX, JSONL, CSV, Daily Papers "
+            "dumps), or 'assistant ingest --bundled' for the demo corpus (425 papers); "
+            "or check the folder name (--index, ASSISTANT_INDEX_DIR, the config file).",
+        )
     err = render.console(stderr=True)
     render.building_corpus(err, index.dir)
-    update, close = progress_bar("Embedding")
+    update, close = progress_bar("Indexing")
     try:
         report = build_corpus(index, progress=update)
     finally:
         close()
     if report is not None:
-        render.message(f"Indexed {report.added} papers in {report.seconds:.1f} s.", err)
+        render.message(
+            f"Indexed {report.added} papers (the demo corpus) in {report.seconds:.1f} s. For "
+            "your own papers: assistant ingest FILES (replaces the demo).",
+            err,
+        )
+
+
+def open_for_answers(
+    model: str | None,
+    base_url: str | None,
+    extractive: bool,
+    index_dir: Path | None,
+    chroma_url: str | None,
+    **overrides: Any,
+) -> tuple[Settings, PaperIndex]:
+    """Settings and the index (the demo built on a first run) for a command that may use a
+    model: ask, cite, related-work."""
+    loaded = llm_settings(
+        model, base_url, extractive, index_dir=index_dir, chroma_url=chroma_url, **overrides
+    )
+    index = open_index(loaded)
+    ensure_corpus(index)
+    return loaded, index
+
+
+def write_text_file(path: Path, text: str) -> None:
+    """Write an output file (--out, --bib); a failure is a usage error with a hint."""
+    from assistant.errors import UsageError
+
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(
+            f"Cannot write {path}: {exc.strerror or exc}.", hint="Choose another file name."
+        ) from exc

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from assistant.cli import common, render
+from assistant.cli import common, render, render_index
 from assistant.cli.options import (
     NO_FILTERS,
     ChromaOpt,
@@ -24,6 +24,9 @@ from assistant.cli.options import (
     MethodOpt,
     with_filters,
 )
+
+if TYPE_CHECKING:
+    from assistant.index.paper_index import PaperIndex
 
 papers_app = typer.Typer(help="List the indexed papers, or show one.", invoke_without_command=True)
 
@@ -35,8 +38,27 @@ def _check_method(method: str) -> None:
         raise UsageError(f"Unknown --method {method!r}.", hint="Use hybrid, dense or bm25.")
 
 
+def _replace_demo(index: PaperIndex, keep_demo: bool) -> bool:
+    """Whether this ingest empties an index that holds only the demo: asked on a terminal."""
+    import sys
+
+    if keep_demo or not index.holds_only_demo():
+        return False
+    if not sys.stdin.isatty():
+        return True  # said after the ingest
+    papers = index.catalog.count_papers()
+    return typer.confirm(
+        f"The index in {index.dir} holds only the bundled demo corpus ({papers} papers). "
+        "Replace it with your papers? (No keeps it beside them)",
+        default=True,
+        err=True,
+    )
+
+
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="Files or folders of papers.")],
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Files or folders of papers.", show_default=False)
+    ] = None,
     fmt: Annotated[
         str | None,
         typer.Option("--format", help="Force a format: daily, jsonl, csv, bibtex."),
@@ -48,27 +70,65 @@ def ingest(
     wait: Annotated[
         bool, typer.Option("--wait", help="If another ingest is running, wait for it.")
     ] = False,
+    bundled: Annotated[
+        bool, typer.Option("--bundled", help="Add the bundled demo corpus (425 papers).")
+    ] = False,
+    keep_demo: Annotated[
+        bool,
+        typer.Option(
+            "--keep-demo", help="Keep the demo corpus if the index holds only it (else replaced)."
+        ),
+    ] = False,
     index_dir: IndexOpt = None,
     chroma_url: ChromaOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Add papers (Daily Papers dumps, JSONL, CSV or BibTeX) to the index."""
-    with common.errors():
-        from assistant.api import ingest_paths
+    """Add papers (Daily Papers dumps, JSONL, CSV or BibTeX) to the index.
 
+    The first ingest into an index that holds only the demo corpus replaces it (on a terminal,
+    after asking); --keep-demo keeps it.
+    """
+    with common.errors():
+        from assistant.api import ingest_bundled, ingest_paths
+        from assistant.errors import UsageError
+
+        if bool(paths) == bundled:
+            raise UsageError(
+                "Give FILES to ingest, or --bundled for the demo corpus (not both).",
+                hint="assistant ingest my-papers.bib; assistant ingest --bundled (then "
+                "'assistant ingest --keep-demo FILES' to add yours beside the demo).",
+            )
         settings = common.settings(index_dir=index_dir, chroma_url=chroma_url)
         index = common.open_index(settings, rebuild=rebuild)
+        replace = not bundled and _replace_demo(index, keep_demo)
         update, close = common.progress_bar("Embedding")
         try:
-            report = ingest_paths(
-                index, paths, fmt=fmt, rebuild=rebuild, strict=strict, wait=wait, progress=update
-            )
+            if bundled:
+                report = ingest_bundled(index, wait=wait, progress=update, rebuild=rebuild)
+            else:
+                report = ingest_paths(
+                    index,
+                    paths or [],
+                    fmt=fmt,
+                    rebuild=rebuild,
+                    strict=strict,
+                    wait=wait,
+                    progress=update,
+                    replace_demo=replace,
+                )
         finally:
             close()
+        if index.demo_removed:
+            render.message(
+                f"Replaced the bundled demo corpus ({index.demo_removed} papers) with your "
+                "papers (--keep-demo keeps it; 'assistant ingest --bundled' adds it back)."
+            )
         if as_json:
-            render.print_json(report.model_dump(mode="json"))
+            render.print_json(
+                {**report.model_dump(mode="json"), "demo_removed": index.demo_removed}
+            )
         else:
-            render.print_ingest(report, index.catalog.count_papers())
+            render_index.print_ingest(report, index.catalog.count_papers())
         if strict and report.rejected:
             render.message("Strict mode: nothing was ingested because records were rejected.")
             raise typer.Exit(1)
@@ -95,7 +155,8 @@ def _read_queries(path: Path) -> list[str]:
                 record = json.loads(text)
             except json.JSONDecodeError as exc:
                 raise UsageError(
-                    f"{path}:{number}: malformed JSON ({exc.msg}).",
+                    f"{path}:{number}: malformed JSON "
+                    f"({exc.msg.removesuffix(' at')} at column {exc.colno}).",
                     hint="One query per line, or JSONL with a 'question' field.",
                 ) from exc
             question = record.get("question") or record.get("query")
@@ -147,14 +208,19 @@ def search(
         options = RetrievalOptions(k=k, method=method, filters=search_filters)  # type: ignore[arg-type]
         if queries_file is not None:
             search_many(
-                index, queries, options, each=lambda r: render.print_json(render.result_json(r))
+                index,
+                queries,
+                options,
+                each=lambda r: render.print_json(
+                    render_index.result_json(r, settings.max_snippet_chars)
+                ),
             )
             return
         (result,) = search_many(index, queries, options)
         if as_json:
-            render.print_json(render.result_json(result))
+            render.print_json(render_index.result_json(result, settings.max_snippet_chars))
             return
-        render.print_search(result)
+        render_index.print_search(result, settings.max_snippet_chars)
 
 
 def eval_command(
@@ -213,6 +279,10 @@ def papers(
     ctx: typer.Context,
     filters: FilterFlags = NO_FILTERS,
     limit: Annotated[int, typer.Option("--limit", min=0, help="Show at most N (0: all).")] = 50,
+    bib: Annotated[
+        Path | None,
+        typer.Option("--bib", help="Also write the listed papers' BibTeX entries to this file."),
+    ] = None,
     index_dir: IndexOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -228,6 +298,12 @@ def papers(
             )
         )
         shown = selected if limit == 0 else selected[:limit]
+        if bib is not None:
+            from assistant.export.bibtex import bibliography
+
+            common.write_text_file(bib, bibliography(shown))
+            entries = "entry" if len(shown) == 1 else "entries"
+            render.message(f"Wrote {len(shown)} BibTeX {entries} to {render.escape(str(bib))}.")
         if as_json:
             render.print_json(
                 {
@@ -244,7 +320,7 @@ def papers(
                 }
             )
             return
-        render.print_papers(shown, len(selected))
+        render_index.print_papers(shown, len(selected))
 
 
 @papers_app.command("show")
@@ -268,7 +344,7 @@ def papers_show(
         if as_json:
             render.print_json(paper.model_dump(mode="json"))
             return
-        render.print_paper(paper)
+        render_index.print_paper(paper, settings.max_abstract_chars)
 
 
 def stats(
@@ -277,11 +353,13 @@ def stats(
     """Counts, embedding model and size of the index."""
     with common.errors():
         settings = common.settings(index_dir=index_dir, chroma_url=chroma_url)
-        info = common.open_index(settings).describe()
+        index = common.open_index(settings)
+        info = index.describe()
+        info["duplicates_merged"] = int(index.catalog.get_meta("duplicates_merged") or 0)
         if as_json:
             render.print_json(info)
             return
-        render.print_stats(info)
+        render_index.print_stats(info)
 
 
 def config(as_json: JsonOpt = False) -> None:

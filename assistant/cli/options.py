@@ -87,12 +87,19 @@ class FilterFlags:
     where: list[str] = field(default_factory=list)
 
     def search_filters(self) -> SearchFilters:
-        """The library's filters; a malformed ``--where`` raises :class:`UsageError`."""
+        """The library's filters; a malformed ``--where`` or ``--since`` after ``--until`` raises
+        :class:`UsageError` (keys no indexed paper has are the library's check, on the index).
+        """
         # Not done at parse time: each command checks the filters at its own point (e.g. before
         # a first run spends a minute building the corpus), inside its error handling.
         from assistant.errors import UsageError
         from assistant.retrieval.filters import SearchFilters
 
+        if self.since is not None and self.until is not None and self.since > self.until:
+            raise UsageError(
+                f"--since {self.since} is after --until {self.until}: no paper can match.",
+                hint=f"Swap them: --since {self.until} --until {self.since}.",
+            )
         metadata = {}
         for item in self.where:
             key, sep, value = item.partition("=")

@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from assistant.generation.answer import Answer, Citation
     from assistant.generation.cite import CitedPaper, CiteResult
     from assistant.generation.related_work import RelatedWork
-    from assistant.records import IngestReport, Paper, SearchResult
 
 
 # --- basics --------------------------------------------------------------------------------------
@@ -95,68 +94,70 @@ def warnings(err: Console, items: list[str]) -> None:
 # --- index: ingest, search, eval, papers, stats, config ------------------------------------------
 
 
+def folder_name(path: Path) -> str:
+    """A folder as a message names it: ``./index`` rather than ``index`` ("the index in index")."""
+    text = str(path)
+    if path.is_absolute() or text.startswith((".", "~")):
+        return text
+    return f"./{text}"
+
+
 def building_corpus(err: Console, index_dir: Path) -> None:
     err.print(
-        f"The index in {escape(str(index_dir))} is empty: building it from the bundled corpus "
-        "(425 papers)."
+        f"The index folder {escape(folder_name(index_dir))} is empty: building it from the "
+        "bundled corpus (425 papers)."
     )
 
 
-def print_ingest(report: IngestReport, papers_in_index: int) -> None:
-    """Rejects (the first 50) on stderr, then the counts."""
-    err = console(stderr=True)
-    for reject in report.rejects[:50]:
-        err.print(f"[yellow]rejected[/] {escape(reject.describe())}", markup=True)
-    if len(report.rejects) > 50:
-        err.print(f"... and {len(report.rejects) - 50} more rejects")
-    console().print(
-        f"added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
-        f"rejected {report.rejected}"
-        + (f" ({report.duplicates_merged} duplicates merged)" if report.duplicates_merged else "")
-        + f" in {report.seconds:.1f} s; index: {papers_in_index} papers"
-    )
+class ProgressBar:
+    """A rich progress bar on stderr: papers done of the total, papers/s and the time left.
 
+    Call it with ``(done, total)``. Papers that needed no embedding (unchanged, or committed
+    before a resume) are announced with :meth:`skipped`: the rate counts only the papers
+    embedded in this run, over this run's time. On a stderr that is not a terminal nothing is
+    drawn (rich would leave a blank line behind).
+    """
 
-def result_json(result: SearchResult) -> dict[str, Any]:
-    """The ``search --json`` shape: the result, with the hits' main fields only."""
-    data = result.model_dump(mode="json")
-    data["results"] = [
-        {k: hit[k] for k in ("rank", "paper_id", "title", "year", "score", "snippet")}
-        for hit in data["results"]
-    ]
-    return data
+    def __init__(self, description: str) -> None:
+        from rich import progress as bar
 
-
-def print_search(result: SearchResult) -> None:
-    from rich.table import Table
-
-    out = console()
-    for note in result.notes:
-        out.print(f"[dim]{note}[/]", markup=True)
-    if not result.results:
-        out.print("No paper matches.")
-        return
-    table = Table(show_lines=False, box=None, pad_edge=False, header_style="bold")
-    table.add_column("#", justify="right")
-    table.add_column("score", justify="right")
-    table.add_column("paper", overflow="fold", ratio=3)
-    table.add_column("year", justify="right")
-    table.add_column("id", overflow="fold", ratio=1)
-    for hit in result.results:
-        table.add_row(
-            str(hit.rank),
-            f"{hit.score:.3f}",
-            f"[bold]{escape(hit.title)}[/]\n[dim]{escape(hit.snippet)}[/]",
-            str(hit.year or ""),
-            hit.paper_id,
+        err = console(stderr=True)
+        self._progress = bar.Progress(
+            bar.TextColumn("{task.description}"),
+            bar.BarColumn(),
+            bar.MofNCompleteColumn(),
+            bar.TextColumn("{task.fields[rate]}"),
+            bar.TimeElapsedColumn(),
+            bar.TextColumn("left"),
+            bar.TimeRemainingColumn(),
+            console=err,
+            transient=True,
+            disable=not err.is_terminal,
         )
-    out.print(table)
-    if not result.covered:
-        out.print(
-            f"[yellow]Low confidence ({result.confidence:.2f}) that the indexed papers "
-            "cover this query.[/]",
-            markup=True,
-        )
+        self._task = self._progress.add_task(description, total=None, rate="")
+        self._started = False
+        self._skipped = 0
+        self.rate = ""
+
+    def skipped(self, papers: int) -> None:
+        self._skipped += papers
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self._started:
+            self._progress.start()
+            self._started = True
+        elapsed = self._progress.tasks[0].elapsed or 0.0
+        self.rate = rate_text(done - self._skipped, elapsed)
+        self._progress.update(self._task, completed=done, total=total, rate=self.rate)
+
+    def close(self) -> None:
+        if self._started:
+            self._progress.stop()
+
+
+def rate_text(embedded: int, seconds: float) -> str:
+    """``12.3 papers/s`` (empty before the first paper is embedded)."""
+    return f"{embedded / seconds:.1f} papers/s" if seconds > 0 and embedded > 0 else ""
 
 
 def print_eval(report: Any, method: str) -> None:
@@ -193,64 +194,6 @@ def print_eval(report: Any, method: str) -> None:
         f"search latency: mean {latency.mean_ms:.1f} ms, p50 {latency.p50_ms:.1f} ms, "
         f"p95 {latency.p95_ms:.1f} ms"
     )
-
-
-def print_papers(shown: list[Paper], count: int) -> None:
-    """The papers listed, and how many were selected in all."""
-    from rich.table import Table
-
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    table.add_column("id", overflow="fold")
-    table.add_column("year", justify="right")
-    table.add_column("title", overflow="fold")
-    table.add_column("source", overflow="fold")
-    for p in shown:
-        table.add_row(p.paper_id, str(p.year or ""), escape(p.title), escape(p.source or ""))
-    out = console()
-    out.print(table)
-    more = f" (showing {len(shown)}; --limit 0 for all)" if len(shown) < count else ""
-    out.print(f"{count} papers{more}")
-
-
-def print_paper(paper: Paper) -> None:
-    """One paper: title, metadata and abstract."""
-    out = console()
-    out.print(f"[bold]{escape(paper.title)}[/]", markup=True)
-    fields = [
-        ("id", paper.paper_id),
-        ("year", paper.year),
-        ("authors", ", ".join(paper.authors)),
-        ("venue", paper.venue),
-        ("doi", paper.doi),
-        ("arXiv", paper.arxiv_id),
-        ("url", paper.url),
-        ("source", paper.source),
-    ]
-    for name, value in fields:
-        if value:
-            out.print(f"[dim]{name}:[/] {escape(str(value))}", markup=True)
-    out.print()
-    out.print(escape(paper.abstract))
-
-
-def print_stats(info: dict[str, Any]) -> None:
-    """``PaperIndex.describe()``, one fact a line."""
-    out = console()
-    out.print(
-        f"index:           {info['index_dir']}"
-        + (f" (Chroma server {info['chroma_url']})" if info["chroma_url"] else "")
-    )
-    out.print(f"papers:          {info['papers']}")
-    out.print(f"chunks:          {info['chunks']}")
-    out.print(
-        f"embedding model: {info['embedding_model']} (chunks of {info['chunk_tokens']} word pieces)"
-    )
-    out.print(f"size on disk:    {info['size_bytes'] / 1e6:.1f} MB")
-    low, high = info["year_range"]
-    if low:
-        out.print(f"years:           {low}-{high}")
-    for name, count in info["sources"].items():
-        out.print(f"  {count:6d}  {name or '(unknown source)'}")
 
 
 def print_config(data: dict[str, Any], descriptions: dict[str, str], path: Path | None) -> None:
@@ -411,7 +354,7 @@ def turn_crashed(err: Console, exc: Exception) -> None:
 
 def session_saved(err: Console, session_id: str, turns: int) -> None:
     err.print(
-        f"[dim]Session {session_id} saved ({turns} turns). "
+        f"[dim]Session {session_id} saved ({turns} turn{'s' * (turns != 1)}). "
         f"Resume it with 'assistant chat -c' or 'assistant chat --session "
         f"{session_id}'.[/]",
         markup=True,

@@ -14,8 +14,21 @@ import sys
 from typing import Annotated
 
 import typer
+from typer.core import TyperArgument
 
 from assistant.cli import ask_command, chat_commands, common, index_commands, render, write_commands
+
+
+def _usage_name(self: TyperArgument) -> str:
+    """An argument in a usage line: ``QUESTION``, ``[QUERY]``, ``PATHS...`` (typer writes
+    ``{question}``, which reads like an unfilled template)."""
+    name = (self.metavar or self.name or "").upper()
+    if not self.required:
+        name = f"[{name}]"
+    return name + ("..." if self.nargs != 1 else "")
+
+
+TyperArgument._usage_display_name = _usage_name  # type: ignore[method-assign]
 
 app = typer.Typer(
     name="assistant",

@@ -31,17 +31,6 @@ BibOpt = Annotated[
 ]
 
 
-def _write(path: Path, text: str) -> None:
-    from assistant.errors import UsageError
-
-    try:
-        path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(
-            f"Cannot write {path}: {exc.strerror or exc}.", hint="Choose another file name."
-        ) from exc
-
-
 def _entries(n: int) -> str:
     return f"{n} BibTeX entry" if n == 1 else f"{n} BibTeX entries"
 
@@ -64,17 +53,15 @@ def cite(
         from assistant.api import cite_claim
         from assistant.retrieval.retriever import RetrievalOptions
 
-        settings = common.llm_settings(
-            model, base_url, extractive, index_dir=index_dir, chroma_url=chroma_url
+        settings, index = common.open_for_answers(
+            model, base_url, extractive, index_dir, chroma_url
         )
-        index = common.open_index(settings)
-        common.ensure_corpus(index)
         options = RetrievalOptions(k=k, filters=filters.search_filters())
         result = cite_claim(index, claim, settings, options)
         err = render.console(stderr=True)
         if bib is not None:
             if result.papers:
-                _write(bib, result.bibtex)
+                common.write_text_file(bib, result.bibtex)
                 render.say(err, f"Wrote {_entries(len(result.papers))} to {bib}.")
             else:
                 render.say(err, f"Nothing written to {bib}: no paper supports the claim.")
@@ -111,11 +98,9 @@ def related_work(
         from assistant.api import related_work as draft_related_work
         from assistant.retrieval.retriever import RetrievalOptions
 
-        settings = common.llm_settings(
-            model, base_url, extractive, index_dir=index_dir, chroma_url=chroma_url
+        settings, index = common.open_for_answers(
+            model, base_url, extractive, index_dir, chroma_url
         )
-        index = common.open_index(settings)
-        common.ensure_corpus(index)
         options = RetrievalOptions(k=k, filters=filters.search_filters())
         on_token, streamed = render.token_printer()
         draft = draft_related_work(
@@ -126,11 +111,11 @@ def related_work(
             if path is not None and not draft.covered:
                 render.say(err, f"Nothing written to {path}: no section was drafted.")
         if out is not None and draft.covered:
-            _write(out, draft.document())
+            common.write_text_file(out, draft.document())
             render.say(err, f"Wrote the draft to {out}.")
         if bib is not None and draft.covered:
             if draft.references:
-                _write(bib, draft.bibtex)
+                common.write_text_file(bib, draft.bibtex)
                 render.say(err, f"Wrote {_entries(len(draft.references))} to {bib}.")
             else:
                 render.say(err, f"Nothing written to {bib}: the draft cites no paper.")

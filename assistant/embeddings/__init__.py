@@ -1,9 +1,10 @@
-"""Embedding models behind one protocol: the bundled MiniLM (exact or int8) and OpenAI's API.
+"""Embedding models behind one protocol: the bundled MiniLM (exact or int8), OpenAI's API, and
+an ONNX model of your own in a folder (folder.py).
 
 ``make_embedder(settings)`` picks the provider the ``embedding_model`` setting names.
 """
 
-from assistant.embeddings.base import PROVIDERS, Embedder, make_embedder
+from assistant.embeddings.base import PROVIDERS, Embedder, embed_queries, make_embedder
 from assistant.embeddings.minilm import (
     MINILM_DIM,
     MINILM_MAX_TOKENS,
@@ -21,6 +22,7 @@ __all__ = [
     "PROVIDERS",
     "Embedder",
     "MiniLMEmbedder",
+    "embed_queries",
     "make_embedder",
     "minilm_files",
 ]

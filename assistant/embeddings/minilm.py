@@ -6,18 +6,14 @@ is loaded, so a tampered or different file is refused rather than silently used.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterator, Sequence
-from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from assistant.embeddings.onnx_encoder import OnnxSentenceEncoder
 from assistant.errors import AssistantError
 from assistant.files import sha256_of
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from assistant.settings import Settings
 
 MINILM_NAME = "all-MiniLM-L6-v2"
@@ -64,11 +60,11 @@ def minilm_files() -> dict[str, Path]:
     return files
 
 
-class MiniLMEmbedder:
-    """all-MiniLM-L6-v2 (int8 ONNX) in onnxruntime: mean pooling, L2-normalised.
+class MiniLMEmbedder(OnnxSentenceEncoder):
+    """all-MiniLM-L6-v2 (ONNX) in onnxruntime: mean pooling, L2-normalised.
 
-    Texts are sorted by length and padded only to the longest text of their batch, so short
-    chunks do not pay for 256 positions of padding.
+    The runtime (length-sorted batches, session options) is the shared
+    :class:`~assistant.embeddings.onnx_encoder.OnnxSentenceEncoder`.
     """
 
     dim = MINILM_DIM
@@ -82,51 +78,11 @@ class MiniLMEmbedder:
         quantized: bool = False,
         model_cache_dir: Path | None = None,
     ) -> None:
-        self.batch_size = batch_size
-        self.threads = threads or (os.cpu_count() or 1)
-        self.runtime_dir = runtime_dir
+        self._files = minilm_files()
+        super().__init__(self._files["tokenizer.json"], batch_size, threads, runtime_dir)
         self.quantized = quantized
         self.model_cache_dir = model_cache_dir or runtime_dir
         self.name = MINILM_Q8_NAME if quantized else MINILM_NAME
-        self._files = minilm_files()
-
-    @cached_property
-    def _tokenizer(self) -> Any:
-        from tokenizers import Tokenizer
-
-        tokenizer = Tokenizer.from_file(str(self._files["tokenizer.json"]))
-        tokenizer.no_padding()
-        tokenizer.enable_truncation(max_length=self.max_tokens)
-        return tokenizer
-
-    @cached_property
-    def _session(self) -> Any:
-        # onnxruntime's native library writes a device id and an event database under
-        # $XDG_CACHE_HOME (default ~/.cache) when its first session starts, telemetry or not;
-        # point it inside the index folder so that nothing is written outside it.
-        previous = os.environ.get("XDG_CACHE_HOME")
-        if self.runtime_dir is not None:
-            os.environ["XDG_CACHE_HOME"] = str(self.runtime_dir)
-        try:
-            return self._new_session()
-        finally:
-            if self.runtime_dir is not None:
-                if previous is None:
-                    os.environ.pop("XDG_CACHE_HOME", None)
-                else:
-                    os.environ["XDG_CACHE_HOME"] = previous
-
-    def _new_session(self) -> Any:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        options.intra_op_num_threads = self.threads
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        return ort.InferenceSession(
-            str(self._model_path()), sess_options=options, providers=["CPUExecutionProvider"]
-        )
 
     def _model_path(self) -> Path:
         source = self._files["model.onnx"]
@@ -146,64 +102,6 @@ class MiniLMEmbedder:
             tokenizer=self._files["tokenizer.json"],
             max_tokens=self.max_tokens,
         )
-
-    def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        """Word pieces per text ([CLS] and [SEP] included), without truncation."""
-        self._tokenizer.no_truncation()
-        try:
-            return [len(e.ids) for e in self._tokenizer.encode_batch(list(texts))]
-        finally:
-            self._tokenizer.enable_truncation(max_length=self.max_tokens)
-
-    def _batches(self, order: list[int], lengths: list[int]) -> Iterator[list[int]]:
-        """Consecutive slices of ``order`` (sorted by ``lengths``): at most ``batch_size`` texts,
-        fewer for long texts, so attention memory (rows x width^2) never exceeds that of a full
-        batch of 128-piece chunks. onnxruntime keeps the largest buffers it ever allocated; one
-        batch of 256-piece texts would otherwise hold about 1 GB for the rest of the process.
-        """
-        budget = self.batch_size * 128 * 128
-        start = 0
-        while start < len(order):
-            end = start + 1
-            while end < len(order) and end - start < self.batch_size:
-                if (end - start + 1) * lengths[end] ** 2 > budget:
-                    break
-                end += 1
-            yield order[start:end]
-            start = end
-
-    def embed(
-        self, texts: Sequence[str], progress: Callable[[int], None] | None = None
-    ) -> np.ndarray:
-        """Embed texts in length-sorted batches; ``progress(n)`` after each batch of n texts."""
-        import numpy as np
-
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        if not texts:
-            return out
-        encodings = self._tokenizer.encode_batch(list(texts))
-        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
-        for batch in self._batches(order, [len(encodings[i].ids) for i in order]):
-            width = max(len(encodings[i].ids) for i in batch)
-            ids = np.zeros((len(batch), width), dtype=np.int64)
-            mask = np.zeros((len(batch), width), dtype=np.int64)
-            for row, i in enumerate(batch):
-                n = len(encodings[i].ids)
-                ids[row, :n] = encodings[i].ids
-                mask[row, :n] = 1
-            hidden = self._session.run(
-                None,
-                {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)},
-            )[0]
-            weights = mask[:, :, None].astype(np.float32)
-            pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
-            norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-            out[batch] = pooled / np.clip(norms, 1e-12, None)
-            if progress is not None:
-                progress(len(batch))
-        return out
-
-
 
 
 def make_embedder(name: str, settings: Settings) -> MiniLMEmbedder:

@@ -21,10 +21,13 @@ size only, so that a cold process does not hash 23 MB a second time. A file that
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import tempfile
+from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from assistant.errors import AssistantError
 from assistant.files import bundled_corpus_dir, sha256_of
@@ -34,6 +37,8 @@ DERIVED_NAME = "all-MiniLM-L6-v2-q8.onnx"
 RECIPE_VERSION = "2"
 # Demo abstracts the activation ranges are calibrated on (each embedded alone).
 CALIBRATION_TEXTS = 240
+# The calibrated ranges shipped in assistant/data, so that a first run need not calibrate.
+RANGES_FILE = "minilm-int8-ranges.json"
 
 INSTALL_HINT = (
     "Install the pinned quantization packages: pip install onnx==1.17.0 ml_dtypes==0.6.0, "
@@ -61,7 +66,7 @@ def derived_model(
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=cache_dir, prefix=".derive-") as work:
-            produced = _quantize(source, Path(work), tokenizer, max_tokens)
+            produced = _quantize(source, source_sha256, Path(work), tokenizer, max_tokens)
             text = " ".join([*_stamp(source_sha256, produced), sha256_of(produced)]) + "\n"
             os.replace(produced, target)
         stamp_tmp = stamp.with_name(stamp.name + ".tmp")
@@ -75,7 +80,16 @@ def derived_model(
     return target
 
 
-def _quantize(source: Path, work: Path, tokenizer: Path, max_tokens: int) -> Path:
+def _quantize(
+    source: Path, source_sha256: str, work: Path, tokenizer: Path, max_tokens: int
+) -> Path:
+    produced = quantize_weights(source, work)
+    _fix_activation_scales(produced, tokenizer, max_tokens, source_sha256)
+    return produced
+
+
+def quantize_weights(source: Path, work: Path) -> Path:
+    """The model with per-channel int8 weights and (still) dynamic activation scales."""
     try:
         import onnxruntime as ort
         from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -99,7 +113,6 @@ def _quantize(source: Path, work: Path, tokenizer: Path, max_tokens: int) -> Pat
         quantize_dynamic(folded, produced, weight_type=QuantType.QInt8, per_channel=True)
     finally:
         quiet.setLevel(level)
-    _fix_activation_scales(produced, tokenizer, max_tokens)
     return produced
 
 
@@ -115,17 +128,33 @@ def _calibration_texts() -> list[str]:
     return lines[::step][:CALIBRATION_TEXTS]
 
 
-def _fix_activation_scales(model_path: Path, tokenizer_file: Path, max_tokens: int) -> None:
-    """Replace each DynamicQuantizeLinear by a QuantizeLinear with calibrated constant scales."""
+def shipped_ranges(source_sha256: str) -> dict[str, tuple[float, float]] | None:
+    """The calibrated ranges shipped with the package for this source model, if any.
+
+    Calibrating takes a few seconds (much more on a busy machine) at a new user's first run;
+    the shipped file (``bench/int8_ranges.py`` writes it) holds the same numbers.
+    """
+    path = Path(str(resources.files("assistant") / "data" / RANGES_FILE))
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if data.get("source_sha256") != source_sha256 or data.get("recipe") != RECIPE_VERSION:
+        return None
+    return {name: (float(low), float(high)) for name, (low, high) in data["ranges"].items()}
+
+
+def calibrate_ranges(
+    model: Any, tokenizer_file: Path, max_tokens: int
+) -> dict[str, tuple[float, float]]:
+    """(min, max) of every dynamically quantized activation over the calibration texts."""
     import numpy as np
     import onnx
     import onnxruntime as ort
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import TensorProto, helper
     from tokenizers import Tokenizer
 
-    model = onnx.load(str(model_path))
-    dynamic = [n for n in model.graph.node if n.op_type == "DynamicQuantizeLinear"]
-    probed = [n.input[0] for n in dynamic]
+    probed = [n.input[0] for n in model.graph.node if n.op_type == "DynamicQuantizeLinear"]
     probe = onnx.ModelProto()
     probe.CopyFrom(model)
     for name in probed:
@@ -146,14 +175,31 @@ def _fix_activation_scales(model_path: Path, tokenizer_file: Path, max_tokens: i
         for name, values in zip(probed, session.run(probed, feeds), strict=True):
             low[name] = min(low[name], float(values.min()))
             high[name] = max(high[name], float(values.max()))
+    return {name: (low[name], high[name]) for name in probed}
+
+
+def _fix_activation_scales(
+    model_path: Path, tokenizer_file: Path, max_tokens: int, source_sha256: str
+) -> None:
+    """Replace each DynamicQuantizeLinear by a QuantizeLinear with calibrated constant scales."""
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(str(model_path))
+    probed = {n.input[0] for n in model.graph.node if n.op_type == "DynamicQuantizeLinear"}
+    ranges = shipped_ranges(source_sha256)
+    if ranges is None or not probed <= ranges.keys():
+        ranges = calibrate_ranges(model, tokenizer_file, max_tokens)
     nodes = []
     for node in model.graph.node:
         if node.op_type != "DynamicQuantizeLinear":
             nodes.append(node)
             continue
         source, (quantized, scale_name, zero_name) = node.input[0], node.output
-        scale = np.float32(max(high[source] - low[source], 1e-8) / 255.0)
-        zero = np.uint8(min(255, max(0, round(-low[source] / float(scale)))))
+        low, high = ranges[source]
+        scale = np.float32(max(high - low, 1e-8) / 255.0)
+        zero = np.uint8(min(255, max(0, round(-low / float(scale)))))
         model.graph.initializer.extend(
             [
                 numpy_helper.from_array(np.array(scale, dtype=np.float32), scale_name),

@@ -52,40 +52,186 @@ def assign_keys(papers: Iterable[Paper]) -> dict[str, str]:
     return keys
 
 
-def _escape(value: str) -> str:
-    """Plain text as a BibTeX value: LaTeX specials escaped, braces balanced."""
-    value = " ".join(value.split())
-    out = []
-    for char in value:
+_TEXT_SPECIALS = {
+    "\\": "\\textbackslash{}",
+    "{": "\\textbraceleft{}",
+    "}": "\\textbraceright{}",
+    "~": "\\textasciitilde{}",
+    "^": "\\textasciicircum{}",
+    "<": "\\textless{}",
+    ">": "\\textgreater{}",
+    "|": "\\textbar{}",
+    "&": "\\&",
+    "%": "\\%",
+    "$": "\\$",
+    "#": "\\#",
+    "_": "\\_",
+}
+# Inline math as arXiv writes it: ``$`` right before a non-space and right after one, no
+# ``$`` inside (so "$3 and $5" is money, ``$\alpha$`` is math).
+_MATH = re.compile(r"(?<![\\$])\$(?=[^\s$])((?:[^$\\]|\\.)*?[^\s$\\])\$(?!\$)", re.DOTALL)
+# LaTeX already valid as it is: an accent (``\'e``, ``\"{o}``), an escaped special (``\&``) or a
+# text command with one braced argument (``\emph{x}``).
+_KEPT_COMMANDS = frozenset(
+    [
+        "emph",
+        "textbf",
+        "textit",
+        "texttt",
+        "textsc",
+        "textsf",
+        "textrm",
+        "textsl",
+        "textup",
+        "textnormal",
+        "mbox",
+    ]
+)
+_ACCENT = re.compile(r"\\['`^\"~=.](?:[A-Za-z]|\{\\?[A-Za-z]\})|\\[uvHckrdbt]\{\\?[A-Za-z]\}")
+_ESCAPED_SPECIAL = re.compile(r"\\[&%$#_]")
+_COMMAND = re.compile(r"\\([A-Za-z]+)\{")
+_MATH_FORBIDDEN = re.compile(r"[#%&]|\\(?:begin|end|par)\b")
+
+
+def _braces_balance(text: str) -> bool:
+    depth = 0
+    escaped = False
+    for char in text:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+            if depth < 0:
+                return False
+    return depth == 0
+
+
+def _plain_braces_balance(text: str) -> bool:
+    """BibTeX's own count: every brace, escaped or not."""
+    depth = 0
+    for char in text:
+        depth += (char == "{") - (char == "}")
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def _math_ok(body: str) -> bool:
+    return (
+        _plain_braces_balance(body)
+        and _braces_balance(body)
+        and not _MATH_FORBIDDEN.search(body)
+        and not body.endswith("\\")
+    )
+
+
+def _group_end(value: str, start: int) -> int:
+    """The index after the ``}`` closing the group opened at ``value[start]``, or -1."""
+    depth = 0
+    for i in range(start, len(value)):
+        if value[i] == "\\":
+            return -1  # nested commands: not kept as they are
+        if value[i] == "{":
+            depth += 1
+        elif value[i] == "}":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+    return -1
+
+
+def _escape_text(value: str) -> str:
+    out: list[str] = []
+    i = 0
+    while i < len(value):
+        char = value[i]
         if char == "\\":
-            out.append("\\textbackslash{}")
-        elif char in "&%$#_{}":
-            out.append("\\" + char)
-        elif char == "~":
-            out.append("\\textasciitilde{}")
-        else:
-            out.append(char)
+            accent = _ACCENT.match(value, i)
+            special = _ESCAPED_SPECIAL.match(value, i)
+            command = _COMMAND.match(value, i)
+            if accent is not None:
+                out.append(accent.group(0))
+                i = accent.end()
+                continue
+            if special is not None:
+                out.append(special.group(0))
+                i = special.end()
+                continue
+            if command is not None and command.group(1) in _KEPT_COMMANDS:
+                end = _group_end(value, command.end() - 1)
+                if end > 0:
+                    inner = value[command.end() : end - 1]
+                    out.append(f"\\{command.group(1)}{{{_escape_text(inner)}}}")
+                    i = end
+                    continue
+        out.append(_TEXT_SPECIALS.get(char, char))
+        i += 1
     return "".join(out)
 
 
+def _escape(value: str) -> str:
+    """Text as a BibTeX value that is also valid LaTeX.
+
+    Inline math (``$\\alpha$``) and LaTeX that is already valid (accents, ``\\&``,
+    ``\\emph{x}``) are kept; every other special character is written as a LaTeX command, braces
+    included (``\\textbraceleft{}``: BibTeX counts ``\\{`` as a brace, so it would not balance).
+    """
+    value = " ".join(value.split())
+    out: list[str] = []
+    last = 0
+    for match in _MATH.finditer(value):
+        if not _math_ok(match.group(1)):
+            continue
+        out.append(_escape_text(value[last : match.start()]))
+        out.append(match.group(0))
+        last = match.end()
+    out.append(_escape_text(value[last:]))
+    return "".join(out)
+
+
+def _raw_field(value: str) -> str:
+    """A DOI, URL or arXiv id: kept as it is, without spaces or braces (which would not balance)."""
+    return "".join(value.split()).replace("{", "%7B").replace("}", "%7D")
+
+
+def _name(author: str) -> str:
+    """One author for BibTeX: at most two commas ("Last, Jr, First"), no stray ones."""
+    parts = [p.strip() for p in author.split(",")]
+    parts = [p for p in parts if p]
+    if len(parts) > 3:
+        parts = [parts[0], " ".join(parts[1:])]
+    return _escape(", ".join(parts))
+
+
 def entry(paper: Paper, key: str) -> str:
-    """One BibTeX entry (``@article`` with a venue, else ``@misc``)."""
-    kind = "article" if paper.venue else "misc"
+    """One BibTeX entry: ``@article`` with authors, year and venue, else ``@misc``.
+
+    Every entry passes BibTeX's plain style without a warning: an article has the fields it
+    requires, and an entry without authors has a ``key`` field to sort by.
+    """
+    kind = "article" if paper.venue and paper.authors and paper.year else "misc"
     fields: list[tuple[str, str]] = [("title", "{" + _escape(paper.title) + "}")]
-    if paper.authors:
-        fields.append(("author", _escape(" and ".join(paper.authors))))
+    authors = [name for name in (_name(a) for a in paper.authors) if name]
+    if authors:
+        fields.append(("author", " and ".join(authors)))
+    else:
+        fields.append(("key", key))
     if paper.year:
         fields.append(("year", str(paper.year)))
     if paper.venue:
         fields.append(("journal", _escape(paper.venue)))
     if paper.doi:
-        fields.append(("doi", paper.doi))
+        fields.append(("doi", _raw_field(paper.doi)))
     if paper.arxiv_id:
-        fields.extend([("eprint", paper.arxiv_id), ("archiveprefix", "arXiv")])
+        fields.extend([("eprint", _raw_field(paper.arxiv_id)), ("archiveprefix", "arXiv")])
     if paper.url:
-        fields.append(("url", paper.url))
+        fields.append(("url", _raw_field(paper.url)))
     fields.append(("abstract", _escape(paper.abstract)))
-    body = ",\n".join(f"  {name} = {{{value}}}" for name, value in fields)
+    body = ",\n".join(f"  {name} = {{{value}}}" for name, value in fields if value)
     return f"@{kind}{{{key},\n{body}\n}}\n"
 
 

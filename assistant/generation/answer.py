@@ -7,12 +7,18 @@ paper is removed and reported before the answer is shown.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field
 
+from assistant.generation.citations import (
+    UNCITED_MARK,
+    CitationCheck,
+    CitationStreamFilter,
+    check_citations,
+    quote_text,
+)
 from assistant.generation.llm.base import TokenFn
 from assistant.generation.prompts import as_data
 from assistant.ingest.chunking import split_sentences
@@ -28,7 +34,9 @@ __all__ = [
     "UNCITED_MARK",
     "Answer",
     "Citation",
+    "CitationCheck",
     "CitationRegistry",
+    "CitationStreamFilter",
     "Mode",
     "TokenFn",
     "abstention",
@@ -36,6 +44,7 @@ __all__ = [
     "extractive_answer",
     "format_sources",
     "llm_answer",
+    "no_match_answer",
     "nearest_lines",
     "paper_link",
     "retrieved_papers",
@@ -48,7 +57,6 @@ EXTRACTIVE_NOTE = (
     "abstracts. For written answers set ASSISTANT_LLM_MODEL and OPENAI_BASE_URL (a local server "
     "such as Ollama needs no key) or OPENAI_API_KEY."
 )
-UNCITED_MARK = "[citation needed]"
 
 
 class Citation(BaseModel):
@@ -78,6 +86,9 @@ class Answer(BaseModel):
     confidence: float = 1.0
     sources: list[Citation] = Field(default_factory=list, description="Papers retrieved.")
     llm_error: str | None = Field(default=None, description="Why the model failed, if it did.")
+    no_match: str | None = Field(
+        default=None, description="Why no indexed paper passes the filters, when none does."
+    )
 
     def public_json(self) -> dict[str, object]:
         """The ``--json`` shape."""
@@ -94,6 +105,7 @@ class Answer(BaseModel):
             "standalone_question": self.standalone_question,
             "confidence": self.confidence,
             "llm_error": self.llm_error,
+            "no_match": self.no_match,
         }
 
 
@@ -137,118 +149,6 @@ class CitationRegistry:
         return None
 
 
-# --- citation checking ------------------------------------------------------------------------
-
-_CITATION = re.compile(r"\[(\s*\d+(?:\s*(?:[,;]|–|-)\s*\d+)*\s*)\]")
-
-
-def _numbers_in(group: str) -> list[int]:
-    numbers: list[int] = []
-    for part in re.split(r"[,;]", group):
-        part = part.strip()
-        if not part:
-            continue
-        bounds = re.split(r"\s*(?:–|-)\s*", part)
-        if len(bounds) == 2 and bounds[0].isdigit() and bounds[1].isdigit():
-            low, high = int(bounds[0]), int(bounds[1])
-            if 0 < high - low <= 20:
-                numbers.extend(range(low, high + 1))
-                continue
-        if part.isdigit():
-            numbers.append(int(part))
-    return numbers
-
-
-def _rewrite_citation(group: str, valid: set[int], removed: list[int]) -> str:
-    kept = []
-    for n in _numbers_in(group):
-        if n in valid:
-            if n not in kept:
-                kept.append(n)
-        elif n not in removed:
-            removed.append(n)
-    return "".join(f"[{n}]" for n in kept)
-
-
-class CitationCheck(BaseModel):
-    text: str
-    used: list[int]
-    removed: list[int]
-    uncited_sentences: int
-
-
-def check_citations(text: str, valid: set[int], mark_uncited: bool = True) -> CitationCheck:
-    """Drop citation numbers outside ``valid`` and mark sentences that cite nothing."""
-    removed: list[int] = []
-    cleaned = _CITATION.sub(lambda m: _rewrite_citation(m.group(1), valid, removed), text)
-    cleaned = re.sub(r"[ \t]+([.,;:])", r"\1", cleaned)
-    used: list[int] = []
-    for match in _CITATION.finditer(cleaned):
-        for n in _numbers_in(match.group(1)):
-            if n not in used:
-                used.append(n)
-    uncited = 0
-    out_lines = []
-    for line in cleaned.split("\n"):
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#") or _is_abstention(stripped):
-            out_lines.append(line)
-            continue
-        sentences = split_sentences(stripped)
-        marked = []
-        for sentence in sentences:
-            if _CITATION.search(sentence) or len(sentence.split()) < 4:
-                marked.append(sentence)
-            else:
-                uncited += 1
-                marked.append(f"{sentence} {UNCITED_MARK}" if mark_uncited else sentence)
-        prefix = line[: len(line) - len(line.lstrip())]
-        out_lines.append(prefix + " ".join(marked))
-    return CitationCheck(
-        text="\n".join(out_lines), used=used, removed=removed, uncited_sentences=uncited
-    )
-
-
-def _is_abstention(sentence: str) -> bool:
-    lowered = sentence.lower()
-    return "sources do not" in lowered or "do not answer" in lowered or "not covered" in lowered
-
-
-class CitationStreamFilter:
-    """Passes streamed text through, holding back ``[...]`` until it can check the numbers."""
-
-    def __init__(self, valid: set[int], emit: TokenFn) -> None:
-        self.valid = valid
-        self.emit = emit
-        self.removed: list[int] = []
-        self._held = ""
-
-    def feed(self, token: str) -> None:
-        for char in token:
-            if self._held:
-                self._held += char
-                if char == "]":
-                    match = _CITATION.fullmatch(self._held)
-                    self.emit(
-                        _rewrite_citation(match.group(1), self.valid, self.removed)
-                        if match
-                        else self._held
-                    )
-                    self._held = ""
-                elif len(self._held) > 40 or char == "\n":
-                    self.emit(self._held)
-                    self._held = ""
-            elif char == "[":
-                self._held = char
-            else:
-                self.emit(char)
-
-    def close(self) -> None:
-        if self._held:
-            self.emit(self._held)
-            self._held = ""
-
-
 # --- sources given to the model -----------------------------------------------------------------
 
 
@@ -275,6 +175,19 @@ def retrieved_papers(result: SearchResult) -> list[Paper]:
 def nearest_lines(hits: Sequence[SearchHit]) -> list[str]:
     """``Title (id)`` of the first :data:`NEAREST_SHOWN` hits."""
     return [f"{hit.title} ({hit.paper_id})" for hit in hits[:NEAREST_SHOWN]]
+
+
+def no_match_answer(question: str, why: str, mode: Mode) -> Answer:
+    """Say that the filters leave no paper, and why (rather than "not covered")."""
+    return Answer(
+        question=question,
+        answer=f"{why} Change or clear the filters to draw on the other papers.",
+        mode=mode,
+        abstained=True,
+        grounded=True,
+        confidence=0.0,
+        no_match=why,
+    )
 
 
 def abstention(question: str, result: SearchResult, mode: Mode) -> Answer:
@@ -350,7 +263,7 @@ def extractive_answer(
         citation = registry.citation(paper)
         if citation.n not in {c.n for c in cited}:
             cited.append(citation)
-        lines.append(f"“{text}” [{citation.n}]")
+        lines.append(f"“{quote_text(text)}” [{citation.n}]")
     return Answer(
         question=question,
         answer="\n".join(lines),

@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS chunks (
     text TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_paper ON chunks(paper_id);
+CREATE TABLE IF NOT EXISTS paper_keys (key TEXT PRIMARY KEY, paper_id TEXT NOT NULL);
 """
 
 _PAPER_COLUMNS = (
@@ -166,6 +167,7 @@ class Catalog:
                         seq,
                     ),
                 )
+                self._write_keys([paper])
                 if replace_chunks:
                     self._db.execute("DELETE FROM chunks WHERE paper_id=?", (paper.paper_id,))
                     self._db.executemany(
@@ -205,6 +207,7 @@ class Catalog:
                     for p in papers
                 ],
             )
+            self._write_keys(papers)
             self._bump_version()
 
     def clear(self) -> None:
@@ -212,7 +215,55 @@ class Catalog:
         with self.transaction():
             self._db.execute("DELETE FROM papers")
             self._db.execute("DELETE FROM chunks")
+            self._db.execute("DELETE FROM paper_keys")
+            self._db.execute("DELETE FROM meta WHERE key = 'duplicates_merged'")
             self._bump_version()
+
+    # --- duplicates: identity keys (DOI, arXiv id, title + first author) of the indexed papers
+    def _write_keys(self, papers: Iterable[Paper]) -> None:
+        from assistant.ingest.dedup import identity_keys
+
+        self._db.executemany(  # a key stays with the first paper that had it
+            "INSERT OR IGNORE INTO paper_keys(key, paper_id) VALUES (?, ?)",
+            [(key, p.paper_id) for p in papers for key in identity_keys(p)],
+        )
+
+    def find_keys(self, keys: Iterable[str]) -> dict[str, str]:
+        """The indexed paper each of these identity keys belongs to (keys of none left out)."""
+        wanted = list(dict.fromkeys(keys))
+        if not wanted:
+            return {}
+        if self.get_meta("paper_keys") is None:  # an index made before keys were kept
+            with self.transaction():
+                for start in range(0, self.count_papers() + 1, 2000):
+                    rows = self._db.execute(
+                        f"SELECT {_PAPER_COLUMNS} FROM papers ORDER BY seq LIMIT 2000 OFFSET ?",
+                        (start,),
+                    ).fetchall()
+                    self._write_keys(_row_to_paper(row) for row in rows)
+                self._db.execute(
+                    "INSERT OR REPLACE INTO meta(key, value) VALUES ('paper_keys', '1')"
+                )
+        found: dict[str, str] = {}
+        for start in range(0, len(wanted), 500):
+            part = wanted[start : start + 500]
+            marks = ",".join("?" * len(part))
+            found.update(
+                self._db.execute(
+                    f"SELECT key, paper_id FROM paper_keys WHERE key IN ({marks})", part
+                ).fetchall()
+            )
+        return found
+
+    def add_count(self, key: str, value: int) -> None:
+        """Add ``value`` to the counter kept in meta under ``key`` (e.g. duplicates_merged)."""
+        if value:
+            with self.transaction():
+                self._db.execute(
+                    "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) "
+                    "DO UPDATE SET value = CAST(value AS INTEGER) + excluded.value",
+                    (key, str(value)),
+                )
 
     def _bump_version(self) -> None:
         self._db.execute(

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assistant.errors import AssistantError, IndexMismatchError
-from assistant.files import bundled_corpus_dir
 from assistant.index.catalog import Catalog, content_hash
 from assistant.ingest.chunking import (
     CHUNKER_VERSION,
@@ -37,6 +36,7 @@ if TYPE_CHECKING:
     from assistant.index.bm25 import LexicalIndex
     from assistant.index.chroma_store import VectorStore
     from assistant.index.dense_cache import DenseCache
+    from assistant.index.shipped_vectors import ShippedVectors
     from assistant.settings import Settings
 
 ProgressFn = Callable[[int, int], None]
@@ -47,14 +47,25 @@ INGEST_WINDOW = 4096
 def index_fingerprint(settings: Settings, model_name: str | None = None) -> dict[str, str]:
     """What determines the vectors: a different value means a different index.
 
-    ``model_name``: an injected embedder's name (else the one the settings name).
+    ``model_name``: an injected embedder's name (else the one the settings name). A model from a
+    folder counts by its folder's name, model.onnx's sha256, pooling, prefixes and longest input
+    (so a moved folder still opens its index); its path is recorded for display.
     """
+    from assistant.embeddings.base import is_model_folder
+
+    name = model_name or settings.embedding_model
     spec = {
-        "embedding_model": model_name or settings.embedding_model,
+        "embedding_model": name,
         "chunk_tokens": str(settings.chunk_tokens),
         "chunk_overlap_sentences": str(settings.chunk_overlap_sentences),
         "chunker_version": str(CHUNKER_VERSION),
     }
+    if is_model_folder(name):
+        from assistant.embeddings.folder import folder_of, model_identity
+
+        spec.update(model_identity(name, settings))
+        digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
+        return {**spec, "embedding_model": str(folder_of(name)), "fingerprint": digest}
     digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
     return {**spec, "fingerprint": digest}
 
@@ -96,6 +107,8 @@ class PaperIndex:
                 hint="Choose another with --index DIR or ASSISTANT_INDEX_DIR.",
             ) from exc
         self.catalog = Catalog(self.dir)
+        self.shipped_vectors: ShippedVectors | None = None  # the demo's (index/demo.py)
+        self.demo_removed = 0  # papers of the demo the last ingest replaced
         self.spec = index_fingerprint(settings, embedder.name if embedder else None)
         if not rebuild:
             self._check_compatible()
@@ -243,20 +256,32 @@ class PaperIndex:
         wait: bool = False,
         progress: ProgressFn | None = None,
         total: int = 0,
+        replace_demo: bool = False,
+        demo: bool = False,
     ) -> Iterator[IngestRun]:
         """Hold the ingest lock while papers are fed in windows (``run.add``).
 
         ``total``: how many papers will be fed, for progress. The caches are saved when the
         block ends normally; after an error the committed windows stay, and the caches are
-        rebuilt from them on the next open.
+        rebuilt from them on the next open. ``replace_demo``: if the index holds only the
+        bundled demo, empty it first (``demo_removed`` says how many papers went). ``demo``:
+        the demo itself is fed (it tags itself); other papers added beside it untag it.
         """
+        from assistant.index.shipped_vectors import DEMO_KEPT
+
         started = time.perf_counter()
         with self._ingest_lock(wait):
+            self.demo_removed = 0
+            if replace_demo and not rebuild and self.holds_only_demo():
+                self.demo_removed = self.catalog.count_papers()
+                rebuild = True
             if rebuild:
                 self._reset()
             self.catalog.set_meta({k: v for k, v in self.spec.items()})
             run = IngestRun(self, progress, total)
             yield run
+            if not demo and (run.report.added or run.report.updated) and self.holds_only_demo():
+                self.catalog.set_meta({"demo": DEMO_KEPT})
             if run.changed or rebuild:
                 version = self.catalog.version
                 fingerprint = self.spec["fingerprint"]
@@ -279,6 +304,7 @@ class PaperIndex:
 
     def _reset(self) -> None:
         self.catalog.clear()
+        self.catalog.set_meta({"demo": ""})
         self.store.reset()
         for name in ("lexical.npz", "dense.npz"):
             (self.dir / name).unlink(missing_ok=True)
@@ -304,7 +330,8 @@ class PaperIndex:
             texts.extend(embedded_text(paper.title, c.text) for c in chunks)
         # The same text is embedded once, even when several chunks carry it.
         distinct = list(dict.fromkeys(texts))
-        vectors_of_distinct = self.embedder.embed(distinct) if distinct else None
+        embed = (self.shipped_vectors or self.embedder).embed  # shipped: known texts looked up
+        vectors_of_distinct = embed(distinct) if distinct else None
         row_of = {text: i for i, text in enumerate(distinct)}
         import numpy as np
 
@@ -348,14 +375,11 @@ class PaperIndex:
             self.lexical.add(paper.paper_id, paper.title, paper.abstract)
         return len(distinct)
 
-    def ensure_bundled_corpus(self, progress: ProgressFn | None = None) -> IngestReport | None:
-        """Build the index from the bundled corpus when it holds no paper yet."""
-        if self.catalog.count_papers() > 0:
-            return None
-        from assistant.ingest.readers import read_paths
+    def holds_only_demo(self) -> bool:
+        """True when the index holds the bundled demo corpus and nothing else."""
+        from assistant.index.shipped_vectors import DEMO_META, ONLY_DEMO
 
-        result = read_paths([bundled_corpus_dir()])
-        return self.ingest(result.papers, progress=progress)
+        return self.catalog.get_meta(DEMO_META) == ONLY_DEMO and self.catalog.count_papers() > 0
 
     # --- reading
     def stats(self) -> IndexStats:
@@ -409,18 +433,12 @@ class IngestRun:
 
     def add(self, papers: list[Paper]) -> None:
         """Ingest one window of papers."""
-        from assistant.ingest.readers import merge_duplicates, merge_two
+        from assistant.index.merging import merge_window
 
         index, report = self.index, self.report
-        unique, merged = merge_duplicates(papers)
+        # Duplicates in the window, of this run's earlier windows and of indexed papers.
+        unique, again, merged = merge_window(papers, index.catalog, self._seen)
         report.duplicates_merged += merged
-        again = {p.paper_id for p in unique if p.paper_id in self._seen}
-        if again:
-            earlier = index.catalog.get_papers(again)
-            unique = [
-                merge_two(earlier[p.paper_id], p) if p.paper_id in earlier else p for p in unique
-            ]
-            report.duplicates_merged += len(again)
         self._seen.update(p.paper_id for p in unique)
         fingerprint = index.spec["fingerprint"]
         known = index.catalog.hashes(p.paper_id for p in unique)
@@ -442,7 +460,7 @@ class IngestRun:
         if unchanged:
             index.catalog.update_metadata(unchanged)
             self.changed = True
-        self._advance(len(papers) - len(to_embed))
+        self._advance(len(papers) - len(to_embed), embedded=False)
         step = index.settings.ingest_batch_papers
         for start in range(0, len(to_embed), step):
             batch = to_embed[start : start + step]
@@ -452,7 +470,10 @@ class IngestRun:
         if to_embed:
             index.lexical.compact()
 
-    def _advance(self, papers: int) -> None:
+    def _advance(self, papers: int, embedded: bool = True) -> None:
         self.done += papers
+        skipped = getattr(self.progress, "skipped", None)  # papers/s counts embedded ones only
+        if not embedded and papers and callable(skipped):
+            skipped(papers)
         if self.progress and papers:
             self.progress(min(self.done, self.total), self.total)

@@ -39,6 +39,25 @@ def normalize_title(title: str, *, keep_accents: bool = False) -> str:
     return clean_text(_NON_WORD.sub(" ", text))
 
 
+_SENTENCE_END = re.compile(r"[.!?][\"')\]]*\s")
+
+
+def truncate_text(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters, at the last sentence end before it.
+
+    When no sentence ends in the second half of the allowed text, it is cut at the last space
+    (or at ``limit``). A cut text ends with ``…``.
+    """
+    if len(text) <= limit:
+        return text
+    window = text[: limit - 1]
+    ends = [m.end() for m in _SENTENCE_END.finditer(window, limit // 2)]
+    if ends:
+        return window[: ends[-1]].rstrip() + " …"
+    space = window.rfind(" ", limit // 2)
+    return (window[:space] if space > 0 else window[: limit - 2]).rstrip() + " …"
+
+
 def normalize_doi(doi: str) -> str:
     """A DOI without ``https://doi.org/`` or ``doi:`` prefix, lower-cased."""
     return _DOI_PREFIX.sub("", doi.strip()).strip().lower()
@@ -137,6 +156,12 @@ _SYMBOLS = {
     "textbackslash": "\\",
     "textasciitilde": "~",
     "textunderscore": "_",
+    "textbraceleft": "{",
+    "textbraceright": "}",
+    "textasciicircum": "^",
+    "textless": "<",
+    "textgreater": ">",
+    "textbar": "|",
     "LaTeX": "LaTeX",
     "LaTeXe": "LaTeX2e",
     "TeX": "TeX",

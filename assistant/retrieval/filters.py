@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
+from assistant.errors import UsageError
 from assistant.records import Paper
+
+if TYPE_CHECKING:
+    from assistant.index.catalog import Catalog
 
 
 class SearchFilters(BaseModel):
@@ -77,6 +84,144 @@ class SearchFilters(BaseModel):
             parts.append(f"source = {self.source}")
         parts.extend(f"{k} = {v}" for k, v in self.metadata.items())
         return ", ".join(parts)
+
+
+# --- filters that explain themselves ------------------------------------------------------------
+
+#: Paper fields a ``key=value`` filter can name (``extra`` holds the other metadata keys).
+FIELD_KEYS = tuple(name for name in Paper.model_fields if name != "extra")
+_LISTED_KEYS = 30
+
+
+def check_filters(filters: SearchFilters, catalog: Catalog | None = None) -> None:
+    """Raise :class:`UsageError` for filters that cannot mean what was asked.
+
+    An inverted year range; with ``catalog``, a ``key=value`` key that no indexed paper has,
+    in its fields or its other metadata (the hint lists the keys there are).
+    """
+    inverted = inverted_range(filters)
+    if inverted:
+        assert filters.year_from is not None and filters.year_to is not None
+        raise UsageError(
+            f"The year range is empty: {inverted}.",
+            hint=f"Swap the years: from {filters.year_to} until {filters.year_from}.",
+        )
+    unknown = [key for key in filters.metadata if key not in FIELD_KEYS]
+    if not unknown or catalog is None:
+        return
+    have: set[str] = set()
+    for paper in catalog.iter_papers():
+        have.update(paper.extra)
+        if all(key in have for key in unknown):
+            return
+    missing = next(key for key in unknown if key not in have)
+    raise UsageError(
+        f"Unknown filter key {missing!r}: no indexed paper has it, in its fields or its other "
+        f"metadata, so {missing}={filters.metadata[missing]} would match nothing.",
+        hint=known_keys_hint(missing, have),
+    )
+
+
+def known_keys_hint(key: str, extra_keys: Iterable[str]) -> str:
+    """``Known keys: ...`` (the paper fields, then the other metadata keys), with a guess."""
+    others = sorted(set(extra_keys) - set(FIELD_KEYS))
+    listed = [*FIELD_KEYS, *others[:_LISTED_KEYS]]
+    more = f" and {len(others) - _LISTED_KEYS} more" if len(others) > _LISTED_KEYS else ""
+    close = difflib.get_close_matches(key.lower(), [*FIELD_KEYS, *others], n=1)
+    guess = f"Did you mean {close[0]!r}? " if close else ""
+    return f"{guess}Known keys: {', '.join(listed)}{more}."
+
+
+def inverted_range(filters: SearchFilters) -> str | None:
+    """Why the year range is empty (``from 2024 is after until 2020``), or None."""
+    low, high = filters.year_from, filters.year_to
+    if low is not None and high is not None and low > high:
+        return f"from {low} is after until {high}"
+    return None
+
+
+def no_match_message(filters: SearchFilters, catalog: Catalog) -> str | None:
+    """``No paper matches the filters (...): <why>.``, or None if some paper matches them."""
+    why = why_nothing_matches(filters, catalog)
+    return f"No paper matches the filters ({filters.describe()}): {why}." if why else None
+
+
+def why_nothing_matches(filters: SearchFilters, catalog: Catalog) -> str | None:
+    """Why no indexed paper passes ``filters`` ("none of the 425 indexed papers has a year"...).
+
+    None when some paper passes them (or no filter is set). Each filter is tried on its own, so
+    the reason names the ones that exclude everything.
+    """
+    if filters.is_empty():
+        return None
+    inverted = inverted_range(filters)
+    if inverted:
+        return f"the year range is empty ({inverted})"
+    parts: dict[str, SearchFilters] = {}
+    if filters.year_from is not None or filters.year_to is not None:
+        parts["year"] = SearchFilters(year_from=filters.year_from, year_to=filters.year_to)
+    for name in ("venue", "author", "source"):
+        if getattr(filters, name):
+            parts[name] = SearchFilters(**{name: getattr(filters, name)})
+    for key, value in filters.metadata.items():
+        parts[f"={key}"] = SearchFilters(metadata={key: value})
+    matched = dict.fromkeys(parts, False)
+    total, years, venues, authored, sources = 0, [], 0, 0, set()
+    for paper in catalog.iter_papers():
+        total += 1
+        if paper.year is not None:
+            years.append(paper.year)
+        venues += bool(paper.venue)
+        authored += bool(paper.authors)
+        sources.add(paper.source or "")
+        for name, part in parts.items():
+            if not matched[name] and part.matches(paper):
+                matched[name] = True
+        if all(matched.values()) and filters.matches(paper):
+            return None
+    if not total:
+        return "the index holds no paper"
+    reasons = []
+    for name in (n for n, ok in matched.items() if not ok):
+        if name == "year":
+            reasons.append(_why_year(filters, years, total))
+        elif name == "venue":
+            reasons.append(
+                f"no indexed paper's venue contains {filters.venue!r}"
+                if venues
+                else f"none of the {total} indexed papers has a venue"
+            )
+        elif name == "author":
+            reasons.append(
+                f"no indexed paper has an author matching {filters.author!r}"
+                if authored
+                else f"none of the {total} indexed papers lists its authors"
+            )
+        elif name == "source":
+            shown = ", ".join(sorted(sources)[:5]) + (" ..." if len(sources) > 5 else "")
+            reasons.append(f"no indexed paper was read from {filters.source!r} (sources: {shown})")
+        else:
+            key = name[1:]
+            reasons.append(f"no indexed paper has {key} = {filters.metadata[key]}")
+    if not reasons:
+        return "each filter matches some papers, but no paper matches all of them"
+    return "; ".join(reasons)
+
+
+def _why_year(filters: SearchFilters, years: list[int], total: int) -> str:
+    if not years:
+        return f"none of the {total} indexed papers has a year"
+    low, high = filters.year_from, filters.year_to
+    known = f"years {min(years)}-{max(years)}" if min(years) != max(years) else f"year {years[0]}"
+    if len(years) < total:
+        known += f", {len(years)} of the {total} papers have one"
+    if low is not None and high is not None:
+        wanted = f"from {low}" if low == high else f"from {low}-{high}"
+    elif low is not None:
+        wanted = f"from {low} or later"
+    else:
+        wanted = f"from {high} or earlier"
+    return f"no indexed paper is {wanted} ({known})"
 
 
 _YEAR = r"((?:19|20)\d\d)"

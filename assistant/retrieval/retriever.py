@@ -7,9 +7,7 @@ see docs/benchmarks.md).
 
 from __future__ import annotations
 
-import math
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -17,12 +15,15 @@ import numpy as np
 
 from assistant.ingest.chunking import split_sentences
 from assistant.records import Paper, SearchHit, SearchResult
-from assistant.retrieval.filters import SearchFilters, parse_query_filters
+from assistant.retrieval.coverage import (
+    COVERAGE_THRESHOLD,
+    confidence_features,
+    coverage_probability,
+)
+from assistant.retrieval.filters import SearchFilters, parse_query_filters, why_nothing_matches
 from assistant.retrieval.sentences import SentenceScorer
 
 if TYPE_CHECKING:
-    from assistant.index.bm25 import LexicalIndex
-    from assistant.index.catalog import Catalog
     from assistant.index.paper_index import PaperIndex
 
 Method = Literal["hybrid", "dense", "bm25"]
@@ -35,14 +36,6 @@ FUSION_TOP = 200
 LEXICAL_WEIGHT = 1.0
 CANDIDATES = 100
 MMR_LAMBDA = 0.85
-# Coverage model: logistic regression on three features (see confidence_features), fitted with
-# balanced classes on bench/devset.jsonl; leave-one-out there: 92% of unanswerable questions
-# flagged, 1% of answerable ones. Below the threshold a query counts as not covered.
-CONFIDENCE_BIAS = -3.46
-CONFIDENCE_DENSE = 6.06
-CONFIDENCE_MATCHED = 4.04
-CONFIDENCE_UNKNOWN = -4.18
-COVERAGE_THRESHOLD = 0.3
 _COMPOUND = re.compile(r"[-_.']")
 
 
@@ -138,7 +131,27 @@ class Retriever:
             result.notes.append(note)
         if not filters.is_empty():
             result.filters = filters.describe()
+        self._check_origin(text, scored, result)
         return result
+
+    def _check_origin(self, text: str, scored: list[ScoredPaper], result: SearchResult) -> None:
+        """ "Which paper introduced X?" with X's own paper not among the best candidates."""
+        from assistant.retrieval.coverage import ORIGIN_CANDIDATES, missing_origin
+
+        candidates = scored[:ORIGIN_CANDIDATES]
+        found = self.index.catalog.get_papers(s.paper_id for s in candidates)
+        missing = missing_origin(
+            text, [found[s.paper_id] for s in candidates if s.paper_id in found]
+        )
+        if missing is None:
+            return
+        name, mentions = missing
+        result.covered = False
+        shown = "; ".join(p.title for p in mentions[:3])
+        result.notes.append(
+            f"The paper that introduced {name} is not in the index"
+            + (f"; {len(mentions)} indexed papers mention it: {shown}." if mentions else ".")
+        )
 
     def _effective_query(
         self, query: str, options: RetrievalOptions
@@ -152,11 +165,10 @@ class Retriever:
         combined = found.merged(filters)  # explicit flags win over what the question says
         allowed = self.allowed_papers(combined)
         if not allowed:
-            return (
-                query,
-                filters,
-                (f"Ignored '{found.describe()}' from the question: no indexed paper matches it."),
-            )
+            catalog = self.index.catalog  # say why: e.g. no paper has a year, or a range inverted
+            why = why_nothing_matches(found, catalog) or why_nothing_matches(combined, catalog)
+            note = f"Ignored '{found.describe()}' from the question: {why or 'no paper matches'}."
+            return query, filters, note
         return cleaned, combined, f"Filtered by {found.describe()} (from the question)."
 
     # --- scoring
@@ -173,7 +185,9 @@ class Retriever:
             population = index.lexical.size if allowed is None else len(allowed)
             signals.lexical_stats = top_stats(np.asarray([s for _, s in ranked]), population)
         if method != "bm25" and len(index.dense):
-            query_vector = index.embedder.embed([text])[0]
+            from assistant.embeddings.base import embed_queries  # the query prefix, if any
+
+            query_vector = embed_queries(index.embedder, [text])[0]
             paper_list, starts = index.dense.layout()
             positions = index.dense.positions()
             sims = index.dense.matrix() @ query_vector
@@ -244,6 +258,15 @@ class Retriever:
         )
         return coverage_probability(*features)
 
+    @property
+    def last_signals(self) -> Signals:
+        """The per-paper signals of the last search (coverage features read them)."""
+        return self._last_signals
+
+    def sentences_of(self, paper: Paper) -> list[tuple[str, frozenset[str]]]:
+        """The abstract's sentences with their analysed words (cached per paper)."""
+        return self._sentences(paper)
+
     def _sentences(self, paper: Paper) -> list[tuple[str, frozenset[str]]]:
         """The abstract's sentences with their analysed words (cached per paper)."""
         cached = self._sentence_cache.get(paper.paper_id)
@@ -309,49 +332,3 @@ def fuse(
         scored.append(ScoredPaper(pid, score, d, raw))
     scored.sort(key=lambda s: (-s.score, s.paper_id))
     return scored
-
-
-def confidence_features(
-    lexical: LexicalIndex,
-    text: str,
-    signals: Signals,
-    catalog: Catalog,
-    paper_words: Callable[[Paper], set[str]] | None = None,
-) -> tuple[float, float, float]:
-    """Features of 'the corpus covers this query'.
-
-    (best dense cosine; share of the query's IDF mass found in the best dense or best BM25
-    paper; share of that mass carried by words the corpus never uses).
-    """
-    best_dense = signals.best_dense
-    words = {t for t in lexical.analyzer.tokens(text) if not _COMPOUND.search(t)}
-    if not words:
-        return best_dense, 0.0, 0.0
-    idf = {t: lexical.idf(t) if lexical.knows(t) else lexical.max_idf() for t in words}
-    total = sum(idf.values()) or 1.0
-    unknown = sum(v for t, v in idf.items() if not lexical.knows(t)) / total
-    tops = set()
-    if signals.dense:
-        tops.add(max(signals.dense, key=lambda p: signals.dense[p]))
-    if signals.lexical:
-        tops.add(max(signals.lexical, key=lambda p: signals.lexical[p]))
-    matched = 0.0
-    for paper in catalog.get_papers(tops).values():
-        present = (
-            paper_words(paper)
-            if paper_words is not None
-            else set(lexical.analyzer.tokens(f"{paper.title} {paper.abstract}"))
-        )
-        matched = max(matched, sum(v for t, v in idf.items() if t in present) / total)
-    return best_dense, matched, unknown
-
-
-def coverage_probability(best_dense: float, matched: float, unknown: float) -> float:
-    """Logistic model of 'the corpus covers this query' (fitted on the dev questions)."""
-    logit = (
-        CONFIDENCE_BIAS
-        + CONFIDENCE_DENSE * best_dense
-        + CONFIDENCE_MATCHED * matched
-        + CONFIDENCE_UNKNOWN * unknown
-    )
-    return 1.0 / (1.0 + math.exp(-logit))

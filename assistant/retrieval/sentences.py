@@ -82,12 +82,10 @@ class SentenceScorer:
                 or [paper.title]
             )
             candidates.extend((paper.paper_id, s) for s in sentences)
-        vectors = self.index.embedder.embed(
-            [self.query, *extra, *(text for _pid, text in candidates)]
-        )
-        query = vectors[0]
-        extra_vectors = vectors[1 : 1 + len(extra)]
-        sims = vectors[1 + len(extra) :] @ query
+        query = self._query_vector()
+        vectors = self.index.embedder.embed([*extra, *(text for _pid, text in candidates)])
+        extra_vectors = vectors[: len(extra)]
+        sims = vectors[len(extra) :] @ query
         best: dict[str, tuple[str, float, float]] = {}
         for (pid, text), sim in zip(candidates, sims, strict=True):
             cosine = round(float(sim), 4)
@@ -98,6 +96,13 @@ class SentenceScorer:
             if current is None or cosine > current[1] or lexical > current[2]:
                 best[pid] = (text, cosine, lexical)
         return {pid: (text, cosine) for pid, (text, cosine, _lex) in best.items()}, extra_vectors
+
+    def _query_vector(self) -> np.ndarray:
+        """The query as a query (models with a query prefix embed it apart from passages)."""
+        from assistant.embeddings.base import embed_queries
+
+        vector: np.ndarray = embed_queries(self.index.embedder, [self.query])[0]
+        return vector
 
     def relevance(
         self,
@@ -112,8 +117,8 @@ class SentenceScorer:
         ``cosine + lexical_weight * overlap + rank_bonus / (rank + 1)
         - position_penalty * position``.
         """
-        vectors = self.index.embedder.embed([self.query] + [c[2] for c in candidates])
-        query, sentence_vectors = vectors[0], vectors[1:]
+        query = self._query_vector()
+        sentence_vectors = self.index.embedder.embed([c[2] for c in candidates])
         scores = [
             float(vector @ query)
             + lexical_weight * self.overlap(text)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from assistant.errors import UsageError
+from assistant.ingest.dedup import merge_duplicates, merge_two  # re-exported: long imported here
 from assistant.ingest.readers._base import (
     BOM,
     Collector,
@@ -27,7 +28,7 @@ from assistant.ingest.readers.bibtex import ENTRY_START, read_bibtex
 from assistant.ingest.readers.csvfile import has_table_header, read_csv
 from assistant.ingest.readers.daily import looks_like_daily, read_daily
 from assistant.ingest.readers.jsonl import read_jsonl
-from assistant.records import Paper, ReadResult, Reject
+from assistant.records import ReadResult, Reject
 
 __all__ = [
     "EXTENSIONS",
@@ -151,34 +152,39 @@ def _utf8_error(data: bytes, *, final: bool) -> UnicodeDecodeError | None:
 
 
 def read_file(
-    path: Path, fmt: str | None = None, sink: PaperSink | None = None, window: int = 4096
+    path: Path,
+    fmt: str | None = None,
+    sink: PaperSink | None = None,
+    window: int = 4096,
+    max_abstract_chars: int | None = None,
 ) -> ReadResult:
     """Read one file in ``fmt`` (detected when None); problems become rejects, never exceptions.
 
     With a ``sink``, papers are passed to it in lists of ``window`` instead of being returned
-    (``ReadResult.count`` counts them); what the sink raises is raised as it is.
+    (``ReadResult.count`` counts them); what the sink raises is raised as it is. An abstract
+    longer than ``max_abstract_chars`` is cut at a sentence end and listed in ``truncated``.
     Raises UsageError only for a path that does not exist or an unknown ``fmt``.
     """
     path = Path(path)
     fmt = _check_format(fmt)
     _check_exists(path)
-    out = Collector(path, sink, window)
+    out = Collector(path, sink, window, max_abstract_chars)
     try:
         with open_binary(path) as handle:
             head = handle.read(_HEAD_BYTES)
             complete = len(head) < _HEAD_BYTES or not handle.read(1)
     except _READ_ERRORS as exc:
         out.reject(None, _cannot_read(exc))
-        return ReadResult(papers=out.papers, rejects=out.rejects, count=out.count)
+        return _result(out)
     problem = _head_problem(head, complete)
     if problem is not None:
         out.reject(None, problem)
-        return ReadResult(papers=out.papers, rejects=out.rejects, count=out.count)
+        return _result(out)
     if fmt is None:
         fmt = detect_format(path, head.decode("utf-8", errors="replace"))
         if fmt is None:
             out.reject(None, f"unknown format; {_FORMAT_HINT}")
-            return ReadResult(papers=out.papers, rejects=out.rejects, count=out.count)
+            return _result(out)
     try:
         _READERS[fmt](path, out)
         out.flush()
@@ -190,7 +196,13 @@ def read_file(
             out.flush()  # the papers read before the problem are kept
         except SinkError as failed:
             raise failed.error from None
-    return ReadResult(papers=out.papers, rejects=out.rejects, count=out.count)
+    return _result(out)
+
+
+def _result(out: Collector) -> ReadResult:
+    return ReadResult(
+        papers=out.papers, rejects=out.rejects, count=out.count, truncated=out.truncated
+    )
 
 
 def _cannot_read(exc: Exception) -> str:
@@ -209,11 +221,15 @@ def _folder_files(folder: Path) -> list[Path]:
 
 
 def read_paths(
-    paths: list[Path], fmt: str | None = None, sink: PaperSink | None = None, window: int = 4096
+    paths: list[Path],
+    fmt: str | None = None,
+    sink: PaperSink | None = None,
+    window: int = 4096,
+    max_abstract_chars: int | None = None,
 ) -> ReadResult:
     """Read files and folders (recursively: known extensions, sorted, hidden files skipped).
 
-    ``sink``/``window``: stream the papers, as :func:`read_file` does.
+    ``sink``/``window``/``max_abstract_chars``: as :func:`read_file` does.
 
     Raises UsageError for a path that does not exist or an unknown ``fmt``; every other problem
     is a reject in the result, and the other files and records are still read.
@@ -238,44 +254,9 @@ def read_paths(
         else:
             files = [path]
         for file in files:
-            one = read_file(file, fmt, sink, window)
+            one = read_file(file, fmt, sink, window, max_abstract_chars)
             result.papers.extend(one.papers)
             result.rejects.extend(one.rejects)
+            result.truncated.extend(one.truncated)
             result.count += one.count
     return result
-
-
-def merge_duplicates(papers: list[Paper]) -> tuple[list[Paper], int]:
-    """Merge papers sharing a paper_id into the first one; return (unique papers, number merged).
-
-    The first occurrence keeps its place and its values; metadata it lacks is filled from the
-    later ones, and when the abstracts differ the longest is kept. Inputs are not modified.
-    """
-    merged: dict[str, Paper] = {}
-    count = 0
-    for paper in papers:
-        first = merged.get(paper.paper_id)
-        if first is None:
-            merged[paper.paper_id] = paper
-            continue
-        count += 1
-        if first is paper:
-            continue
-        merged[paper.paper_id] = merge_two(first, paper)
-    return list(merged.values()), count
-
-
-def merge_two(first: Paper, later: Paper) -> Paper:
-    """``first`` completed by ``later``: missing metadata filled, the longer abstract kept."""
-    updates: dict[str, object] = {}
-    if len(later.abstract) > len(first.abstract):
-        updates["abstract"] = later.abstract
-    for name in ("year", "venue", "doi", "arxiv_id", "url", "source"):
-        if getattr(first, name) is None and getattr(later, name) is not None:
-            updates[name] = getattr(later, name)
-    if not first.authors and later.authors:
-        updates["authors"] = list(later.authors)
-    missing_extra = {k: v for k, v in later.extra.items() if k not in first.extra}
-    if missing_extra:
-        updates["extra"] = {**first.extra, **missing_extra}
-    return first.model_copy(update=updates) if updates else first

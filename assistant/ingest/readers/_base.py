@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import gzip
+import io
 import re
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
-from assistant.ingest.text import clean_text, make_paper_id
+from assistant.ingest.text import clean_text, make_paper_id, truncate_text
 from assistant.records import Paper, Reject
 
 BOM = b"\xef\xbb\xbf"
@@ -19,10 +21,109 @@ Line = tuple[int, str, str | None]
 
 
 def open_binary(path: Path) -> BinaryIO:
-    """The file's bytes, decompressed on the fly when its name ends in ``.gz``."""
+    """The file's bytes, decompressed on the fly when its name ends in ``.gz``.
+
+    A damaged ``.gz`` (truncated, corrupt) reads up to the damage and then ends, as if the file
+    ended there; ``damage(handle)`` then says what was wrong (readers report it as a reject at
+    the line where the data broke off). A file that is not gzip at all raises OSError.
+    """
     if path.suffix.lower() == ".gz":
-        return gzip.open(path, "rb")  # type: ignore[return-value]
+        return _DamageAware(_GzipStream(path))
     return path.open("rb")
+
+
+def damage(handle: object) -> str | None:
+    """Why a file opened by :func:`open_binary` ended early, or None (it is whole)."""
+    raw = getattr(handle, "raw", None)
+    return getattr(raw, "damage", None)
+
+
+class _GzipStream(io.RawIOBase):
+    """Gzip members decompressed as they are read; damage ends the stream instead of raising.
+
+    (``gzip.open`` raises on a truncated file, losing the data already decompressed with it.)
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._file = path.open("rb")
+        self.damage: str | None = None
+        self._position = 0
+        self._pending = b""
+        self._begin()
+        magic = self._file.read(2)
+        if magic and magic != b"\x1f\x8b":
+            self._file.close()
+            raise gzip.BadGzipFile("not a gzip file")
+        self._file.seek(0)
+
+    def _begin(self) -> None:
+        self._file.seek(0)
+        self._decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._in_member = False
+        self._ended = False
+        self._position = 0
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        target = self._position + offset if whence == io.SEEK_CUR else offset
+        if whence not in (io.SEEK_SET, io.SEEK_CUR) or target < 0:
+            raise OSError("a gzip stream seeks forward from the start only")
+        if target < self._position:
+            self._begin()
+        while self._position < target:
+            if not self.read(min(target - self._position, 1 << 20)):
+                break
+        return self._position
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        while not self._pending and not self._ended:
+            self._fill()
+        size = min(len(view), len(self._pending))
+        view[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        self._position += size
+        return size
+
+    def _fill(self) -> None:
+        decompressor = self._decompressor
+        data = decompressor.unconsumed_tail or self._file.read(64 * 1024)
+        if not data:
+            if self._in_member and not decompressor.eof:
+                self.damage = "the .gz file is truncated here (the lines before were read)"
+            self._ended = True
+            return
+        try:
+            self._pending = decompressor.decompress(data, 1 << 20)
+        except zlib.error as exc:
+            self.damage = f"the .gz file is damaged here ({exc}; the lines before were read)"
+            self._ended = True
+            return
+        self._in_member = True
+        if decompressor.eof:  # the next member, if any (ignoring trailing zero padding)
+            rest = decompressor.unused_data
+            self._decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            self._in_member = False
+            if rest.strip(b"\0"):
+                self._pending += self._decompressor.decompress(rest, 1 << 20)
+                self._in_member = True
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+class _DamageAware(io.BufferedReader):
+    """A buffered gzip stream (``damage(handle)`` reads its raw stream's damage)."""
 
 
 def plain_suffix(path: Path) -> str:
@@ -39,8 +140,13 @@ def iter_lines(path: Path) -> Iterator[Line]:
     byte and its offset in the file; its text then has the bad bytes replaced.
     """
     offset = 0
+    lineno = 0
     with open_binary(path) as handle:
-        for lineno, raw in enumerate(handle, start=1):
+        for lineno, raw in enumerate(handle, start=1):  # noqa: B007 - used after the loop
+            broken = damage(handle) if not raw.endswith(b"\n") else None
+            if broken is not None:  # the line the data broke off in
+                yield lineno, raw.decode("utf-8", errors="replace"), broken
+                return
             data = raw
             skip = 0
             if lineno == 1 and raw.startswith(BOM):
@@ -59,6 +165,9 @@ def iter_lines(path: Path) -> Iterator[Line]:
                     text = data.decode("utf-8", errors="replace")
             yield lineno, text, error
             offset += len(raw)
+        broken = damage(handle)
+        if broken is not None:
+            yield lineno + 1, "", broken
 
 
 def not_utf8_reason(data: bytes, exc: UnicodeDecodeError, base_offset: int) -> str:
@@ -84,14 +193,22 @@ class Collector:
     instead of being kept, so a large file is never held whole; ``count`` still counts them.
     """
 
-    def __init__(self, path: Path, sink: PaperSink | None = None, window: int = 4096) -> None:
+    def __init__(
+        self,
+        path: Path,
+        sink: PaperSink | None = None,
+        window: int = 4096,
+        max_abstract_chars: int | None = None,
+    ) -> None:
         self.path = path
         self.source = path.name
         self.papers: list[Paper] = []
         self.rejects: list[Reject] = []
+        self.truncated: list[Reject] = []
         self.count = 0
         self._sink = sink
         self._window = window
+        self._max_abstract = max_abstract_chars
 
     def reject(self, location: str | None, reason: str) -> None:
         """Record a problem at ``location`` ('line 3', 'entry smith2020 (line 12)', or None)."""
@@ -102,6 +219,18 @@ class Collector:
         if isinstance(paper, str):
             self.reject(location, paper)
             return
+        limit = self._max_abstract
+        if limit is not None and len(paper.abstract) > limit:
+            cut = truncate_text(paper.abstract, limit)
+            self.truncated.append(
+                Reject(
+                    path=str(self.path),
+                    location=location,
+                    reason=f"abstract of {len(paper.abstract):,} characters cut to {len(cut):,} "
+                    f"(max_abstract_chars = {limit:,})",
+                )
+            )
+            paper = paper.model_copy(update={"abstract": cut})
         self.papers.append(paper)
         self.count += 1
         if self._sink is not None and len(self.papers) >= self._window:

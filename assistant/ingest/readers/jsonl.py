@@ -11,6 +11,7 @@ from assistant.ingest.readers._base import (
     Collector,
     as_text,
     build_paper,
+    damage,
     not_utf8_reason,
     open_binary,
     optional_text,
@@ -40,9 +41,12 @@ def read_jsonl(path: Path, out: Collector) -> None:
     with open_binary(path) as handle:
         offset = 3 if handle.read(3) == BOM else 0
         handle.seek(offset)
-        for lineno, raw in enumerate(handle, start=1):
+        lineno = 0
+        for lineno, raw in enumerate(handle, start=1):  # noqa: B007 - used after the loop
             start = offset
             offset += len(raw)
+            if not raw.endswith(b"\n") and damage(handle) is not None:
+                break  # the line the damaged .gz broke off in: reported below
             if first:
                 stripped = raw.strip()
                 if not stripped:
@@ -70,6 +74,11 @@ def read_jsonl(path: Path, out: Collector) -> None:
                 out.reject(f"line {lineno}", f"not a JSON object (a {type(obj).__name__})")
                 continue
             add(f"line {lineno}", record_to_paper(obj, source))
+        else:
+            lineno += 1  # the data broke off after a whole line
+        broken = damage(handle)
+        if broken is not None:
+            out.reject(f"line {lineno}", broken)
 
 
 def _parses(text: bytes) -> bool:
@@ -80,9 +89,14 @@ def _parses(text: bytes) -> bool:
     return True
 
 
+def _message(exc: json.JSONDecodeError) -> str:
+    """The decoder's message without a trailing "at" ("Invalid control character at")."""
+    return exc.msg.removesuffix(" at")
+
+
 def _json_error(exc: ValueError) -> str:
     if isinstance(exc, json.JSONDecodeError):
-        return f"{exc.msg} at column {exc.colno}"
+        return f"{_message(exc)} at column {exc.colno}"
     return str(exc)
 
 
@@ -108,7 +122,7 @@ def _read_json_document(path: Path, out: Collector, *, must: bool) -> bool:
         return must
     except json.JSONDecodeError as exc:
         if must:
-            out.reject(f"line {exc.lineno}", f"malformed JSON ({exc.msg} at column {exc.colno})")
+            out.reject(f"line {exc.lineno}", f"malformed JSON ({_json_error(exc)})")
         return must
     items = doc if isinstance(doc, list) else [doc]
     for number, obj in enumerate(items, start=1):

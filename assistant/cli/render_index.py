@@ -1,0 +1,160 @@
+"""What the index commands print: ingest reports, search hits, paper lists, a paper, stats.
+
+Split from :mod:`assistant.cli.render` (same rules: results on stdout, messages on stderr,
+rich imported inside the functions).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from assistant.cli.render import console, escape
+
+if TYPE_CHECKING:
+    from assistant.records import IngestReport, Paper, SearchResult
+
+
+def print_ingest(report: IngestReport, papers_in_index: int) -> None:
+    """Rejects (the first 50) on stderr, then the counts."""
+    err = console(stderr=True)
+    for reject in report.rejects[:50]:
+        err.print(f"[yellow]rejected[/] {escape(reject.describe())}", markup=True)
+    if len(report.rejects) > 50:
+        err.print(f"... and {len(report.rejects) - 50} more rejects")
+    for note in report.truncated[:50]:
+        err.print(f"[yellow]cut[/] {escape(note.describe())}", markup=True)
+    if len(report.truncated) > 50:
+        err.print(f"... and {len(report.truncated) - 50} more abstracts cut")
+    console().print(
+        f"added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
+        f"rejected {report.rejected}"
+        + (f" ({report.duplicates_merged} duplicates merged)" if report.duplicates_merged else "")
+        + (f" ({len(report.truncated)} abstracts cut)" if report.truncated else "")
+        + f" in {report.seconds:.1f} s; index: {papers_in_index} papers"
+    )
+
+
+SNIPPET_CHARS = 400  # the max_snippet_chars setting's default
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` shortened to at most ``limit`` characters (at a space, ending in ``…``)."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ", limit // 2)
+    return (cut[:space] if space > 0 else cut).rstrip() + "…"
+
+
+def result_json(result: SearchResult, max_chars: int = SNIPPET_CHARS) -> dict[str, Any]:
+    """The ``search --json`` shape: the result, with the hits' main fields only."""
+    data = result.model_dump(mode="json")
+    data["results"] = [
+        {k: hit[k] for k in ("rank", "paper_id", "title", "year", "score", "snippet")}
+        for hit in data["results"]
+    ]
+    for hit in data["results"]:
+        hit["snippet"] = clip(hit["snippet"], max_chars)
+        hit["title"] = clip(hit["title"], max_chars)
+    return data
+
+
+def print_search(result: SearchResult, max_chars: int = SNIPPET_CHARS) -> None:
+    """The hits as a table; titles and snippets at most ``max_chars`` characters each."""
+    from rich.table import Table
+
+    out = console()
+    for note in result.notes:
+        out.print(f"[dim]{escape(note)}[/]", markup=True)
+    if not result.results:
+        out.print("No paper matches.")
+        return
+    table = Table(show_lines=False, box=None, pad_edge=False, header_style="bold")
+    table.add_column("#", justify="right")
+    table.add_column("score", justify="right")
+    table.add_column("paper", overflow="fold", ratio=3)
+    table.add_column("year", justify="right")
+    table.add_column("id", overflow="fold", ratio=1)
+    for hit in result.results:
+        table.add_row(
+            str(hit.rank),
+            f"{hit.score:.3f}",
+            f"[bold]{escape(clip(hit.title, max_chars))}[/]\n"
+            f"[dim]{escape(clip(hit.snippet, max_chars))}[/]",
+            str(hit.year or ""),
+            hit.paper_id,
+        )
+    out.print(table)
+    if not result.covered:
+        out.print(
+            f"[yellow]Low confidence ({result.confidence:.2f}) that the indexed papers "
+            "cover this query.[/]",
+            markup=True,
+        )
+
+
+def print_papers(shown: list[Paper], count: int) -> None:
+    """The papers listed, and how many were selected in all."""
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("id", overflow="fold")
+    table.add_column("year", justify="right")
+    table.add_column("title", overflow="fold")
+    table.add_column("source", overflow="fold")
+    for p in shown:
+        table.add_row(p.paper_id, str(p.year or ""), escape(p.title), escape(p.source or ""))
+    out = console()
+    out.print(table)
+    more = f" (showing {len(shown)}; --limit 0 for all)" if len(shown) < count else ""
+    out.print(f"{count} papers{more}")
+
+
+def print_paper(paper: Paper, max_chars: int = 20_000) -> None:
+    """One paper: title, metadata and abstract (at most ``max_chars`` of it; --json has all)."""
+    out = console()
+    out.print(f"[bold]{escape(clip(paper.title, max_chars))}[/]", markup=True)
+    fields = [
+        ("id", paper.paper_id),
+        ("year", paper.year),
+        ("authors", ", ".join(paper.authors)),
+        ("venue", paper.venue),
+        ("doi", paper.doi),
+        ("arXiv", paper.arxiv_id),
+        ("url", paper.url),
+        ("source", paper.source),
+    ]
+    for name, value in fields:
+        if value:
+            out.print(f"[dim]{name}:[/] {escape(str(value))}", markup=True)
+    sources = paper.extra.get("sources")
+    if sources:
+        out.print(f"[dim]merged from:[/] {escape(sources)}", markup=True)
+    out.print()
+    out.print(escape(clip(paper.abstract, max_chars)))
+    if len(paper.abstract) > max_chars:
+        out.print(f"[dim](abstract of {len(paper.abstract):,} characters cut; --json has it)[/]")
+
+
+def print_stats(info: dict[str, Any]) -> None:
+    """``PaperIndex.describe()``, one fact a line."""
+    out = console()
+    out.print(
+        f"index:           {info['index_dir']}"
+        + (f" (Chroma server {info['chroma_url']})" if info["chroma_url"] else "")
+    )
+    out.print(f"papers:          {info['papers']}")
+    out.print(f"chunks:          {info['chunks']}")
+    out.print(
+        f"embedding model: {info['embedding_model']} (chunks of {info['chunk_tokens']} word pieces)"
+    )
+    out.print(f"size on disk:    {info['size_bytes'] / 1e6:.1f} MB")
+    low, high = info["year_range"]
+    if low:
+        out.print(f"years:           {low}-{high}")
+    merges = info.get("duplicates_merged", 0)
+    out.print(f"duplicates:      {merges} merged (same id, DOI, arXiv id or title and author)")
+    if info["sources"]:
+        out.print("sources:         papers  file")
+    for name, count in info["sources"].items():
+        out.print(f"  {count:6d}  {escape(name or '(unknown source)')}")
