@@ -226,7 +226,10 @@ def cite_claim(
     when the corpus does not cover the claim.
     """
     from assistant.generation.cite import cite_claim as cite
+    from assistant.retrieval.filters import check_filters
 
+    if options is not None:
+        check_filters(options.filters, index.catalog)
     return cite(index, claim, settings, options, client=client)
 
 
@@ -246,7 +249,10 @@ def related_work(
     is drafted when the corpus does not cover the topic.
     """
     from assistant.generation.related_work import related_work as draft
+    from assistant.retrieval.filters import check_filters
 
+    if options is not None:
+        check_filters(options.filters, index.catalog)
     return draft(index, topic, settings, options, client=client, on_token=on_token)
 
 

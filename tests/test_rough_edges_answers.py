@@ -247,3 +247,11 @@ def test_llm_answer_numbers_copied_from_a_source_and_short_sentences(
     )
     assert answer.removed_citations == [99] and answer.uncited_sentences == 1
     assert [c.paper_id for c in answer.citations] == ["bracketed-2021"]
+
+
+def test_cite_and_related_work_check_filters_like_search(run_cli, bundled_index_dir: Path) -> None:
+    """An unknown --where key is a usage error on cite and related-work too."""
+    for command in (["cite", "LoRA matches full fine-tuning"], ["related-work", "long context"]):
+        done = run_cli([*command, "--where", "colour=blue", "--index", str(bundled_index_dir)])
+        assert done.exit_code == 2, (command, done.stderr)
+        assert "colour" in done.stderr and "Known keys" in done.stderr

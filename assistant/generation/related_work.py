@@ -24,6 +24,7 @@ from assistant.generation.answer import (
     paper_link,
     retrieved_papers,
 )
+from assistant.generation.citations import quote_text
 from assistant.generation.fallback import answer_with_fallback, wants_model
 from assistant.generation.themes import cluster_papers, theme_heading, theme_terms
 from assistant.records import Paper, SearchResult
@@ -128,12 +129,6 @@ def _markdown_title(title: str) -> str:
     return re.sub(r"([*_`\\])", r"\\\1", title)
 
 
-def _quotable(sentence: str) -> str:
-    """A sentence for the draft: bracketed numbers (the abstract's own references) become
-    parenthesised, so every ``[n]`` in the draft is one of its citations."""
-    return _BRACKETED_NUMBER.sub(r"(\1)", sentence)
-
-
 def related_work(
     index: PaperIndex,
     topic: str,
@@ -233,7 +228,7 @@ def _extractive_draft(
             paper = papers[i]
             n = numbers.setdefault(paper.paper_id, len(numbers) + 1)
             cited.append(n)
-            sentence = _quotable(best[paper.paper_id][0])
+            sentence = quote_text(best[paper.paper_id][0])
             lines.append(f"- *{_markdown_title(paper.title)}*: “{sentence}” [{n}]")
         themes.append(Theme(heading=heading, papers=cited))
         sections.append(f"### {heading}\n\n" + "\n".join(lines))
