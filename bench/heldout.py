@@ -14,7 +14,9 @@ Every question gets a part from a hash of its source and id (``part_of``), never
   unanswerable there; the questions whose gold stays are the answerable ones of that index.
   Ablated questions keep the part of the question they came from.
 Each table row prints the tuning figure and the held-out figure side by side, for BM25 alone,
-dense alone and the hybrid (the default). Indexes are built once under bench/results/.
+dense alone and the hybrid (the default); on the bundled corpus, also the share of extractive
+answers to lookups whose first citation is a gold paper. Indexes are built once under
+bench/results/.
 """
 
 from __future__ import annotations
@@ -191,6 +193,27 @@ def measure(index: PaperIndex, corpus: Corpus) -> dict[str, dict[str, dict[str, 
     return out
 
 
+def first_citations(index: PaperIndex, corpus: Corpus) -> dict[str, float]:
+    """Extractive answers to the answerable lookups: share whose first citation is a gold paper
+    (an abstention counts as wrong), per part."""
+    from assistant.api import ask
+    from assistant.generation.answer import CitationRegistry
+
+    titles = {p.title: p.paper_id for p in index.catalog.iter_papers()}
+    settings = Settings(index_dir=index.dir)  # no model configured: extractive
+    out: dict[str, float] = {}
+    for part in ("tune", "heldout"):
+        items = [it for it in corpus.items if it.part == part and it.kind == "lookup"]
+        questions, _ = resolve_gold([it.question for it in items], titles, set(titles.values()))
+        right = 0
+        for q in questions:
+            answer = ask(index, q.question, settings, registry=CitationRegistry())
+            cited = answer.citations[0].paper_id if answer.citations else None
+            right += (not answer.abstained) and cited in set(q.gold)
+        out[part] = right / len(questions) if questions else float("nan")
+    return out
+
+
 def figures(details: Iterable, kinds: dict[str, str]) -> dict[str, float]:
     def mean(values: list[float]) -> float:
         return sum(values) / len(values) if values else float("nan")
@@ -242,6 +265,13 @@ def main() -> None:
         results = measure(index, corpus)
         print_table(f"{corpus.name}: {len(corpus.papers)} papers", results)
         report[corpus.name] = results
+        if corpus.name == "bundled":
+            cited = first_citations(index, corpus)
+            report["bundled first citation"] = cited
+            print(
+                "extractive answers, first citation is a gold paper (answerable lookups): "
+                f"tune {cited['tune']:.3f} / held-out {cited['heldout']:.3f}"
+            )
         ids = {p.title: p.paper_id for p in corpus.papers} | {
             p.paper_id: p.paper_id for p in corpus.papers
         }
