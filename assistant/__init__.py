@@ -13,8 +13,9 @@ Names are imported on first use, so ``import assistant`` (and ``assistant --help
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from assistant.lazy_exports import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -90,14 +91,4 @@ if TYPE_CHECKING:
     from assistant.settings import Settings
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'assistant' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+__getattr__, __dir__ = lazy_exports("assistant", globals(), _EXPORTS)
