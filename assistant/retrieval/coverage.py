@@ -233,15 +233,19 @@ def _mentions(name: str, text: str) -> bool:
     return re.search(r"(?<![\w-])" + re.escape(name) + r"(?![\w])", text, re.I) is not None
 
 
+def asks_for_origin(text: str) -> bool:
+    """Whether the question asks for the paper that introduced a named thing (a regex, cheap:
+    a search reads no candidate's record unless this holds)."""
+    return _ORIGIN.search(text) is not None and bool(named_things(text))
+
+
 def missing_origin(text: str, papers: Sequence[Paper]) -> tuple[str, list[Paper]] | None:
     """(the name, papers that mention it) when the question asks for the paper that introduced
     a named thing and none of ``papers`` (the best candidates) is that paper: no title names it
     and no abstract sentence introduces it. None otherwise."""
-    if not _ORIGIN.search(text):
+    if not asks_for_origin(text):
         return None
     names = named_things(text)
-    if not names:
-        return None
     from assistant.ingest.chunking import split_sentences
 
     main = names[0]

@@ -7,7 +7,6 @@ see docs/benchmarks.md).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -17,8 +16,11 @@ from assistant.ingest.chunking import split_sentences
 from assistant.records import Paper, SearchHit, SearchResult
 from assistant.retrieval.coverage import (
     COVERAGE_THRESHOLD,
+    ORIGIN_CANDIDATES,
+    asks_for_origin,
     confidence_features,
     coverage_probability,
+    missing_origin,
 )
 from assistant.retrieval.filters import SearchFilters, parse_query_filters, why_nothing_matches
 from assistant.retrieval.sentences import SentenceScorer
@@ -36,7 +38,6 @@ FUSION_TOP = 200
 LEXICAL_WEIGHT = 1.0
 CANDIDATES = 100
 MMR_LAMBDA = 0.85
-_COMPOUND = re.compile(r"[-_.']")
 
 
 @dataclass
@@ -136,8 +137,8 @@ class Retriever:
 
     def _check_origin(self, text: str, scored: list[ScoredPaper], result: SearchResult) -> None:
         """ "Which paper introduced X?" with X's own paper not among the best candidates."""
-        from assistant.retrieval.coverage import ORIGIN_CANDIDATES, missing_origin
-
+        if not asks_for_origin(text):
+            return
         candidates = scored[:ORIGIN_CANDIDATES]
         found = self.index.catalog.get_papers(s.paper_id for s in candidates)
         missing = missing_origin(

@@ -36,6 +36,7 @@ class SentenceScorer:
         lexical = index.lexical
         self._idf = {t: lexical.idf(t) for t in set(lexical.analyzer.tokens(query))}
         self.idf_total = sum(self._idf.values()) or 1.0
+        self._query: np.ndarray | None = None
 
     # --- lexical
     def matched_idf(self, words: Collection[str]) -> float:
@@ -101,8 +102,9 @@ class SentenceScorer:
         """The query as a query (models with a query prefix embed it apart from passages)."""
         from assistant.embeddings.base import embed_queries
 
-        vector: np.ndarray = embed_queries(self.index.embedder, [self.query])[0]
-        return vector
+        if self._query is None:  # embedded once per scorer, however many rankings use it
+            self._query = embed_queries(self.index.embedder, [self.query])[0]
+        return self._query
 
     def relevance(
         self,
