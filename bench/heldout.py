@@ -12,7 +12,10 @@ Every question gets a part from a hash of its source and id (``part_of``), never
   third of the answerable lookups, citations and claims are left out of a second index (with
   any paper of the same normalised title or most of the same text), and those questions become
   unanswerable there; the questions whose gold stays are the answerable ones of that index.
-  Ablated questions keep the part of the question they came from.
+  Ablated questions keep the part of the question they came from;
+- cross-corpus: every answerable question of one corpus asked of the other (SciFact claims of
+  the bundled LLM papers, the bundled questions of SciFact's biomedical abstracts) is
+  unanswerable there, and keeps its part.
 Each table row prints the tuning figure and the held-out figure side by side, for BM25 alone,
 dense alone and the hybrid (the default); on the bundled corpus, also the share of extractive
 answers to lookups whose first citation is a gold paper. Indexes are built once under
@@ -158,6 +161,19 @@ def ablate(corpus: Corpus, ids: dict[str, str]) -> tuple[Corpus, int]:
     return out, len(removed)
 
 
+def asked_of(corpus: Corpus, source: Corpus) -> Corpus:
+    """``source``'s answerable questions asked of ``corpus``'s papers: all unanswerable."""
+    out = Corpus(f"{corpus.name}, asked {source.name}'s questions", corpus.papers)
+    for it in source.items:
+        if it.kind == "unanswerable":
+            continue
+        q = it.question.model_copy(
+            update={"id": f"{source.name}:{it.question.id}", "gold": [], "unanswerable": True}
+        )
+        out.items.append(Item(q, it.part, "unanswerable"))
+    return out
+
+
 def open_built(results: Path, corpus: Corpus) -> PaperIndex:
     model = Settings().embedding_model
     index = PaperIndex(Settings(index_dir=results / f"index-{corpus.name}-{model}"))
@@ -261,6 +277,7 @@ def main() -> None:
     if not args.skip_scifact:
         corpora.append(scifact_corpus())
     for corpus in corpora:
+        others = [c for c in corpora if c is not corpus]
         index = open_built(args.results, corpus)
         results = measure(index, corpus)
         print_table(f"{corpus.name}: {len(corpus.papers)} papers", results)
@@ -275,6 +292,11 @@ def main() -> None:
         ids = {p.title: p.paper_id for p in corpus.papers} | {
             p.paper_id: p.paper_id for p in corpus.papers
         }
+        for other in others:
+            cross = asked_of(corpus, other)
+            results = measure(index, cross)
+            print_table(cross.name, results)
+            report[cross.name] = results
         index.close()
         smaller, left_out = ablate(corpus, ids)
         index = open_built(args.results, smaller)

@@ -16,11 +16,14 @@ from assistant.ingest.chunking import split_sentences
 from assistant.records import Paper, SearchHit, SearchResult
 from assistant.retrieval.coverage import (
     COVERAGE_THRESHOLD,
+    NAMED_CHECK_BELOW,
     ORIGIN_CANDIDATES,
     asks_for_origin,
+    closeness_cap,
     confidence_features,
     coverage_probability,
     missing_origin,
+    unknown_name,
 )
 from assistant.retrieval.filters import SearchFilters, parse_query_filters, why_nothing_matches
 from assistant.retrieval.sentences import SentenceScorer
@@ -133,6 +136,11 @@ class Retriever:
         if not filters.is_empty():
             result.filters = filters.describe()
         self._check_origin(text, scored, result)
+        if result.covered and confidence < NAMED_CHECK_BELOW:
+            name = unknown_name(text, self.index.lexical)
+            if name is not None:
+                result.covered = False
+                result.notes.append(f"No indexed paper mentions {name}.")
         return result
 
     def _check_origin(self, text: str, scored: list[ScoredPaper], result: SearchResult) -> None:
@@ -253,11 +261,14 @@ class Retriever:
 
     # --- confidence and snippets
     def _confidence(self, text: str, signals: Signals) -> float:
-        """Probability-like signal that the corpus covers the query."""
+        """Probability-like signal that the corpus covers the query, capped when no paper is
+        close in meaning (:func:`~.coverage.closeness_cap`)."""
         features = confidence_features(
             self.index.lexical, text, signals, self.index.catalog, self._paper_words
         )
-        return coverage_probability(*features)
+        confidence = coverage_probability(*features)
+        cap = closeness_cap(signals.best_dense, self.index.embedder.name) if signals.dense else None
+        return confidence if cap is None else min(confidence, cap)
 
     @property
     def last_signals(self) -> Signals:
