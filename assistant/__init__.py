@@ -30,6 +30,9 @@ _EXPORTS: dict[str, str] = {
     "cite_claim": "assistant.api",
     "related_work": "assistant.api",
     "evaluate_questions": "assistant.api",
+    "similar_papers": "assistant.api",
+    "paper_from_text": "assistant.api",
+    "SimilarResult": "assistant.retrieval.similar",
     "ChatSession": "assistant.chat",
     "Settings": "assistant.settings",
     "RetrievalOptions": "assistant.retrieval.retriever",
@@ -56,6 +59,7 @@ __all__ = [
     "SearchFilters",
     "SearchResult",
     "Settings",
+    "SimilarResult",
     "UsageError",
     "ask",
     "cite_claim",
@@ -63,9 +67,11 @@ __all__ = [
     "evaluate_questions",
     "ingest_paths",
     "open_index",
+    "paper_from_text",
     "related_work",
     "search",
     "search_many",
+    "similar_papers",
 ]
 
 if TYPE_CHECKING:
@@ -76,9 +82,11 @@ if TYPE_CHECKING:
         evaluate_questions,
         ingest_paths,
         open_index,
+        paper_from_text,
         related_work,
         search,
         search_many,
+        similar_papers,
     )
     from assistant.chat import ChatSession
     from assistant.embeddings.base import Embedder
@@ -88,6 +96,7 @@ if TYPE_CHECKING:
     from assistant.records import Paper, SearchResult
     from assistant.retrieval.filters import SearchFilters
     from assistant.retrieval.retriever import RetrievalOptions
+    from assistant.retrieval.similar import SimilarResult
     from assistant.settings import Settings
 
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from assistant.generation.cite import CiteResult
     from assistant.generation.llm.base import ChatModel, TokenFn
     from assistant.generation.related_work import RelatedWork
+    from assistant.retrieval.similar import SimilarResult
 
 
 def open_index(
@@ -254,6 +255,30 @@ def related_work(
     if options is not None:
         check_filters(options.filters, index.catalog)
     return draft(index, topic, settings, options, client=client, on_token=on_token)
+
+
+def similar_papers(
+    index: PaperIndex, paper: str | Paper, options: RetrievalOptions | None = None
+) -> SimilarResult:
+    """The indexed papers closest to a paper, best first (the paper itself left out).
+
+    ``paper``: an indexed paper's id, DOI, arXiv id or title, or a :class:`Paper` given by its
+    text (:func:`paper_from_text`; embedded when it is not indexed). Papers are compared by
+    their mean chunk vectors and the paper's distinctive terms (BM25), fused as search fuses;
+    ``options`` gives ``k``, ``method`` and ``filters``. ``result.close`` is False when no
+    paper is close (the nearest are listed anyway). An unknown id or title raises UsageError.
+    """
+    from assistant.retrieval.similar import similar_papers as find_similar
+
+    return find_similar(index, paper, options)
+
+
+def paper_from_text(text: str, name: str = "text") -> Paper:
+    """A paper given as text (first line its title when there are more), for
+    :func:`similar_papers`; an empty text raises UsageError."""
+    from assistant.retrieval.similar import paper_from_text as from_text
+
+    return from_text(text, name)
 
 
 def evaluate_questions(

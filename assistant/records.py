@@ -20,6 +20,15 @@ class Paper(BaseModel):
     source: str | None = Field(default=None, description="File name the paper was read from.")
     extra: dict[str, str] = Field(default_factory=dict, description="Other metadata fields.")
 
+    @property
+    def citation_key(self) -> str | None:
+        """The paper's key in the user's library (BibTeX key, CSL-JSON id, RIS ID), if any.
+
+        Kept in ``extra["bibkey"]`` by the readers; BibTeX, RIS and CSL-JSON written by the
+        assistant use it (see :func:`assistant.export.bibtex.assign_keys`).
+        """
+        return self.extra.get("bibkey") or None
+
 
 class Reject(BaseModel):
     """A record that could not be read, with where it was and why."""

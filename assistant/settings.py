@@ -143,6 +143,17 @@ class Settings(BaseSettings):
     # --- retrieval
     top_k: int = Field(default=10, ge=1, le=200, description="Papers returned by search.")
 
+    # --- the MCP server (assistant mcp)
+    mcp_result_chars: int = Field(
+        default=8000,
+        ge=1000,
+        le=200_000,
+        description=(
+            "Most characters of one MCP tool result (JSON), to keep an agent's context small: "
+            "long texts are cut first, then the last papers dropped, and the result says so."
+        ),
+    )
+
     # --- language model
     llm_model: str | None = Field(
         default=None,
@@ -166,6 +177,23 @@ class Settings(BaseSettings):
     llm_temperature: float = Field(default=0.1, ge=0, le=2, description="Sampling temperature.")
     answer_papers: int = Field(
         default=6, ge=1, le=30, description="Retrieved papers given to the model per answer."
+    )
+    llm_prices: str | None = Field(
+        default=None,
+        description=(
+            "Price of the model in USD per million prompt and completion tokens, "
+            "'PROMPT,COMPLETION' (e.g. '0.15,0.60'; '0,0' for a local model), for the cost "
+            "that -u/--usage prints; default: the built-in table of OpenAI prices."
+        ),
+    )
+
+    # --- the answer log
+    log_answers: bool = Field(
+        default=True,
+        description=(
+            "Record every ask, cite, related-work and chat answer in the index folder's "
+            "sessions.sqlite ('assistant logs' lists them); false turns the log off."
+        ),
     )
 
     @field_validator("chroma_url", "llm_base_url", "llm_model", mode="before")

@@ -120,7 +120,9 @@ def run_cli(tmp_path: Path):  # noqa: ANN201
     """Run the real ``assistant`` command in a subprocess: ``run_cli(args, input=, env=)``."""
 
     def run(
-        args: list[str], input: str | None = None, env: dict[str, str | None] | None = None,
+        args: list[str],
+        input: str | None = None,
+        env: dict[str, str | None] | None = None,
         timeout: float = 180,
     ) -> CliResult:
         """``env`` adds variables; a None value removes one."""

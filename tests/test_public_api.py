@@ -36,8 +36,19 @@ def _readme_example() -> str:
 def test_every_public_name_resolves() -> None:
     for name in assistant.__all__:
         assert getattr(assistant, name) is not None, name
-    for name in ("open_index", "ingest_paths", "search", "ask", "cite_claim", "related_work",
-                 "ChatSession", "Settings", "RetrievalOptions", "SearchFilters", "AssistantError"):
+    for name in (
+        "open_index",
+        "ingest_paths",
+        "search",
+        "ask",
+        "cite_claim",
+        "related_work",
+        "ChatSession",
+        "Settings",
+        "RetrievalOptions",
+        "SearchFilters",
+        "AssistantError",
+    ):
         assert name in assistant.__all__
 
 

@@ -144,8 +144,7 @@ def test_seed_headers_are_skipped() -> None:
         assert detect_format(path, path.read_text(encoding="utf-8")[:4000]) == "daily"
         titles = [p.title for p in result.papers]
         assert not any(
-            t in ("new", "Subscribe", "Daily Papers") or "research community" in t
-            for t in titles
+            t in ("new", "Subscribe", "Daily Papers") or "research community" in t for t in titles
         )
         assert all(len(p.abstract) > 200 for p in result.papers)
 
@@ -189,13 +188,24 @@ def test_daily_dump_other_header_and_bom(tmp_path: Path) -> None:
 def test_jsonl_plain_records(tmp_path: Path) -> None:
     lines = [
         jline(
-            id="p1", title=" A  title ", abstract=LONG, year=2020, authors=["Ann Lee", "Bo Li"],
-            venue="ACL", url="https://x.org/1", doi="10.1/ABC", pages=12, note="hello",
+            id="p1",
+            title=" A  title ",
+            abstract=LONG,
+            year=2020,
+            authors=["Ann Lee", "Bo Li"],
+            venue="ACL",
+            url="https://x.org/1",
+            doi="10.1/ABC",
+            pages=12,
+            note="hello",
         ),
         "\n",
         jline(title="Second", abstract=LONG, authors="Ann Lee and Bo Li", year="1999"),
         jline(
-            title="Third", abstract=LONG, authors="Ann Lee, Bo Li", year=3000,
+            title="Third",
+            abstract=LONG,
+            authors="Ann Lee, Bo Li",
+            year=3000,
             arxiv_id="2101.00001v2",
         ),
         jline(title="Fourth", abstract=LONG, year="n/a", doi="10.5/Q"),
@@ -484,7 +494,7 @@ def test_usage_errors(tmp_path: Path) -> None:
     with pytest.raises(UsageError) as bad_format:
         read_paths([tmp_path], fmt="xml")
     assert "jsonl" in (bad_format.value.hint or "")
-    assert set(FORMATS) == {"daily", "jsonl", "csv", "bibtex"}
+    assert set(FORMATS) == {"daily", "jsonl", "csv", "bibtex", "csl-json", "ris"}
 
 
 def test_folders_recurse_sorted_and_skip_hidden(tmp_path: Path) -> None:
@@ -556,9 +566,11 @@ def test_not_utf8_lines_keep_the_others(tmp_path: Path) -> None:
         f"{bib_path}:entry a (line 1): line 1: not UTF-8 text (byte 0xe9 at offset 22)"
     ]
 
-    daily = ("A Title\n\n" + LONG + "\n\n").encode() + b"Caf\xe9 Title\n\n" + (
-        "Last Title\n\n" + LONG + "\n"
-    ).encode()
+    daily = (
+        ("A Title\n\n" + LONG + "\n\n").encode()
+        + b"Caf\xe9 Title\n\n"
+        + ("Last Title\n\n" + LONG + "\n").encode()
+    )
     daily_path = write(tmp_path, "l.txt", daily)
     result = read_file(daily_path)
     assert [p.title for p in result.papers] == ["A Title", "Last Title"]
@@ -592,8 +604,14 @@ def test_merge_duplicates() -> None:
     a = Paper(paper_id="x", title="X", abstract="short", source="one.jsonl")
     b = Paper(paper_id="y", title="Y", abstract="why")
     c = Paper(
-        paper_id="x", title="X again", abstract="a longer abstract", year=2020,
-        authors=["A"], doi="10.1/x", source="two.jsonl", extra={"k": "v"},
+        paper_id="x",
+        title="X again",
+        abstract="a longer abstract",
+        year=2020,
+        authors=["A"],
+        doi="10.1/x",
+        source="two.jsonl",
+        extra={"k": "v"},
     )
     d = Paper(paper_id="x", title="X", abstract="mid length", venue="V", year=1999)
     unique, merged = merge_duplicates([a, b, c, d])

@@ -18,6 +18,7 @@ from assistant.errors import AssistantError
 from assistant.retrieval.filters import SearchFilters, check_filters, no_match_message
 
 if TYPE_CHECKING:
+    from assistant.chat.turns import Turn
     from assistant.generation.answer import Citation
     from assistant.index.paper_index import PaperIndex
 
@@ -28,6 +29,7 @@ class ChatSession(Protocol):
     session_id: str | None
     filters: SearchFilters
     index: PaperIndex
+    turns: list[Turn]
 
     def set_filters(self, filters: SearchFilters) -> None: ...
 
@@ -38,10 +40,13 @@ class ChatSession(Protocol):
     def export(self, kind: str, path: Path) -> tuple[Path, int]: ...
 
 
-CommandKind = Literal["help", "sources", "export", "filter", "reset", "quit", "unknown", "error"]
+CommandKind = Literal[
+    "help", "sources", "similar", "export", "filter", "reset", "quit", "unknown", "error"
+]
 
 HELP_LINES = [
     "/sources                 the papers cited so far, with their numbers",
+    "/similar N               papers like [N], a paper of the last answer (filters apply)",
     "/export md|bib|json FILE save the chat (Markdown, JSON) or its papers (BibTeX)",
     "/filter                  show the filters of the next questions; set them with",
     "                         since|until|year YEAR, author|venue NAME, source FILE,",
@@ -86,6 +91,8 @@ def handle_command(chat: ChatSession, line: str) -> CommandResult:
             return CommandResult("help", "Commands:", list(HELP_LINES))
         if name == "/sources":
             return _sources(chat)
+        if name == "/similar":
+            return _similar_command(chat, args)
         if name == "/export":
             return _export_command(chat, args)
         if name in ("/filter", "/filters"):
@@ -112,6 +119,31 @@ def _sources(chat: ChatSession) -> CommandResult:
         return CommandResult("sources", "No paper cited yet.")
     count = f"{len(cited)} paper{'s' if len(cited) != 1 else ''} cited so far:"
     return CommandResult("sources", count, [_reference_line(c) for c in cited])
+
+
+def _similar_command(chat: ChatSession, args: list[str]) -> CommandResult:
+    usage = "Usage: /similar N, with N the number [N] of a paper of the last answer."
+    number = args[0].strip("[]") if len(args) == 1 else ""
+    if not number.isdigit():
+        return CommandResult("error", usage)
+    if not chat.turns:
+        return CommandResult("error", f"No answer yet: ask a question first. {usage}")
+    n = int(number)
+    last = chat.turns[-1].answer
+    # The last answer's papers first; a number is the paper's for the whole conversation.
+    known = [*last.sources, *last.citations]
+    for turn in reversed(chat.turns[:-1]):
+        known.extend([*turn.answer.citations, *turn.answer.sources])
+    paper_id = next((c.paper_id for c in known if c.n == n), None)
+    if paper_id is None:
+        return CommandResult(
+            "error", f"No paper [{n}] in this conversation. /sources lists the numbers."
+        )
+    from assistant.retrieval.retriever import RetrievalOptions
+    from assistant.retrieval.similar import similar_papers
+
+    result = similar_papers(chat.index, paper_id, RetrievalOptions(k=5, filters=chat.filters))
+    return CommandResult("similar", f"[{n}] {result.summary()}", result.lines())
 
 
 def _export_command(chat: ChatSession, args: list[str]) -> CommandResult:

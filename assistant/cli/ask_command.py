@@ -20,6 +20,7 @@ from assistant.cli.options import (
     IndexOpt,
     JsonOpt,
     ModelOpt,
+    UsageOpt,
     with_filters,
 )
 
@@ -35,11 +36,14 @@ def ask(
     index_dir: IndexOpt = None,
     chroma_url: ChromaOpt = None,
     as_json: JsonOpt = False,
+    usage: UsageOpt = False,
 ) -> None:
     """Answer a question from the indexed papers, citing them."""
     with common.errors():
         from assistant.api import ask as ask_question
+        from assistant.chat.answer_log import log_result
         from assistant.retrieval.retriever import RetrievalOptions
+        from assistant.usage import usage_of
 
         search_filters = filters.search_filters()  # before a first build
         settings, index = common.open_for_answers(
@@ -50,7 +54,12 @@ def ask(
         answer = ask_question(
             index, question, settings, options, on_token=None if as_json else on_token
         )
+        logged = log_result(settings, index.dir, "ask", answer)
+        usage_line = usage_of(answer.usage, answer.mode, settings).line() if usage else None
         if as_json:
             render.print_json(answer.public_json())
-            return
-        render.print_ask(answer, streamed())
+            if usage_line:
+                render.print_usage(render.console(stderr=True), usage_line)
+        else:
+            render.print_ask(answer, streamed(), usage_line)
+        render.print_notes(render.console(stderr=True), [logged] if logged else [])

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from assistant.cli import common, render
+from assistant.cli import common, render, render_index
 from assistant.cli.options import (
     NO_FILTERS,
     BaseUrlOpt,
@@ -24,6 +24,7 @@ from assistant.cli.options import (
     IndexOpt,
     JsonOpt,
     ModelOpt,
+    UsageOpt,
     with_filters,
 )
 
@@ -55,6 +56,11 @@ def chat(
     filters: FilterFlags = NO_FILTERS,
     index_dir: IndexOpt = None,
     chroma_url: ChromaOpt = None,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print each answer and command result as a line of JSON."),
+    ] = False,
+    usage: UsageOpt = False,
 ) -> None:
     """Ask follow-up questions in a conversation; citation numbers stay stable (/help inside)."""
     with common.errors():
@@ -90,7 +96,7 @@ def chat(
                 err,
             )
         try:
-            _loop(session, render.console(), err)
+            _loop(session, render.console(), err, _Output(as_json, usage))
         finally:
             session.close()
             store.close()
@@ -112,13 +118,21 @@ def _read_line(interactive: bool) -> str | None:
     return None if line == "" else line
 
 
-def _loop(session: ChatSession, console: Console, err: Console) -> None:
+class _Output:
+    """How turns are printed: text or JSON lines, with or without the -u usage line."""
+
+    def __init__(self, as_json: bool, usage: bool) -> None:
+        self.as_json = as_json
+        self.usage = usage
+
+
+def _loop(session: ChatSession, console: Console, err: Console, output: _Output) -> None:
     """Read questions and commands until /quit or end of input."""
     interactive = sys.stdin.isatty()
     reconfigure = getattr(sys.stdin, "reconfigure", None)
     if reconfigure is not None:
         reconfigure(errors="replace")  # a stray byte must not end the chat
-    if interactive:
+    if interactive and not output.as_json:
         import contextlib
 
         with contextlib.suppress(ImportError):
@@ -139,21 +153,28 @@ def _loop(session: ChatSession, console: Console, err: Console) -> None:
             continue
         if text.startswith("/"):
             result = session.handle_command(text)
-            render.print_command(result, console, err)
+            if output.as_json:
+                render_index.print_command_json(text, result)
+            else:
+                render.print_command(result, console, err)
             if result.quit:
                 return
             continue
-        _turn(session, text, console, err)
+        _turn(session, text, console, err, output)
 
 
-def _turn(session: ChatSession, question: str, console: Console, err: Console) -> None:
+def _turn(
+    session: ChatSession, question: str, console: Console, err: Console, output: _Output
+) -> None:
     """Answer one question; errors and Ctrl-C end the turn, never the chat."""
     from assistant.errors import AssistantError
 
     turns_before = len(session.turns)
     on_token, streamed = render.token_printer()
     try:
-        _answer(session, question, console, err, on_token, streamed)
+        _answer(
+            session, question, console, err, None if output.as_json else on_token, streamed, output
+        )
     except KeyboardInterrupt:
         render.turn_interrupted(err, streamed(), saved=len(session.turns) > turns_before)
     except AssistantError as exc:
@@ -169,14 +190,30 @@ def _answer(
     question: str,
     console: Console,
     err: Console,
-    on_token: Callable[[str], None],
+    on_token: Callable[[str], None] | None,
     streamed: Callable[[], bool],
+    output: _Output,
 ) -> None:
-    """Rewrite, answer (streaming), save and print one turn."""
+    """Rewrite, answer (streaming unless JSON), save, log and print one turn."""
+    from assistant.chat.answer_log import log_result
+    from assistant.usage import usage_of
+
     rewrite = session.rewrite(question)
     render.print_rewrite(err, rewrite.standalone if rewrite.changed else None, rewrite.note)
-    answer = session.ask(question, on_token=on_token, rewrite=rewrite).answer
-    render.print_turn(console, err, answer, streamed())
+    turn = session.ask(question, on_token=on_token, rewrite=rewrite)
+    answer = turn.answer
+    logged = log_result(
+        session.settings, session.index.dir, "chat", answer, session_id=session.session_id
+    )
+    usage = usage_of(answer.usage, answer.mode, session.settings).line() if output.usage else None
+    if output.as_json:
+        render.print_json({"turn": turn.n, "session_id": session.session_id,
+                           **answer.public_json()})  # fmt: skip
+        if usage:
+            render.print_usage(err, usage)
+    else:
+        render.print_turn(console, err, answer, streamed(), usage)
+    render.print_notes(err, [logged] if logged else [])
 
 
 # --- sessions ------------------------------------------------------------------------------------

@@ -18,10 +18,12 @@ from assistant.cli import common, render, render_index
 from assistant.cli.options import (
     NO_FILTERS,
     ChromaOpt,
+    CslJsonOpt,
     FilterFlags,
     IndexOpt,
     JsonOpt,
     MethodOpt,
+    RisOpt,
     with_filters,
 )
 
@@ -61,7 +63,7 @@ def ingest(
     ] = None,
     fmt: Annotated[
         str | None,
-        typer.Option("--format", help="Force a format: daily, jsonl, csv, bibtex."),
+        typer.Option("--format", help="Force a format: daily, jsonl, csv, bibtex, csl-json, ris."),
     ] = None,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Empty the index first.")] = False,
     strict: Annotated[
@@ -83,7 +85,7 @@ def ingest(
     chroma_url: ChromaOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Add papers (Daily Papers dumps, JSONL, CSV or BibTeX) to the index.
+    """Add papers (Daily Papers dumps, JSONL, CSV, BibTeX, CSL-JSON or RIS) to the index.
 
     The first ingest into an index that holds only the demo corpus replaces it (on a terminal,
     after asking); --keep-demo keeps it.
@@ -283,6 +285,8 @@ def papers(
         Path | None,
         typer.Option("--bib", help="Also write the listed papers' BibTeX entries to this file."),
     ] = None,
+    ris: RisOpt = None,
+    csl_json: CslJsonOpt = None,
     index_dir: IndexOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -298,12 +302,13 @@ def papers(
             )
         )
         shown = selected if limit == 0 else selected[:limit]
-        if bib is not None:
-            from assistant.export.bibtex import bibliography
+        for fmt, path in (("bib", bib), ("ris", ris), ("csl-json", csl_json)):
+            if path is not None:
+                from assistant.export.formats import describe, export_text
 
-            common.write_text_file(bib, bibliography(shown))
-            entries = "entry" if len(shown) == 1 else "entries"
-            render.message(f"Wrote {len(shown)} BibTeX {entries} to {render.escape(str(bib))}.")
+                common.write_text_file(path, export_text(fmt, shown))  # type: ignore[arg-type]
+                described = describe(fmt, len(shown))  # type: ignore[arg-type]
+                render.message(f"Wrote {described} to {render.escape(str(path))}.")
         if as_json:
             render.print_json(
                 {

@@ -47,6 +47,20 @@ ExtractiveOpt = Annotated[
     bool, typer.Option("--extractive", help="Work offline, without the LLM, even if configured.")
 ]
 MethodOpt = Annotated[str, typer.Option("--method", help="hybrid, dense or bm25.")]
+RisOpt = Annotated[
+    Path | None,
+    typer.Option("--ris", help="Write the papers as RIS records to this file.", show_default=False),
+]
+CslJsonOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--csl-json", help="Write the papers as CSL-JSON to this file.", show_default=False
+    ),
+]
+UsageOpt = Annotated[
+    bool,
+    typer.Option("-u", "--usage", help="Print the tokens used (and the cost, when known)."),
+]
 
 # The paper filters, in the order they appear in --help. Commands get them through
 # with_filters, never as parameters of their own.

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from assistant.generation.answer import Answer, Citation
     from assistant.generation.cite import CitedPaper, CiteResult
     from assistant.generation.related_work import RelatedWork
+    from assistant.retrieval.similar import SimilarResult
 
 
 # --- basics --------------------------------------------------------------------------------------
@@ -240,8 +241,16 @@ def llm_failure_line(llm_error: str, instead: str) -> str:
     return f"Error: the language model failed: {llm_error} Showing {instead}."
 
 
-def print_answer(console: Console, err: Console, answer: Answer, streamed: bool) -> None:
-    """The answer (unless already streamed), its notes and its references."""
+def print_usage(err: Console, line: str) -> None:
+    """The ``-u/--usage`` line (tokens and cost) on stderr."""
+    say(err, line)
+
+
+def print_answer(
+    console: Console, err: Console, answer: Answer, streamed: bool, usage: str | None = None
+) -> None:
+    """The answer (unless already streamed), its notes and its references; then ``usage``
+    (the ``-u`` line) if given, else the tokens the model reported, if any."""
     if streamed and answer.mode == "extractive":  # the model failed mid-stream: fallback
         sys.stdout.write("\n\n")
         console.print(escape(answer.answer))
@@ -258,20 +267,23 @@ def print_answer(console: Console, err: Console, answer: Answer, streamed: bool)
         console.print("\n[bold]References[/]", markup=True)
         for line in references(answer.citations):
             console.print(escape(line))
-    usage = answer.usage
-    if usage and usage.get("total_tokens") is not None:
-        cost = usage.get("cost_usd")
+    if usage is not None:
+        print_usage(err, usage)
+        return
+    reported = answer.usage
+    if reported and reported.get("total_tokens") is not None:
+        cost = reported.get("cost_usd")
         cost_text = f", ${cost:.4f}" if isinstance(cost, float) else ""
         err.print(
-            f"[dim]{usage.get('prompt_tokens')} prompt + {usage.get('completion_tokens')} "
-            f"completion tokens ({usage.get('model')}{cost_text})[/]",
+            f"[dim]{reported.get('prompt_tokens')} prompt + {reported.get('completion_tokens')} "
+            f"completion tokens ({reported.get('model')}{cost_text})[/]",
             markup=True,
         )
 
 
-def print_ask(answer: Answer, streamed: bool) -> None:
+def print_ask(answer: Answer, streamed: bool, usage: str | None = None) -> None:
     """``ask``'s output: the answer, then a line on stderr if the model failed."""
-    print_answer(console(), console(stderr=True), answer, streamed)
+    print_answer(console(), console(stderr=True), answer, streamed, usage)
     if answer.llm_error:
         console(stderr=True).print(
             llm_failure_line(answer.llm_error, "the extractive answer"), highlight=False
@@ -311,13 +323,15 @@ def print_rewrite(err: Console, standalone: str | None, note: str | None) -> Non
         err.print(f"[dim]{escape(note)}[/]", markup=True)
 
 
-def print_turn(console: Console, err: Console, answer: Answer, streamed: bool) -> None:
+def print_turn(
+    console: Console, err: Console, answer: Answer, streamed: bool, usage: str | None = None
+) -> None:
     """One chat answer, after its streamed tokens if any."""
     # A model that failed mid-stream leaves partial text; the extractive answer follows in full.
     fell_back = answer.llm_error is not None
     if streamed and fell_back:
         sys.stdout.write("\n")
-    print_answer(console, err, answer, streamed and not fell_back)
+    print_answer(console, err, answer, streamed and not fell_back, usage)
     if answer.llm_error:
         err.print(
             llm_failure_line(answer.llm_error, "the extractive answer"),
@@ -429,3 +443,49 @@ def print_draft(draft: RelatedWork, streamed: bool) -> None:
         for reference in draft.references:
             out.write(f"{reference.line()}\n")
     out.flush()
+
+
+# --- similar --------------------------------------------------------------------------------------
+
+
+def similar_json(result: SimilarResult, max_chars: int = 400) -> dict[str, Any]:
+    """The ``similar --json`` shape: the result, snippets at most ``max_chars`` characters."""
+    from assistant.cli.render_index import clip
+
+    data = result.model_dump(mode="json")
+    data["summary"] = result.summary()
+    for hit in data["results"]:
+        hit["snippet"] = clip(hit["snippet"], max_chars)
+    return data
+
+
+def print_similar(result: SimilarResult, max_chars: int = 400) -> None:
+    """The verdict, then the papers as a table (the nearest, marked, when none is close)."""
+    from rich.table import Table
+
+    from assistant.cli.render_index import clip
+
+    out = console()
+    for note in result.notes:
+        out.print(f"[dim]{escape(note)}[/]", markup=True)
+    style = "" if result.close or not result.results else "yellow"
+    out.print(f"[{style}]{escape(result.summary())}[/]" if style else escape(result.summary()))
+    if not result.results:
+        return
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for name, justify in (("#", "right"), ("similarity", "right"), ("paper", "left")):
+        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    table.add_column("year", justify="right")
+    table.add_column("id", overflow="fold")
+    for hit in result.results:
+        terms = ", ".join(hit.shared_terms)
+        shared = f"\n[dim]shares: {escape(terms)}[/]" if terms else ""
+        table.add_row(
+            str(hit.rank),
+            f"{hit.similarity:.2f}" + ("" if hit.close else "\n[yellow]not close[/]"),
+            f"[bold]{escape(clip(hit.title, max_chars))}[/]{shared}\n"
+            f"[dim]{escape(clip(hit.snippet, max_chars))}[/]",
+            str(hit.year or ""),
+            hit.paper_id,
+        )
+    out.print(table)

@@ -1,4 +1,5 @@
-"""What the index commands print: ingest reports, search hits, paper lists, a paper, stats.
+"""What the index commands print: ingest reports, search hits, paper lists, a paper, stats;
+also the answer log (``logs``) and chat's ``--json`` lines for slash commands.
 
 Split from :mod:`assistant.cli.render` (same rules: results on stdout, messages on stderr,
 rich imported inside the functions).
@@ -8,9 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from assistant.cli.render import console, escape
+from assistant.cli.render import console, escape, print_json
 
 if TYPE_CHECKING:
+    from assistant.chat.session import CommandResult
     from assistant.records import IngestReport, Paper, SearchResult
 
 
@@ -116,6 +118,7 @@ def print_paper(paper: Paper, max_chars: int = 20_000) -> None:
     out.print(f"[bold]{escape(clip(paper.title, max_chars))}[/]", markup=True)
     fields = [
         ("id", paper.paper_id),
+        ("citation key", paper.citation_key),
         ("year", paper.year),
         ("authors", ", ".join(paper.authors)),
         ("venue", paper.venue),
@@ -158,3 +161,75 @@ def print_stats(info: dict[str, Any]) -> None:
         out.print("sources:         papers  file")
     for name, count in info["sources"].items():
         out.print(f"  {count:6d}  {escape(name or '(unknown source)')}")
+
+
+# --- the answer log (assistant logs) -------------------------------------------------------------
+
+
+def print_log_entries(entries: list[Any], folder: Any, what: str) -> None:
+    """Logged answers as a table (id, time, command, model, tokens, question)."""
+    out = console()
+    if not entries:
+        out.print(f"No {escape(what)} in {escape(str(folder))}.")
+        return
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("id", justify="right")
+    table.add_column("time")
+    table.add_column("command")
+    table.add_column("model")
+    table.add_column("tokens", justify="right")
+    table.add_column("question", overflow="fold")
+    for entry in entries:
+        table.add_row(
+            str(entry.id),
+            entry.created_at[:19].replace("T", " "),
+            entry.command,
+            escape(entry.model or entry.mode),
+            "" if entry.total_tokens is None else f"{entry.total_tokens:,}",
+            escape(clip(entry.question, 120)),
+        )
+    out.print(table)
+
+
+def print_log_entry(entry: Any) -> None:
+    """One logged answer in full."""
+    out = console()
+    out.print(f"[bold]{escape(entry.question)}[/]", markup=True)
+    facts = [
+        ("id", entry.id),
+        ("time", entry.created_at),
+        ("command", entry.command),
+        ("mode", entry.mode),
+        ("model", entry.model),
+        ("session", entry.session_id),
+    ]
+    if entry.total_tokens is not None:
+        facts.append(
+            ("tokens", f"{entry.prompt_tokens} prompt + {entry.completion_tokens} completion")
+        )
+    if entry.cost_usd is not None:
+        facts.append(("cost", f"${entry.cost_usd:.6f}"))
+    for name, value in facts:
+        if value:
+            out.print(f"[dim]{name}:[/] {escape(str(value))}", markup=True)
+    out.print()
+    out.print(escape(entry.answer))
+    if entry.citations:
+        out.print("\n[bold]Cited papers[/]", markup=True)
+        for cited in entry.citations:
+            out.print(f"- {escape(cited['title'])} ({escape(cited['paper_id'])})")
+
+
+def print_command_json(line: str, result: CommandResult) -> None:
+    """A chat slash command's outcome as one line of JSON (``chat --json``)."""
+    print_json(
+        {
+            "command": line,
+            "kind": result.kind,
+            "message": result.message,
+            "lines": result.lines,
+            "path": str(result.path) if result.path is not None else None,
+        }
+    )

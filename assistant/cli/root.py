@@ -16,7 +16,17 @@ from typing import Annotated
 import typer
 from typer.core import TyperArgument
 
-from assistant.cli import ask_command, chat_commands, common, index_commands, render, write_commands
+from assistant.cli import (
+    ask_command,
+    chat_commands,
+    common,
+    index_commands,
+    logs_command,
+    mcp_command,
+    render,
+    similar_command,
+    write_commands,
+)
 
 
 def _usage_name(self: TyperArgument) -> str:
@@ -35,7 +45,7 @@ app = typer.Typer(
     help="Ask questions of paper abstracts and get answers that cite their papers.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (Typer's own)
     rich_markup_mode=None,
 )
 
@@ -59,8 +69,11 @@ app.command()(index_commands.config)
 app.command()(chat_commands.chat)
 app.command()(write_commands.cite)
 app.command("related-work")(write_commands.related_work)
+app.command()(similar_command.similar)
+app.command()(mcp_command.mcp)
 app.add_typer(index_commands.papers_app, name="papers")
 app.add_typer(chat_commands.sessions_app, name="sessions")
+app.add_typer(logs_command.logs_app, name="logs")
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ to :mod:`assistant.cli.render`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
@@ -17,13 +17,22 @@ from assistant.cli.options import (
     NO_FILTERS,
     BaseUrlOpt,
     ChromaOpt,
+    CslJsonOpt,
     ExtractiveOpt,
     FilterFlags,
     IndexOpt,
     JsonOpt,
     ModelOpt,
+    RisOpt,
+    UsageOpt,
     with_filters,
 )
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from assistant.export.formats import ExportFormat
+    from assistant.index.paper_index import PaperIndex
 
 BibOpt = Annotated[
     Optional[Path],  # noqa: UP045
@@ -31,8 +40,26 @@ BibOpt = Annotated[
 ]
 
 
-def _entries(n: int) -> str:
-    return f"{n} BibTeX entry" if n == 1 else f"{n} BibTeX entries"
+def _write_references(
+    index: PaperIndex,
+    cited: list[tuple[str, str]],
+    targets: dict[ExportFormat, Path | None],
+    err: Console,
+    nothing: str,
+) -> None:
+    """Write the cited papers (``(paper id, key)`` pairs) to each of ``--bib``, ``--ris`` and
+    ``--csl-json`` given, with the keys the command showed; ``nothing`` says why none is."""
+    from assistant.export.formats import describe, export_text, papers_by_id
+
+    chosen = [(fmt, path) for fmt, path in targets.items() if path is not None]
+    if chosen and not cited:
+        for _fmt, path in chosen:
+            render.say(err, f"Nothing written to {path}: {nothing}.")
+        return
+    papers = papers_by_id(index.catalog, [pid for pid, _key in cited]) if chosen else []
+    for fmt, path in chosen:
+        common.write_text_file(path, export_text(fmt, papers, dict(cited)))
+        render.say(err, f"Wrote {describe(fmt, len(papers))} to {path}.")
 
 
 @with_filters()
@@ -40,6 +67,8 @@ def cite(
     claim: Annotated[str, typer.Argument(help="The claim to find support for.")],
     k: Annotated[int, typer.Option("--k", "-k", min=1, max=30, help="Papers to consider.")] = 5,
     bib: BibOpt = None,
+    ris: RisOpt = None,
+    csl_json: CslJsonOpt = None,
     model: ModelOpt = None,
     base_url: BaseUrlOpt = None,
     extractive: ExtractiveOpt = False,
@@ -47,11 +76,14 @@ def cite(
     index_dir: IndexOpt = None,
     chroma_url: ChromaOpt = None,
     as_json: JsonOpt = False,
+    usage: UsageOpt = False,
 ) -> None:
     """Find the indexed papers that support a claim, each with its best sentence and BibTeX."""
     with common.errors():
         from assistant.api import cite_claim
+        from assistant.chat.answer_log import log_result
         from assistant.retrieval.retriever import RetrievalOptions
+        from assistant.usage import usage_of
 
         settings, index = common.open_for_answers(
             model, base_url, extractive, index_dir, chroma_url
@@ -59,12 +91,13 @@ def cite(
         options = RetrievalOptions(k=k, filters=filters.search_filters())
         result = cite_claim(index, claim, settings, options)
         err = render.console(stderr=True)
-        if bib is not None:
-            if result.papers:
-                common.write_text_file(bib, result.bibtex)
-                render.say(err, f"Wrote {_entries(len(result.papers))} to {bib}.")
-            else:
-                render.say(err, f"Nothing written to {bib}: no paper supports the claim.")
+        _write_references(
+            index,
+            [(p.paper_id, p.bibkey) for p in result.papers],
+            {"bib": bib, "ris": ris, "csl-json": csl_json},
+            err,
+            "no paper supports the claim",
+        )
         if as_json:
             render.print_json(result.public_json())
         else:
@@ -74,6 +107,10 @@ def cite(
             render.say(
                 err, render.llm_failure_line(result.llm_error, "the offline ranking"), style="red"
             )
+        if usage:
+            render.print_usage(err, usage_of(result.usage, result.mode, settings).line())
+        logged = log_result(settings, index.dir, "cite", result)
+        render.print_notes(err, [logged] if logged else [])
 
 
 @with_filters()
@@ -85,6 +122,8 @@ def related_work(
         typer.Option("--out", help="Write the Markdown draft (with references) to this file."),
     ] = None,
     bib: BibOpt = None,
+    ris: RisOpt = None,
+    csl_json: CslJsonOpt = None,
     model: ModelOpt = None,
     base_url: BaseUrlOpt = None,
     extractive: ExtractiveOpt = False,
@@ -92,11 +131,14 @@ def related_work(
     index_dir: IndexOpt = None,
     chroma_url: ChromaOpt = None,
     as_json: JsonOpt = False,
+    usage: UsageOpt = False,
 ) -> None:
     """Draft a related-work section on a topic: papers grouped into themes, each cited."""
     with common.errors():
         from assistant.api import related_work as draft_related_work
+        from assistant.chat.answer_log import log_result
         from assistant.retrieval.retriever import RetrievalOptions
+        from assistant.usage import usage_of
 
         settings, index = common.open_for_answers(
             model, base_url, extractive, index_dir, chroma_url
@@ -107,18 +149,25 @@ def related_work(
             index, topic, settings, options, on_token=None if as_json else on_token
         )
         err = render.console(stderr=True)
-        for path in (out, bib):
+        references: dict[ExportFormat, Path | None] = {
+            "bib": bib,
+            "ris": ris,
+            "csl-json": csl_json,
+        }
+        for path in (out, *references.values()):
             if path is not None and not draft.covered:
                 render.say(err, f"Nothing written to {path}: no section was drafted.")
         if out is not None and draft.covered:
             common.write_text_file(out, draft.document())
             render.say(err, f"Wrote the draft to {out}.")
-        if bib is not None and draft.covered:
-            if draft.references:
-                common.write_text_file(bib, draft.bibtex)
-                render.say(err, f"Wrote {_entries(len(draft.references))} to {bib}.")
-            else:
-                render.say(err, f"Nothing written to {bib}: the draft cites no paper.")
+        if draft.covered:
+            _write_references(
+                index,
+                [(r.paper_id, r.bibkey) for r in draft.references],
+                references,
+                err,
+                "the draft cites no paper",
+            )
         if as_json:
             render.print_json(draft.public_json())
         else:
@@ -128,3 +177,7 @@ def related_work(
             render.say(
                 err, render.llm_failure_line(draft.llm_error, "the extractive draft"), style="red"
             )
+        if usage:
+            render.print_usage(err, usage_of(draft.usage, draft.mode, settings).line())
+        logged = log_result(settings, index.dir, "related-work", draft)
+        render.print_notes(err, [logged] if logged else [])

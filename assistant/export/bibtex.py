@@ -1,12 +1,27 @@
-"""BibTeX entries with stable, readable keys (first author or title word + year)."""
+"""BibTeX entries, written with bibtexparser, with the user's own keys or stable readable ones.
+
+A paper read from the user's library (a .bib, CSL-JSON or RIS file) keeps its citation key;
+the others get ``lastname2023word`` keys. Keys are unique in one written file. Values are
+escaped here so that every entry is valid LaTeX and passes BibTeX (plain style) without a
+warning (bibtexparser's own LaTeX encoder would write ``\\{``, which BibTeX counts as a brace).
+"""
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from assistant.records import Paper
+
+# A key BibTeX, biber and pybtex all read: no spaces, braces, quotes, commas, '#', '%', '='.
+_CITATION_KEY = re.compile(r"^[^\s{}(),\"'#%=\\~]+$")
+
+
+def is_citation_key(text: str) -> bool:
+    """True when ``text`` can be written as a BibTeX key as it is (and is not a URI)."""
+    return bool(_CITATION_KEY.match(text)) and "://" not in text and len(text) <= 200
+
 
 _TITLE_SKIP = {"a", "an", "the", "on", "of", "in", "for", "to", "and", "with", "towards", "toward"}
 
@@ -36,19 +51,52 @@ def base_key(paper: Paper) -> str:
     return f"{first_title_word}{second}{year}" if not year else f"{first_title_word}{year}"
 
 
+def _suffixes() -> Iterator[str]:
+    """a, b, ... z, aa, ab, ..."""
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    yield from letters
+    for first in letters:
+        for second in letters:
+            yield first + second
+
+
+def _free(key: str, taken: set[str]) -> str:
+    """``key`` with the first suffix that no key in ``taken`` (lower-cased) has."""
+    return next(key + s for s in _suffixes() if (key + s).lower() not in taken)
+
+
 def assign_keys(papers: Iterable[Paper]) -> dict[str, str]:
-    """A key per paper id; clashes get a, b, c... suffixes in paper-id order (stable)."""
-    by_key: dict[str, list[str]] = {}
-    for paper in papers:
-        by_key.setdefault(base_key(paper), []).append(paper.paper_id)
+    """A key per paper id, unique (ignoring case, as BibTeX does) and stable.
+
+    A paper with a citation key from the user's library keeps it; when two papers claim one
+    key, the first in paper-id order keeps it and the other gets a, b... Every other paper gets
+    its :func:`base_key`; clashes get a, b, c... suffixes in paper-id order, and a generated
+    key never takes a key of the user's.
+    """
+    unique = {p.paper_id: p for p in papers}
     keys: dict[str, str] = {}
-    for key, ids in by_key.items():
-        ordered = sorted(set(ids))
-        if len(ordered) == 1:
-            keys[ordered[0]] = key
+    claims: dict[str, list[str]] = {}  # a library key (lower-cased) -> the papers claiming it
+    generated: dict[str, list[str]] = {}
+    for pid in sorted(unique):
+        own = unique[pid].citation_key
+        if own and is_citation_key(own):
+            claims.setdefault(own.lower(), []).append(pid)
         else:
-            for i, pid in enumerate(ordered):
-                keys[pid] = f"{key}{chr(ord('a') + i)}"
+            generated.setdefault(base_key(unique[pid]), []).append(pid)
+    taken = set(claims)
+    for first, *others in claims.values():
+        keys[first] = str(unique[first].citation_key)
+        for pid in others:
+            keys[pid] = _free(str(unique[pid].citation_key), taken)
+            taken.add(keys[pid].lower())
+    for key, ids in sorted(generated.items()):
+        if len(ids) == 1 and key.lower() not in taken:
+            keys[ids[0]] = key
+            taken.add(key.lower())
+            continue
+        for pid in ids:  # already in paper-id order
+            keys[pid] = _free(key, taken)
+            taken.add(keys[pid].lower())
     return keys
 
 
@@ -207,11 +255,11 @@ def _name(author: str) -> str:
     return _escape(", ".join(parts))
 
 
-def entry(paper: Paper, key: str) -> str:
-    """One BibTeX entry: ``@article`` with authors, year and venue, else ``@misc``.
+def entry_fields(paper: Paper, key: str) -> tuple[str, list[tuple[str, str]]]:
+    """The entry type and its ``(field, BibTeX value without the outer braces)`` pairs.
 
-    Every entry passes BibTeX's plain style without a warning: an article has the fields it
-    requires, and an entry without authors has a ``key`` field to sort by.
+    ``@article`` with authors, year and venue, else ``@misc``; an entry without authors has a
+    ``key`` field (the plain style sorts by it).
     """
     kind = "article" if paper.venue and paper.authors and paper.year else "misc"
     fields: list[tuple[str, str]] = [("title", "{" + _escape(paper.title) + "}")]
@@ -230,12 +278,46 @@ def entry(paper: Paper, key: str) -> str:
         fields.extend([("eprint", _raw_field(paper.arxiv_id)), ("archiveprefix", "arXiv")])
     if paper.url:
         fields.append(("url", _raw_field(paper.url)))
+    keywords = paper.extra.get("keywords")
+    if keywords:
+        fields.append(("keywords", _escape(keywords)))
     fields.append(("abstract", _escape(paper.abstract)))
-    body = ",\n".join(f"  {name} = {{{value}}}" for name, value in fields if value)
-    return f"@{kind}{{{key},\n{body}\n}}\n"
+    return kind, [(name, value) for name, value in fields if value]
 
 
-def bibliography(papers: list[Paper]) -> str:
-    """Entries for the given papers, in the given order."""
-    keys = assign_keys(papers)
-    return "\n".join(entry(p, keys[p.paper_id]) for p in papers)
+def _write(papers: list[Paper], keys: dict[str, str]) -> str:
+    """The entries, written by bibtexparser (fields indented by two spaces, a blank line
+    between entries)."""
+    import bibtexparser
+    from bibtexparser.library import Library
+    from bibtexparser.model import Entry, Field
+
+    library = Library()
+    for paper in papers:
+        kind, fields = entry_fields(paper, keys[paper.paper_id])
+        library.add(
+            Entry(kind, keys[paper.paper_id], [Field(k, "{" + v + "}") for k, v in fields]),
+            fail_on_duplicate_key=False,
+        )
+    layout = bibtexparser.BibtexFormat()
+    layout.indent = "  "
+    layout.value_column = 0
+    layout.block_separator = "\n"
+    return bibtexparser.write_string(library, unparse_stack=[], bibtex_format=layout)
+
+
+def entry(paper: Paper, key: str) -> str:
+    """One BibTeX entry (see :func:`entry_fields`), ending in a newline.
+
+    Every entry passes BibTeX's plain style without a warning: an article has the fields it
+    requires, and an entry without authors has a ``key`` field to sort by.
+    """
+    return _write([paper], {paper.paper_id: key})
+
+
+def bibliography(papers: list[Paper], keys: dict[str, str] | None = None) -> str:
+    """Entries for the given papers, in the given order (keys from :func:`assign_keys` unless
+    given)."""
+    if not papers:
+        return ""
+    return _write(papers, keys if keys is not None else assign_keys(papers))

@@ -1,7 +1,8 @@
 """Readers that turn paper files into :class:`~assistant.records.Paper` records.
 
-Four formats are read: the Daily Papers text dump (``daily``), JSON Lines (``jsonl``, also the
-arXiv metadata snapshot and SciFact's corpus), CSV/TSV tables (``csv``) and BibTeX (``bibtex``).
+Six formats are read: the Daily Papers text dump (``daily``), JSON Lines (``jsonl``, also the
+arXiv metadata snapshot and SciFact's corpus), CSV/TSV tables (``csv``), BibTeX (``bibtex``),
+and Zotero's other exports, CSL-JSON (``csl-json``) and RIS (``ris``).
 A problem with one file or record never raises: it becomes a :class:`~assistant.records.Reject`
 naming the file and line (or entry), and everything else is still read.
 """
@@ -25,9 +26,11 @@ from assistant.ingest.readers._base import (
     plain_suffix,
 )
 from assistant.ingest.readers.bibtex import ENTRY_START, read_bibtex
+from assistant.ingest.readers.csl_json import looks_like_csl_json, read_csl_json
 from assistant.ingest.readers.csvfile import has_table_header, read_csv
 from assistant.ingest.readers.daily import looks_like_daily, read_daily
 from assistant.ingest.readers.jsonl import read_jsonl
+from assistant.ingest.readers.ris import looks_like_ris, read_ris
 from assistant.records import ReadResult, Reject
 
 __all__ = [
@@ -40,9 +43,9 @@ __all__ = [
     "read_paths",
 ]
 
-FORMATS = ("daily", "jsonl", "csv", "bibtex")
+FORMATS = ("daily", "jsonl", "csv", "bibtex", "csl-json", "ris")
 # File extensions taken from folders (any file named explicitly is read whatever its name).
-EXTENSIONS = (".txt", ".jsonl", ".json", ".ndjson", ".csv", ".tsv", ".bib")
+EXTENSIONS = (".txt", ".jsonl", ".json", ".ndjson", ".csv", ".tsv", ".bib", ".ris")
 # Any of them may also be gzip-compressed (papers.jsonl.gz).
 
 _HEAD_BYTES = 64 * 1024
@@ -56,6 +59,8 @@ _READERS: dict[str, Callable[[Path, Collector], None]] = {
     "jsonl": read_jsonl,
     "csv": read_csv,
     "bibtex": read_bibtex,
+    "csl-json": read_csl_json,
+    "ris": read_ris,
 }
 
 
@@ -74,7 +79,7 @@ def _check_exists(path: Path) -> None:
     if not path.exists():
         raise UsageError(
             f"{path}: no such file or folder",
-            hint="check the path; give files (.txt .jsonl .json .ndjson .csv .tsv .bib) "
+            hint="check the path; give files (.txt .jsonl .json .ndjson .csv .tsv .bib .ris) "
             "or folders holding them",
         )
 
@@ -82,18 +87,24 @@ def _check_exists(path: Path) -> None:
 def detect_format(path: Path, head: str) -> str | None:
     """The format of a file from its extension and the start of its text, or None if unknown.
 
-    ``.bib`` -> bibtex; ``.jsonl``/``.ndjson`` -> jsonl; ``.json`` starting with an object (or
-    array) -> jsonl; ``.csv``/``.tsv`` -> csv. Other files (``.txt``) go by content: BibTeX
-    entries, JSON objects, a header row with title and abstract columns, or a Daily Papers dump.
+    ``.bib`` -> bibtex; ``.ris`` -> ris; ``.jsonl``/``.ndjson`` -> jsonl; ``.json``: an array of
+    CSL items (``issued``, ``container-title``, ``family``...) -> csl-json, else starting with an
+    object or array -> jsonl; ``.csv``/``.tsv`` -> csv. Other files (``.txt``) go by content:
+    BibTeX entries, a RIS record, JSON objects, a CSL-JSON array, a header row with title and
+    abstract columns, or a Daily Papers dump.
     """
     suffix = plain_suffix(path)
     text = head.lstrip("\ufeff")
     first = next((line.strip() for line in text.splitlines() if line.strip()), "")
     if suffix == ".bib":
         return "bibtex"
+    if suffix == ".ris":
+        return "ris"
     if suffix in (".jsonl", ".ndjson"):
         return "jsonl"
     if suffix == ".json":
+        if looks_like_csl_json(text):
+            return "csl-json"
         return "jsonl" if first.startswith(("{", "[")) else None
     if suffix in (".csv", ".tsv"):
         return "csv"
@@ -101,6 +112,10 @@ def detect_format(path: Path, head: str) -> str | None:
         return None
     if first.startswith("{"):
         return "jsonl"
+    if looks_like_ris(first):
+        return "ris"
+    if looks_like_csl_json(text):
+        return "csl-json"
     if ENTRY_START.match(first) or _BIBTEX_ENTRY.search(text[:8192]):
         return "bibtex"
     if has_table_header(first):

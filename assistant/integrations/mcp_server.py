@@ -1,0 +1,174 @@
+"""The index as a Model Context Protocol server over stdio (the official ``mcp`` SDK).
+
+The tools are :data:`assistant.integrations.mcp_tools.TOOLS`; this module serves them with the
+SDK's low-level server. A call's arguments are checked against the tool's pydantic model here
+(not by the SDK's JSON-schema check, which gives no hint), so that every failure comes back as
+a tool error (``isError``) with a message and a hint: bad arguments, an unknown paper id or
+tool, an error of the library (:class:`~assistant.errors.AssistantError` carries its hint) and
+even a bug. The server never stops on a tool's failure. Each result is one JSON text (also
+given as ``structuredContent``) within ``Settings.mcp_result_chars``.
+
+Only this module imports ``mcp``, inside its functions, and only ``assistant mcp`` imports it.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from assistant.errors import AssistantError, UsageError
+from assistant.integrations.mcp_budget import dumps, fit
+from assistant.integrations.mcp_tools import TOOLS, ToolContext, ToolSpec
+
+if TYPE_CHECKING:
+    from mcp.server.lowlevel import Server
+    from mcp.types import CallToolResult
+
+    from assistant.index.paper_index import PaperIndex
+    from assistant.settings import Settings
+
+SERVER_NAME = "literature-assistant"
+_BY_NAME = {tool.name: tool for tool in TOOLS}
+
+
+def _require_mcp() -> None:
+    try:
+        import mcp  # noqa: F401
+    except ImportError as exc:
+        raise AssistantError(
+            "The MCP server needs the 'mcp' package, which is not installed.",
+            hint="pip install 'literature-assistant[mcp]' (or pip install 'mcp>=1.30,<2').",
+        ) from exc
+
+
+def instructions(index: PaperIndex) -> str:
+    """What the server tells an agent when it connects."""
+    papers = index.catalog.count_papers()
+    low, high = index.catalog.year_range()
+    years = f", {low}-{high}" if low else ""
+    return (
+        f"Tools over an index of {papers} paper titles and abstracts{years}. Start with "
+        "search_papers (paper ids, titles, snippets); get_paper for a whole abstract and BibTeX; "
+        "ask for a cited answer; find_citation for papers supporting a claim; related_work for "
+        "a draft section; similar_papers for papers like one. Only cite papers these tools "
+        "return; when a result says covered=false or close=false, the index does not have it."
+    )
+
+
+def error_text(exc: BaseException) -> str:
+    """The text of a tool error: what went wrong, then ``Hint:`` what to do."""
+    if isinstance(exc, AssistantError):
+        return f"Error: {exc.message}" + (f"\nHint: {exc.hint}" if exc.hint else "")
+    return (
+        f"Error: unexpected {type(exc).__name__}: {exc}\n"
+        "Hint: this is a bug in the assistant (the server keeps running); try other arguments, "
+        "and report it with the arguments that caused it."
+    )
+
+
+def argument_error(tool: ToolSpec, exc: ValidationError) -> UsageError:
+    """Bad arguments as a usage error whose hint says what each wrong argument takes."""
+    properties = tool.args.model_json_schema().get("properties", {})
+    problems, hints = [], []
+    for error in exc.errors():
+        name = ".".join(str(part) for part in error["loc"]) or "arguments"
+        given = f" (got {error['input']!r})" if error["type"] != "missing" else ""
+        problems.append(f"{name}: {error['msg']}{given}")
+        described = properties.get(str(error["loc"][0]), {}) if error["loc"] else {}
+        if described.get("description"):
+            hints.append(f"{name}: {described['description']}")
+        elif error["type"] == "extra_forbidden":
+            hints.append(f"{tool.name} takes {', '.join(properties) or 'no arguments'}.")
+    return UsageError(
+        f"Invalid arguments for {tool.name}: " + "; ".join(problems) + ".",
+        hint=" ".join(dict.fromkeys(hints)) or "See the tool's input schema.",
+    )
+
+
+def run_tool(context: ToolContext, name: str, arguments: dict[str, Any] | None) -> tuple[str, Any]:
+    """Call a tool: (``"ok"``, result dict) or (``"error"``, error text). Never raises."""
+    tool = _BY_NAME.get(name)
+    try:
+        if tool is None:
+            raise UsageError(
+                f"Unknown tool {name!r}.", hint=f"The tools are {', '.join(_BY_NAME)}."
+            )
+        try:
+            args = tool.args.model_validate(arguments or {})
+        except ValidationError as exc:
+            raise argument_error(tool, exc) from exc
+        data = tool.handler(context, args)
+        return "ok", fit(data, context.settings.mcp_result_chars, tool.list_key)
+    except Exception as exc:  # noqa: BLE001 - a tool's failure is the agent's to read
+        return "error", error_text(exc)
+
+
+def build_server(index: PaperIndex, settings: Settings) -> Server[Any, Any]:
+    """The MCP server over ``index`` (not yet running)."""
+    _require_mcp()
+    from mcp import types
+    from mcp.server.lowlevel import Server
+
+    from assistant import __version__
+
+    context = ToolContext(index, settings)
+    server: Server[Any, Any] = Server(SERVER_NAME, __version__, instructions=instructions(index))
+    definitions = [
+        types.Tool(
+            name=tool.name,
+            title=tool.title,
+            description=tool.description,
+            inputSchema=tool.args.model_json_schema(),
+            annotations=types.ToolAnnotations(
+                title=tool.title, readOnlyHint=True, openWorldHint=False
+            ),
+        )
+        for tool in TOOLS
+    ]
+
+    @server.list_tools()
+    async def list_tools() -> list[types.Tool]:
+        return definitions
+
+    # Arguments are validated by run_tool, which answers with hints.
+    @server.call_tool(validate_input=False)
+    async def call_tool(name: str, arguments: dict[str, Any] | None) -> CallToolResult:
+        status, payload = run_tool(context, name, arguments)
+        if status == "error":
+            return types.CallToolResult(
+                content=[types.TextContent(type="text", text=payload)], isError=True
+            )
+        return types.CallToolResult(
+            content=[types.TextContent(type="text", text=dumps(payload))],
+            structuredContent=payload,
+        )
+
+    return server
+
+
+def serve(index: PaperIndex, settings: Settings) -> None:
+    """Serve ``index`` over stdio until the client closes standard input."""
+    _require_mcp()
+    import anyio
+
+    server = build_server(index, settings)
+    anyio.run(_serve_stdio, server)
+
+
+async def _serve_stdio(server: Server[Any, Any]) -> None:
+    import io
+
+    import anyio
+    from mcp.server.stdio import stdio_server
+
+    # Standard output carries the protocol: anything else printed goes to standard error.
+    protocol = sys.stdout
+    sys.stdout = sys.stderr
+    try:
+        out = anyio.wrap_file(io.TextIOWrapper(protocol.buffer, encoding="utf-8"))
+        async with stdio_server(stdout=out) as (read, write):
+            await server.run(read, write, server.create_initialization_options())
+    finally:
+        sys.stdout = protocol

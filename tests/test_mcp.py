@@ -1,0 +1,254 @@
+"""``assistant mcp``: a real MCP session with the SDK's own stdio client.
+
+The server runs as a subprocess (``python -m assistant mcp --index <this test's index>``); the
+test is the client (``mcp.client.stdio.stdio_client`` + ``ClientSession``). What is asked is
+taken from the index itself (a paper's title, one of its sentences), and every answer is
+checked against the index's catalog.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("mcp", reason="the 'mcp' extra is not installed (pip install -e '.[mcp]')")
+
+import anyio  # noqa: E402
+from mcp import ClientSession, StdioServerParameters  # noqa: E402
+from mcp.client.stdio import stdio_client  # noqa: E402
+from mcp.types import CallToolResult  # noqa: E402
+
+from assistant.index.catalog import Catalog  # noqa: E402
+from assistant.ingest.chunking import split_sentences  # noqa: E402
+from assistant.records import Paper  # noqa: E402
+
+TOOLS = {
+    "search_papers",
+    "get_paper",
+    "ask",
+    "find_citation",
+    "related_work",
+    "similar_papers",
+    "index_stats",
+}
+Session = Callable[[ClientSession], Awaitable[None]]
+
+
+def catalog_papers(index_dir: Path) -> dict[str, Paper]:
+    catalog = Catalog(index_dir)
+    try:
+        return {p.paper_id: p for p in catalog.iter_papers()}
+    finally:
+        catalog.close()
+
+
+def run_session(
+    index_dir: Path, tmp_path: Path, body: Session, *args: str, env: dict[str, str] | None = None
+) -> str:
+    """Start the server on ``index_dir``, run ``body`` in a client session; returns its stderr."""
+    server_env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("ASSISTANT_", "OPENAI_"))
+    }
+    server_env["ASSISTANT_MODEL_CACHE_DIR"] = os.environ["ASSISTANT_MODEL_CACHE_DIR"]
+    server_env.update(env or {})
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "assistant", "mcp", "--index", str(index_dir), *args],
+        env=server_env,
+        cwd=str(tmp_path),
+    )
+    log_path = tmp_path / "server-stderr.log"
+
+    async def main() -> None:
+        with anyio.fail_after(300), log_path.open("w") as log:
+            async with stdio_client(params, errlog=log) as (read, write):  # noqa: SIM117
+                async with ClientSession(
+                    read, write, read_timeout_seconds=timedelta(seconds=120)
+                ) as session:
+                    await session.initialize()
+                    await body(session)
+
+    anyio.run(main)
+    return log_path.read_text()
+
+
+def payload(result: CallToolResult) -> dict[str, Any]:
+    """A successful result's JSON (its text and its structured content are the same)."""
+    assert not result.isError, result.content
+    text = result.content[0].text  # type: ignore[union-attr]
+    data = json.loads(text)
+    assert data == result.structuredContent
+    return data
+
+
+def tool_error(result: CallToolResult) -> str:
+    """A tool error's text: a message and a hint, no traceback."""
+    assert result.isError, result.content
+    text = result.content[0].text  # type: ignore[union-attr]
+    assert text.startswith("Error: ") and "\nHint: " in text, text
+    assert "Traceback" not in text
+    return text
+
+
+def test_lists_and_calls_every_tool(small_index_dir: Path, tmp_path: Path) -> None:
+    papers = catalog_papers(small_index_dir)
+    target = next(p for p in papers.values() if len(split_sentences(p.abstract)) >= 3)
+    claim = split_sentences(target.abstract)[1]
+    seen: dict[str, Any] = {}
+
+    async def body(session: ClientSession) -> None:
+        listed = (await session.list_tools()).tools
+        seen["tools"] = {tool.name: tool for tool in listed}
+        for name in sorted(TOOLS):
+            seen[name] = None
+        seen["search_papers"] = payload(
+            await session.call_tool("search_papers", {"query": target.title, "k": 3})
+        )
+        top = seen["search_papers"]["papers"][0]["paper_id"]
+        seen["get_paper"] = payload(await session.call_tool("get_paper", {"paper_id": top}))
+        seen["ask"] = payload(await session.call_tool("ask", {"question": target.title + "?"}))
+        seen["find_citation"] = payload(
+            await session.call_tool("find_citation", {"claim": claim, "k": 3})
+        )
+        seen["related_work"] = payload(
+            await session.call_tool("related_work", {"topic": target.title, "k": 4})
+        )
+        seen["similar_papers"] = payload(
+            await session.call_tool("similar_papers", {"paper": target.paper_id, "k": 4})
+        )
+        seen["similar_text"] = payload(
+            await session.call_tool(
+                "similar_papers", {"text": f"{target.title}\n{target.abstract}", "k": 4}
+            )
+        )
+        seen["index_stats"] = payload(await session.call_tool("index_stats", {}))
+
+    run_session(small_index_dir, tmp_path, body)
+
+    tools = seen["tools"]
+    assert set(tools) == TOOLS
+    for tool in tools.values():
+        assert len(tool.description or "") > 80, tool.name  # something an agent can act on
+        assert tool.inputSchema["type"] == "object"
+        assert tool.inputSchema.get("additionalProperties") is False
+    search_props = tools["search_papers"].inputSchema["properties"]
+    assert search_props["k"]["type"] == "integer" and search_props["k"]["minimum"] == 1
+    assert tools["search_papers"].inputSchema["required"] == ["query"]
+    assert {"since", "until", "venue", "author"} <= set(search_props)
+
+    found = seen["search_papers"]
+    assert found["covered"] is True
+    assert found["papers"][0]["paper_id"] == target.paper_id
+    assert 1 <= len(found["papers"]) <= 3
+    for hit in found["papers"]:
+        assert hit["title"] == papers[hit["paper_id"]].title
+        assert hit["snippet"] in papers[hit["paper_id"]].abstract
+
+    record = seen["get_paper"]
+    assert record["abstract"] == target.abstract and record["title"] == target.title
+    assert record["bibtex"].startswith("@") and record["bibkey"] in record["bibtex"]
+
+    answer = seen["ask"]
+    assert answer["mode"] == "extractive" and answer["abstained"] is False
+    assert answer["citations"] and all(c["paper_id"] in papers for c in answer["citations"])
+    assert f"[{answer['citations'][0]['n']}]" in answer["answer"]
+
+    cited = seen["find_citation"]
+    assert cited["papers"][0]["paper_id"] == target.paper_id
+    assert cited["papers"][0]["sentence"] == claim
+    assert cited["papers"][0]["bibkey"] in cited["papers"][0]["bibtex"]
+
+    draft = seen["related_work"]
+    assert draft["covered"] is True and draft["references"]
+    for ref in draft["references"]:
+        assert ref["paper_id"] in papers and f"[{ref['n']}]" in draft["markdown"]
+        assert ref["bibtex"].startswith("@")
+
+    for key in ("similar_papers", "similar_text"):
+        like = seen[key]
+        ids = [hit["paper_id"] for hit in like["papers"]]
+        assert len(ids) == 4 and target.paper_id not in ids and set(ids) <= set(papers)
+        sims = [hit["similarity"] for hit in like["papers"]]
+        assert all(-1 <= s <= 1 for s in sims)
+    assert seen["similar_papers"]["paper"]["paper_id"] == target.paper_id
+    # The text of an indexed paper finds the same neighbours as the paper itself.
+    assert [h["paper_id"] for h in seen["similar_text"]["papers"]][:2] == [
+        h["paper_id"] for h in seen["similar_papers"]["papers"]
+    ][:2]
+
+    stats = seen["index_stats"]
+    assert stats["papers"] == len(papers) and stats["answers"] == "extractive (no model)"
+
+
+def test_bad_arguments_are_tool_errors_with_hints(small_index_dir: Path, tmp_path: Path) -> None:
+    errors: dict[str, str] = {}
+    after: dict[str, Any] = {}
+
+    async def body(session: ClientSession) -> None:
+        calls = {
+            "unknown id": ("get_paper", {"paper_id": "no-such-paper-123"}),
+            "k=0": ("search_papers", {"query": "language models", "k": 0}),
+            "bad year": ("search_papers", {"query": "language models", "since": 99999}),
+            "year as text": ("search_papers", {"query": "language models", "until": "soon"}),
+            "inverted years": ("ask", {"question": "What is new?", "since": 2024, "until": 2020}),
+            "missing argument": ("find_citation", {}),
+            "unknown argument": ("search_papers", {"query": "x", "limit": 3}),
+            "unknown tool": ("delete_everything", {}),
+            "similar of nothing": ("similar_papers", {"k": 3}),
+            "similar unknown": ("similar_papers", {"paper": "A Title No Paper Has At All"}),
+            "empty query": ("search_papers", {"query": "   "}),
+        }
+        for label, (name, arguments) in calls.items():
+            errors[label] = tool_error(await session.call_tool(name, arguments))
+        after["search"] = payload(await session.call_tool("search_papers", {"query": "models"}))
+
+    stderr = run_session(small_index_dir, tmp_path, body)
+
+    assert "no-such-paper-123" in errors["unknown id"] and "search_papers" in errors["unknown id"]
+    assert "k:" in errors["k=0"] and "1-50" in errors["k=0"]
+    assert "since:" in errors["bad year"] and "99999" in errors["bad year"]
+    assert "until:" in errors["year as text"] and "'soon'" in errors["year as text"]
+    assert "year range is empty" in errors["inverted years"] and "Swap" in errors["inverted years"]
+    assert "claim:" in errors["missing argument"]
+    assert "limit" in errors["unknown argument"] and "takes query, k" in errors["unknown argument"]
+    assert (
+        "delete_everything" in errors["unknown tool"] and "search_papers" in errors["unknown tool"]
+    )
+    assert "paper or text" in errors["similar of nothing"]
+    assert "A Title No Paper Has At All" in errors["similar unknown"]
+    assert "empty" in errors["empty query"]
+    # The server is alive and answers after all of them, and it never printed a traceback.
+    assert after["search"]["papers"]
+    assert "Traceback" not in stderr
+
+
+def test_results_stay_within_the_budget(small_index_dir: Path, tmp_path: Path) -> None:
+    texts: dict[str, str] = {}
+
+    async def body(session: ClientSession) -> None:
+        for name, arguments in {
+            "search": ("search_papers", {"query": "language models", "k": 20}),
+            "paper": ("get_paper", {"paper_id": longest}),
+        }.items():
+            result = await session.call_tool(*arguments)
+            payload(result)
+            texts[name] = result.content[0].text  # type: ignore[union-attr]
+
+    papers = catalog_papers(small_index_dir)
+    longest = max(papers.values(), key=lambda p: len(p.abstract)).paper_id
+    assert len(papers[longest].abstract) > 1200
+    run_session(small_index_dir, tmp_path, body, env={"ASSISTANT_MCP_RESULT_CHARS": "1200"})
+
+    for text in texts.values():
+        assert len(text) <= 1200, text
+        assert "ASSISTANT_MCP_RESULT_CHARS" in json.loads(text)["truncated"]
+    found = json.loads(texts["search"])
+    assert 1 <= len(found["papers"]) < 20
+    assert papers[longest].abstract.startswith(json.loads(texts["paper"])["abstract"][:-1])
