@@ -57,12 +57,17 @@ def _commands() -> dict[str, Any]:
 
 
 def test_completion_is_installed_and_completes_commands_and_options(tmp_path: Path) -> None:
-    shown = _assistant(["--show-completion", "bash"], {}, tmp_path)
+    # Typer's own switch: take the shell named, not the one found in the process tree (none
+    # when the tests run under a process that is not a shell).
+    explicit = {"_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"}
+    shown = _assistant(["--show-completion", "bash"], explicit, tmp_path)
     assert shown.returncode == 0, shown.stderr
     assert "complete -o default -F _assistant_completion assistant" in shown.stdout
     home = tmp_path / "home"
     home.mkdir()
-    installed = _assistant(["--install-completion", "bash"], {"HOME": str(home)}, tmp_path)
+    installed = _assistant(
+        ["--install-completion", "bash"], {"HOME": str(home), **explicit}, tmp_path
+    )
     assert installed.returncode == 0, installed.stderr
     script = home / ".bash_completions" / "assistant.sh"
     assert "_ASSISTANT_COMPLETE=complete_bash" in script.read_text()
