@@ -5,7 +5,8 @@
 Questions and parts come from bench/heldout.py (hashes, never hand picks); three settings:
 - **mixed**: the bundled questions (dev set, all tuning; the independent seeds questions, half
   and half) asked of the bundled + ACL index (59,384 papers). Lookups keep their bundled gold;
-  the issue's target is Recall@5 within 0.05 of the bundled-only figure.
+  the issue's target is Recall@5 within 0.05 of the bundled-only figure. The bundled
+  unanswerable questions are left out there: ACL papers cover most of their subjects.
 - **ACL topics over the bundled corpus**: a hashed sample of ACL papers from before 2018 (the
   bundled corpus is 2023-24 LLM papers), no title shared with a bundled paper; each title is a
   question. Asked of the bundled index it is unanswerable; asked of the mixed index it is an
@@ -142,9 +143,12 @@ def main() -> None:
     papers = list(index.catalog.iter_papers())
     # Gold titles resolve among the bundled papers first (an ACL paper may share a title).
     titles = {p.title: p.paper_id for p in papers} | bundled_titles
+    # The bundled "absent subject" questions are NLP subjects (sarcasm, fact-checking, SRL...)
+    # that ACL papers do cover: not unanswerable here, and with no gold either, so left out.
+    answerable = [it for it in bundled.items if it.kind != "unanswerable"]
     run(
-        f"mixed ({len(papers)} papers), bundled questions",
-        measure(index, bundled.items, titles),
+        f"mixed ({len(papers)} papers), the bundled answerable questions",
+        measure(index, answerable, titles),
     )
     run(f"mixed, the {len(acl_items)} ACL titles (answerable)", measure(index, acl_items, titles))
     bundled_ids = set(bundled_titles.values())
