@@ -51,6 +51,14 @@ class Settings(BaseSettings):
     collection: str = Field(
         default="papers", description="Name prefix of the Chroma collection on a shared server."
     )
+    chroma_token: SecretStr | None = Field(
+        default=None,
+        description="Token for a Chroma server that requires one (sent with every request).",
+    )
+    chroma_token_header: Literal["Authorization", "X-Chroma-Token"] = Field(
+        default="Authorization",
+        description="How the token is sent: 'Authorization' (Bearer) or 'X-Chroma-Token'.",
+    )
 
     # --- embedding and chunking (changing these requires rebuilding the index)
     embedding_model: str = Field(
@@ -170,11 +178,52 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("ASSISTANT_LLM_API_KEY", "OPENAI_API_KEY", "llm_api_key"),
         description="API key for the endpoint; not needed by local servers.",
     )
-    llm_timeout: float = Field(default=60.0, gt=0, description="Seconds to wait for the model.")
+    llm_timeout: float = Field(
+        default=60.0,
+        gt=0,
+        description=(
+            "Seconds to wait for each read from the model's server (a call as a whole is "
+            "bounded by llm_first_token_timeout and llm_answer_timeout)."
+        ),
+    )
     llm_max_retries: int = Field(
         default=2, ge=0, le=10, description="Retries on timeouts, 429 and 5xx (with backoff)."
     )
     llm_temperature: float = Field(default=0.1, ge=0, le=2, description="Sampling temperature.")
+    llm_first_token_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description=(
+            "Seconds from asking the model to its first token (retries included; keep-alive "
+            "comments do not count); after it the extractive answer is given, with the reason."
+        ),
+    )
+    llm_answer_timeout: float = Field(
+        default=120.0,
+        gt=0,
+        description=(
+            "Seconds the model may take for a whole reply (retries included); after it the "
+            "extractive answer is given, with the reason."
+        ),
+    )
+    answer_max_tokens: int = Field(
+        default=1024,
+        ge=16,
+        le=100_000,
+        description="Most tokens of a model's answer to ask and chat (sent as max_tokens).",
+    )
+    related_work_max_tokens: int = Field(
+        default=2048,
+        ge=16,
+        le=100_000,
+        description="Most tokens of a model's related-work draft (sent as max_tokens).",
+    )
+    cite_max_tokens: int = Field(
+        default=512,
+        ge=16,
+        le=100_000,
+        description="Most tokens of a model's reply to cite (sent as max_tokens).",
+    )
     answer_papers: int = Field(
         default=6, ge=1, le=30, description="Retrieved papers given to the model per answer."
     )
@@ -196,7 +245,7 @@ class Settings(BaseSettings):
         ),
     )
 
-    @field_validator("chroma_url", "llm_base_url", "llm_model", mode="before")
+    @field_validator("chroma_url", "chroma_token", "llm_base_url", "llm_model", mode="before")
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
@@ -226,6 +275,8 @@ class Settings(BaseSettings):
         data = self.model_dump(mode="json")
         if self.llm_api_key is not None:
             data["llm_api_key"] = "**********"
+        if self.chroma_token is not None:
+            data["chroma_token"] = "**********"
         return data
 
 

@@ -148,3 +148,20 @@ def run_cli(tmp_path: Path):  # noqa: ANN201
         return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def smollm_server(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    """llama.cpp's OpenAI-compatible server with SmolLM2-135M on a free loopback port, for the
+    whole session (tests/llama_server.py); skipped only when the ``local-llm`` extra is not
+    installed. A server that is installed but does not start is an error, not a skip."""
+    from llama_server import LlamaServer, Unavailable
+
+    try:
+        server = LlamaServer.start(log=tmp_path_factory.mktemp("llama-server") / "server.log")
+    except Unavailable as exc:
+        pytest.skip(f"no real model server: {exc}")
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -15,6 +15,12 @@ When the queue is empty the ``default`` responder (``callable(request_json) -> s
 without one the server replies HTTP 400 "no scripted reply left" (not retried, so a test that
 sends more requests than it scripted fails fast and clearly).
 
+Faults on demand: HTTP errors with Retry-After, slow or malformed replies, streams cut mid-way,
+a server that never sends its headers (:meth:`FakeReply.stalled`), one that sends only SSE
+keep-alive comments (:meth:`FakeReply.keep_alive_forever`), one that repeats itself without end
+(:meth:`FakeReply.repeating`), reasoning models (``reasoning_content``:
+:meth:`FakeReply.thinking`; ``<think>`` tags split across chunks: :meth:`FakeReply.chunks`).
+
 Every request is recorded (``fake.requests``), including those that later time out.
 Standard library only, so it can be copied into other projects.
 """
@@ -60,6 +66,12 @@ class FakeReply:
     usage: bool = True
     model: str | None = None
     error_message: str | None = None
+    stall: bool = False
+    keep_alive: float | None = None
+    repeat: bool = False
+    reasoning: str | None = None
+    pieces: list[str] | None = None
+    token_delay: float = 0.0
 
     @classmethod
     def reply(cls, text: str, *, usage: bool = True, model: str | None = None) -> FakeReply:
@@ -81,6 +93,35 @@ class FakeReply:
     def slow(cls, seconds: float, text: str = "Too late.") -> FakeReply:
         """Wait ``seconds`` before answering (for client timeouts)."""
         return cls(text=text, delay=seconds)
+
+    @classmethod
+    def stalled(cls) -> FakeReply:
+        """Accept the request and never answer: no status line, no headers (until closed)."""
+        return cls(stall=True)
+
+    @classmethod
+    def keep_alive_forever(cls, every: float = 0.2) -> FakeReply:
+        """Answer 200 and then send only SSE comments (``: keep-alive``) every ``every`` s, as
+        proxies do while a request is queued (streaming requests only)."""
+        return cls(keep_alive=every)
+
+    @classmethod
+    def repeating(cls, text: str, *, delay: float = 0.0) -> FakeReply:
+        """Stream ``text`` again and again, without end (until the client hangs up)."""
+        return cls(text=text, repeat=True, token_delay=delay)
+
+    @classmethod
+    def chunks(
+        cls, pieces: list[str], *, reasoning: str | None = None, delay: float = 0.0
+    ) -> FakeReply:
+        """Stream exactly these content pieces (a ``<think>`` tag may be split across them);
+        ``reasoning`` is sent first as ``reasoning_content`` deltas, word by word."""
+        return cls(text="".join(pieces), pieces=pieces, reasoning=reasoning, token_delay=delay)
+
+    @classmethod
+    def thinking(cls, text: str, reasoning: str) -> FakeReply:
+        """A reply with ``reasoning_content`` (streamed first, or in the message)."""
+        return cls(text=text, reasoning=reasoning)
 
     @classmethod
     def malformed_body(cls) -> FakeReply:
@@ -185,7 +226,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self, item: FakeReply, body: dict[str, Any]) -> None:
         fake = self.server.fake
-        if item.delay and fake._stopping.wait(item.delay):
+        if (item.delay and fake._stopping.wait(item.delay)) or item.stall:
+            if item.stall:
+                fake._stopping.wait()
             self.close_connection = True
             return
         if item.status != 200:
@@ -215,12 +258,21 @@ class _Handler(BaseHTTPRequestHandler):
             self._chunk(b"data: {this is not json\n\n")
             self._end_chunks()
             return
-        tokens = split_tokens(item.text)
+        if item.keep_alive is not None:
+            while not self.server.fake._stopping.wait(item.keep_alive):
+                self._chunk(b": keep-alive\n\n")
+            return
+        tokens = item.pieces if item.pieces is not None else split_tokens(item.text)
         cut = item.cut_after is not None
         if cut:
             tokens = tokens[: item.cut_after]
         self._event(_chunk(model, {"role": "assistant", "content": ""}))
-        for token in tokens:
+        for thought in split_tokens(item.reasoning or ""):
+            self._event(_chunk(model, {"reasoning_content": thought}))
+        for number, token in enumerate(_endless(tokens) if item.repeat else tokens):
+            stopping = self.server.fake._stopping
+            if number > 100_000 or (item.token_delay and stopping.wait(item.token_delay)):
+                return
             self._event(_chunk(model, {"content": token}))
         if cut:
             if item.cut_abruptly:
@@ -234,7 +286,7 @@ class _Handler(BaseHTTPRequestHandler):
         options = body.get("stream_options") or {}
         if item.usage and options.get("include_usage"):
             usage_chunk = _chunk(model, None)
-            usage_chunk["usage"] = _usage(body, item.text)
+            usage_chunk["usage"] = _usage(body, item.text, item.reasoning)
             self._event(usage_chunk)
         self._chunk(b"data: [DONE]\n\n")
         self._end_chunks()
@@ -285,6 +337,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(status, {"error": error}, headers)
 
 
+def _endless(tokens: list[str]) -> Iterator[str]:
+    while True:
+        yield from tokens
+
+
 def _reason(status: int) -> str:
     return {
         401: "Incorrect API key provided.",
@@ -307,16 +364,21 @@ def _chunk(model: str, delta: dict[str, Any] | None, finish_reason: str | None =
     }
 
 
-def _usage(body: dict[str, Any], text: str) -> dict[str, int]:
+def _usage(body: dict[str, Any], text: str, reasoning: str | None = None) -> dict[str, Any]:
+    """Words as tokens; reasoning words are completion tokens too, and reported as such."""
     prompt = sum(
         len(str(message.get("content") or "").split()) for message in body.get("messages") or []
     )
-    completion = len(split_tokens(text))
-    return {
+    thought = len(split_tokens(reasoning or ""))
+    completion = len(split_tokens(text)) + thought
+    usage: dict[str, Any] = {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
     }
+    if thought:
+        usage["completion_tokens_details"] = {"reasoning_tokens": thought}
+    return usage
 
 
 def _completion(item: FakeReply, body: dict[str, Any], model: str) -> dict[str, Any]:
@@ -328,13 +390,14 @@ def _completion(item: FakeReply, body: dict[str, Any], model: str) -> dict[str, 
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": item.text},
+                "message": {"role": "assistant", "content": item.text}
+                | ({"reasoning_content": item.reasoning} if item.reasoning else {}),
                 "finish_reason": "stop",
             }
         ],
     }
     if item.usage:
-        payload["usage"] = _usage(body, item.text)
+        payload["usage"] = _usage(body, item.text, item.reasoning)
     return payload
 
 

@@ -23,6 +23,7 @@ from assistant.cli.options import (
     UsageOpt,
     with_filters,
 )
+from assistant.cli.render_stream import ShowReasoningOpt, StreamPrinter
 
 
 @with_filters()
@@ -37,6 +38,7 @@ def ask(
     chroma_url: ChromaOpt = None,
     as_json: JsonOpt = False,
     usage: UsageOpt = False,
+    show_reasoning: ShowReasoningOpt = False,
 ) -> None:
     """Answer a question from the indexed papers, citing them."""
     with common.errors():
@@ -50,10 +52,11 @@ def ask(
             model, base_url, extractive, index_dir, chroma_url, answer_papers=k
         )
         options = RetrievalOptions(k=max(k, 5), filters=search_filters)
-        on_token, streamed = render.token_printer()
-        answer = ask_question(
-            index, question, settings, options, on_token=None if as_json else on_token
-        )
+        printer = StreamPrinter(show_reasoning=show_reasoning)
+        with printer.waiting(spinner=settings.llm_configured and not as_json):
+            answer = ask_question(
+                index, question, settings, options, on_token=None if as_json else printer
+            )
         logged = log_result(settings, index.dir, "ask", answer)
         usage_line = usage_of(answer.usage, answer.mode, settings).line() if usage else None
         if as_json:
@@ -61,5 +64,5 @@ def ask(
             if usage_line:
                 render.print_usage(render.console(stderr=True), usage_line)
         else:
-            render.print_ask(answer, streamed(), usage_line)
+            render.print_ask(answer, printer.streamed(), usage_line)
         render.print_notes(render.console(stderr=True), [logged] if logged else [])

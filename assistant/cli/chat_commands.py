@@ -27,6 +27,7 @@ from assistant.cli.options import (
     UsageOpt,
     with_filters,
 )
+from assistant.cli.render_stream import ShowReasoningOpt, StreamPrinter
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -61,6 +62,7 @@ def chat(
         typer.Option("--json", help="Print each answer and command result as a line of JSON."),
     ] = False,
     usage: UsageOpt = False,
+    show_reasoning: ShowReasoningOpt = False,
 ) -> None:
     """Ask follow-up questions in a conversation; citation numbers stay stable (/help inside)."""
     with common.errors():
@@ -96,7 +98,7 @@ def chat(
                 err,
             )
         try:
-            _loop(session, render.console(), err, _Output(as_json, usage))
+            _loop(session, render.console(), err, _Output(as_json, usage, show_reasoning))
         finally:
             session.close()
             store.close()
@@ -121,9 +123,10 @@ def _read_line(interactive: bool) -> str | None:
 class _Output:
     """How turns are printed: text or JSON lines, with or without the -u usage line."""
 
-    def __init__(self, as_json: bool, usage: bool) -> None:
+    def __init__(self, as_json: bool, usage: bool, show_reasoning: bool = False) -> None:
         self.as_json = as_json
         self.usage = usage
+        self.show_reasoning = show_reasoning
 
 
 def _loop(session: ChatSession, console: Console, err: Console, output: _Output) -> None:
@@ -170,10 +173,13 @@ def _turn(
     from assistant.errors import AssistantError
 
     turns_before = len(session.turns)
-    on_token, streamed = render.token_printer()
+    printer = StreamPrinter(show_reasoning=output.show_reasoning, err=err)
+    streamed = printer.streamed
+    if session.uses_llm and not output.as_json:
+        printer.start()  # a spinner until the first token
     try:
         _answer(
-            session, question, console, err, None if output.as_json else on_token, streamed, output
+            session, question, console, err, None if output.as_json else printer, streamed, output
         )
     except KeyboardInterrupt:
         render.turn_interrupted(err, streamed(), saved=len(session.turns) > turns_before)
@@ -183,6 +189,8 @@ def _turn(
         if common.state["debug"]:
             raise
         render.turn_crashed(err, exc)
+    finally:
+        printer.stop()
 
 
 def _answer(

@@ -70,7 +70,15 @@ def progress_bar(description: str) -> tuple[Callable[[int, int], None], Callable
 def open_index(loaded: Settings, rebuild: bool = False) -> PaperIndex:
     from assistant.api import open_index as open_paper_index
 
-    return open_paper_index(loaded, rebuild=rebuild)
+    index = open_paper_index(loaded, rebuild=rebuild)
+    joined = index.shared.joined if index.shared is not None else None
+    if joined is not None:  # a new member of a shared index: what it holds
+        render.message(
+            f"Joined the shared index on {render.escape(str(loaded.chroma_url))}: "
+            f"{joined.held} papers (read in {joined.seconds:.1f} s into "
+            f"{render.escape(str(index.dir))}, its local cache)."
+        )
+    return index
 
 
 def ensure_corpus(index: PaperIndex) -> None:
@@ -93,6 +101,10 @@ def ensure_corpus(index: PaperIndex) -> None:
             hint="Search again in a moment: papers can be searched as soon as each batch of "
             "them is committed.",
         )
+    if index.shared is not None:  # never the demo into a shared index unless asked
+        from assistant.index.demo import shared_index_empty
+
+        raise shared_index_empty(index)
     if "index_dir" in index.settings.model_fields_set:
         raise AssistantError(
             f"The index in {where} is empty.",

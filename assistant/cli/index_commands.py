@@ -24,6 +24,7 @@ from assistant.cli.options import (
     JsonOpt,
     MethodOpt,
     RisOpt,
+    check_method,
     with_filters,
 )
 
@@ -31,13 +32,6 @@ if TYPE_CHECKING:
     from assistant.index.paper_index import PaperIndex
 
 papers_app = typer.Typer(help="List the indexed papers, or show one.", invoke_without_command=True)
-
-
-def _check_method(method: str) -> None:
-    from assistant.errors import UsageError
-
-    if method not in ("hybrid", "dense", "bm25"):
-        raise UsageError(f"Unknown --method {method!r}.", hint="Use hybrid, dense or bm25.")
 
 
 def _replace_demo(index: PaperIndex, keep_demo: bool) -> bool:
@@ -198,7 +192,7 @@ def search(
                 "Give either a QUERY or --queries-file.",
                 hint='assistant search "memory-efficient fine-tuning"',
             )
-        _check_method(method)
+        check_method(method)
         queries = [query] if query is not None else _read_queries(queries_file)  # type: ignore[arg-type]
         if not queries or not all(q.strip() for q in queries):
             raise UsageError("The query is empty.", hint="Give a question or keywords.")
@@ -248,7 +242,7 @@ def eval_command(
         from assistant.api import evaluate_questions
         from assistant.retrieval.retriever import RetrievalOptions
 
-        _check_method(method)
+        check_method(method)
         settings = common.settings(index_dir=index_dir, chroma_url=chroma_url)
         index = common.open_index(settings)
         if questions is not None and beir is None:

@@ -47,6 +47,16 @@ ExtractiveOpt = Annotated[
     bool, typer.Option("--extractive", help="Work offline, without the LLM, even if configured.")
 ]
 MethodOpt = Annotated[str, typer.Option("--method", help="hybrid, dense or bm25.")]
+
+
+def check_method(method: str) -> None:
+    """A --method value is one of the three (a usage error otherwise)."""
+    from assistant.errors import UsageError
+
+    if method not in ("hybrid", "dense", "bm25"):
+        raise UsageError(f"Unknown --method {method!r}.", hint="Use hybrid, dense or bm25.")
+
+
 RisOpt = Annotated[
     Path | None,
     typer.Option("--ris", help="Write the papers as RIS records to this file.", show_default=False),

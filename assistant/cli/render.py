@@ -13,6 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from assistant.cli.render_base import clip, console, escape
+from assistant.cli.render_base import print_json as print_json  # re-exported for the commands
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -26,25 +29,6 @@ if TYPE_CHECKING:
 
 
 # --- basics --------------------------------------------------------------------------------------
-
-
-def console(stderr: bool = False) -> Console:
-    """A console on stdout (or stderr) that neither highlights nor wraps."""
-    from rich.console import Console
-
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
-
-
-def escape(text: str) -> str:
-    """``text`` with rich markup escaped."""
-    from rich.markup import escape
-
-    return escape(text)
-
-
-def print_json(data: Any) -> None:
-    """One line of JSON on stdout."""
-    sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
 
 
 def print_text(text: str) -> None:
@@ -254,11 +238,11 @@ def print_answer(
     if streamed and answer.mode == "extractive":  # the model failed mid-stream: fallback
         sys.stdout.write("\n\n")
         console.print(escape(answer.answer))
-    elif streamed:
+    elif streamed:  # shown once: only the marks of uncited sentences are appended
+        from assistant.cli.render_stream import print_marks
+
         sys.stdout.write("\n")
-        if answer.removed_citations or answer.uncited_sentences:
-            console.print("\n[dim]Checked answer:[/]", markup=True)
-            console.print(escape(answer.answer))
+        print_marks(console, answer.uncited)
     else:
         console.print(escape(answer.answer))
     for note in answer.notes:
@@ -274,9 +258,11 @@ def print_answer(
     if reported and reported.get("total_tokens") is not None:
         cost = reported.get("cost_usd")
         cost_text = f", ${cost:.4f}" if isinstance(cost, float) else ""
+        thinking = reported.get("reasoning_tokens")
+        of_which = f", {thinking} of them reasoning" if thinking else ""
         err.print(
             f"[dim]{reported.get('prompt_tokens')} prompt + {reported.get('completion_tokens')} "
-            f"completion tokens ({reported.get('model')}{cost_text})[/]",
+            f"completion tokens{of_which} ({reported.get('model')}{cost_text})[/]",
             markup=True,
         )
 
@@ -433,9 +419,10 @@ def print_draft(draft: RelatedWork, streamed: bool) -> None:
     out = sys.stdout
     if streamed:
         out.write("\n")
-    if streamed and draft.mode == "llm":
-        if draft.removed_citations or draft.uncited_sentences:
-            out.write("\nChecked draft:\n\n" + draft.markdown.rstrip() + "\n")
+    if streamed and draft.mode == "llm":  # shown once: the marks of uncited sentences follow
+        from assistant.cli.render_stream import print_marks
+
+        print_marks(console(), draft.uncited)
     else:
         out.write(draft.markdown.rstrip() + "\n")
     if draft.references:
@@ -450,7 +437,6 @@ def print_draft(draft: RelatedWork, streamed: bool) -> None:
 
 def similar_json(result: SimilarResult, max_chars: int = 400) -> dict[str, Any]:
     """The ``similar --json`` shape: the result, snippets at most ``max_chars`` characters."""
-    from assistant.cli.render_index import clip
 
     data = result.model_dump(mode="json")
     data["summary"] = result.summary()
@@ -462,8 +448,6 @@ def similar_json(result: SimilarResult, max_chars: int = 400) -> dict[str, Any]:
 def print_similar(result: SimilarResult, max_chars: int = 400) -> None:
     """The verdict, then the papers as a table (the nearest, marked, when none is close)."""
     from rich.table import Table
-
-    from assistant.cli.render_index import clip
 
     out = console()
     for note in result.notes:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from assistant.cli.render import console, escape, print_json
+from assistant.cli.render_base import clip, console, escape, print_json
 
 if TYPE_CHECKING:
     from assistant.chat.session import CommandResult
@@ -37,15 +37,6 @@ def print_ingest(report: IngestReport, papers_in_index: int) -> None:
 
 
 SNIPPET_CHARS = 400  # the max_snippet_chars setting's default
-
-
-def clip(text: str, limit: int) -> str:
-    """``text`` shortened to at most ``limit`` characters (at a space, ending in ``…``)."""
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 1]
-    space = cut.rfind(" ", limit // 2)
-    return (cut[:space] if space > 0 else cut).rstrip() + "…"
 
 
 def result_json(result: SearchResult, max_chars: int = SNIPPET_CHARS) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from assistant.cli.options import (
     IndexOpt,
     JsonOpt,
     MethodOpt,
+    check_method,
     with_filters,
 )
 
@@ -74,8 +75,7 @@ def similar(
                 "Give either a paper (ID or TITLE) or --text FILE.",
                 hint="assistant similar 2309.12307; assistant similar --text abstract.txt",
             )
-        if method not in ("hybrid", "dense", "bm25"):
-            raise UsageError(f"Unknown --method {method!r}.", hint="Use hybrid, dense or bm25.")
+        check_method(method)
         search_filters = filters.search_filters()  # before a first build
         target = paper_from_text(_read_text(text), str(text)) if text is not None else paper
         settings = common.settings(index_dir=index_dir, chroma_url=chroma_url)

@@ -27,6 +27,7 @@ from assistant.cli.options import (
     UsageOpt,
     with_filters,
 )
+from assistant.cli.render_stream import ShowReasoningOpt, StreamPrinter
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -89,7 +90,13 @@ def cite(
             model, base_url, extractive, index_dir, chroma_url
         )
         options = RetrievalOptions(k=k, filters=filters.search_filters())
-        result = cite_claim(index, claim, settings, options)
+        waiting = StreamPrinter(label="Asking the model")
+        if settings.llm_configured and not as_json:
+            waiting.start()  # a spinner while the model judges the sources
+        try:
+            result = cite_claim(index, claim, settings, options)
+        finally:
+            waiting.stop()
         err = render.console(stderr=True)
         _write_references(
             index,
@@ -132,6 +139,7 @@ def related_work(
     chroma_url: ChromaOpt = None,
     as_json: JsonOpt = False,
     usage: UsageOpt = False,
+    show_reasoning: ShowReasoningOpt = False,
 ) -> None:
     """Draft a related-work section on a topic: papers grouped into themes, each cited."""
     with common.errors():
@@ -144,10 +152,11 @@ def related_work(
             model, base_url, extractive, index_dir, chroma_url
         )
         options = RetrievalOptions(k=k, filters=filters.search_filters())
-        on_token, streamed = render.token_printer()
-        draft = draft_related_work(
-            index, topic, settings, options, on_token=None if as_json else on_token
-        )
+        printer = StreamPrinter(show_reasoning=show_reasoning)
+        with printer.waiting(spinner=settings.llm_configured and not as_json):
+            draft = draft_related_work(
+                index, topic, settings, options, on_token=None if as_json else printer
+            )
         err = render.console(stderr=True)
         references: dict[ExportFormat, Path | None] = {
             "bib": bib,
@@ -171,7 +180,7 @@ def related_work(
         if as_json:
             render.print_json(draft.public_json())
         else:
-            render.print_draft(draft, streamed())
+            render.print_draft(draft, printer.streamed())
             render.print_notes(err, draft.notes)
         if draft.llm_error:
             render.say(

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from assistant.generation.citations import (
     UNCITED_MARK,
+    AuthorIndex,
     CitationCheck,
     CitationStreamFilter,
     check_citations,
@@ -83,6 +84,8 @@ class Answer(BaseModel):
     notes: list[str] = Field(default_factory=list)
     removed_citations: list[int] = Field(default_factory=list)
     uncited_sentences: int = 0
+    uncited: list[str] = Field(default_factory=list, description="The sentences citing nothing.")
+    reasoning: str = Field(default="", description="The model's reasoning (never the answer).")
     confidence: float = 1.0
     sources: list[Citation] = Field(default_factory=list, description="Papers retrieved.")
     llm_error: str | None = Field(default=None, description="Why the model failed, if it did.")
@@ -285,31 +288,47 @@ def llm_answer(
     prompt_name: str = "answer",
     prompt_values: dict[str, str] | None = None,
 ) -> Answer:
-    """Ask the model to answer from the numbered abstracts, then check its citations."""
+    """Ask the model to answer from the numbered abstracts, then check its citations.
+
+    ``on_token`` receives the answer only (citations rewritten as checked ``[n]``); when it has
+    a ``reasoning`` method (see :class:`~assistant.generation.llm.base.CallOptions`), that gets
+    the model's reasoning as it streams. The reply's length cap is the one of ``prompt_name``.
+    """
+    from assistant.generation.llm.base import CallOptions
+    from assistant.generation.llm.reply_reader import STOP_NOTES
     from assistant.generation.prompts import load_prompt
 
     papers = [h.paper for h in result.results[:max_papers] if h.paper is not None]
     numbered = [(registry.number(p), p) for p in papers]
     valid = {n for n, _ in numbered}
+    authors = AuthorIndex((n, p.authors, p.year) for n, p in numbered)
     prompt = load_prompt(prompt_name)
     values = {"question": question, "sources": format_sources(numbered)}
     if prompt_values:
         values = {**prompt_values, "sources": values["sources"]}
     messages = prompt.messages(**values)
-    stream_filter = CitationStreamFilter(valid, on_token) if on_token else None
+    options = CallOptions(purpose=prompt_name, on_reasoning=getattr(on_token, "reasoning", None))
+    stream_filter = CitationStreamFilter(valid, on_token, authors) if on_token else None
     if stream_filter is not None:
-        reply = client.stream(messages, stream_filter.feed)
+        reply = client.stream(messages, stream_filter.feed, options)
         stream_filter.close()
     else:
-        reply = client.complete(messages)
-    checked = check_citations(reply.text.strip(), valid)
+        reply = client.complete(messages, options)
+    checked = check_citations(reply.text.strip(), valid, authors=authors)
     by_number = {n: p for n, p in numbered}
     citations = [registry.citation(by_number[n]) for n in checked.used]
     notes = []
+    if reply.stopped in STOP_NOTES:
+        notes.append(STOP_NOTES[reply.stopped])
     if checked.removed:
         notes.append(
             "Removed citations that match no retrieved paper: "
             + ", ".join(f"[{n}]" for n in checked.removed)
+        )
+    if checked.unmatched:
+        notes.append(
+            "Removed author-year citations that match no retrieved paper: "
+            + "; ".join(f"({u})" for u in checked.unmatched)
         )
     if checked.uncited_sentences:
         notes.append(
@@ -333,6 +352,8 @@ def llm_answer(
         notes=notes,
         removed_citations=checked.removed,
         uncited_sentences=checked.uncited_sentences,
+        uncited=checked.uncited,
+        reasoning=reply.reasoning,
         confidence=result.confidence,
         sources=[registry.citation(p) for p in papers],
     )

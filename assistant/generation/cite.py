@@ -23,6 +23,7 @@ from assistant.generation.answer import (
     paper_link,
     retrieved_papers,
 )
+from assistant.generation.citations import normalise_citations
 from assistant.generation.fallback import answer_with_fallback, wants_model
 from assistant.records import Paper
 from assistant.retrieval.retriever import RetrievalOptions, Retriever
@@ -261,14 +262,15 @@ def _cite_with_model(
     best: dict[str, tuple[str, float]],
     model: ChatModel,
 ) -> CiteResult:
+    from assistant.generation.llm.base import CallOptions
     from assistant.generation.prompts import load_prompt
 
     registry = CitationRegistry()
     numbered = [(registry.number(p), p) for p in papers]
     by_number = dict(numbered)
     messages = load_prompt("cite").messages(claim=claim, sources=format_sources(numbered))
-    reply = model.complete(messages)
-    judgement = parse_cite_reply(reply.text, set(by_number))
+    reply = model.complete(messages, CallOptions(purpose="cite"))
+    judgement = parse_cite_reply(normalise_citations(reply.text), set(by_number))
     out.usage = reply.usage.model_dump() if reply.usage is not None else {}
     out.removed_citations = judgement.removed
     if judgement.removed:

@@ -85,6 +85,7 @@ class RelatedWork(BaseModel):
     notes: list[str] = Field(default_factory=list)
     removed_citations: list[int] = Field(default_factory=list)
     uncited_sentences: int = 0
+    uncited: list[str] = Field(default_factory=list, description="The sentences citing nothing.")
     nearest: list[str] = Field(default_factory=list, description="'Title (id)' when not covered.")
     usage: dict[str, float | int | str | None] = Field(default_factory=dict)
     llm_error: str | None = None
@@ -280,6 +281,7 @@ def _related_work_with_model(
         notes=result.notes + answer.notes,
         removed_citations=answer.removed_citations,
         uncited_sentences=answer.uncited_sentences,
+        uncited=answer.uncited,
         usage=answer.usage,
     )
 

@@ -131,9 +131,15 @@ class Catalog:
         return found
 
     def write_papers(
-        self, entries: list[tuple[Paper, str, list[Chunk]]], replace_chunks: bool = True
+        self,
+        entries: list[tuple[Paper, str, list[Chunk]]],
+        replace_chunks: bool = True,
+        orders: dict[str, int] | None = None,
     ) -> None:
-        """Insert or replace papers with their hash and chunks, in one transaction."""
+        """Insert or replace papers with their hash and chunks, in one transaction.
+
+        ``orders``: the ingest order of papers (a shared server's), instead of the next ones.
+        """
         with self.transaction():
             next_seq = int(
                 self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM papers").fetchone()[0]
@@ -142,7 +148,9 @@ class Catalog:
                 existing = self._db.execute(
                     "SELECT seq FROM papers WHERE paper_id=?", (paper.paper_id,)
                 ).fetchone()
-                if existing:
+                if orders is not None and paper.paper_id in orders:
+                    seq = orders[paper.paper_id]
+                elif existing:
                     seq = existing[0]
                 else:
                     next_seq += 1
@@ -321,6 +329,21 @@ class Catalog:
         yield from self._db.execute(
             "SELECT paper_id, title, abstract, seq FROM papers ORDER BY seq"
         )
+
+    def chunks_of(self, paper_ids: Iterable[str]) -> dict[str, list[Chunk]]:
+        """The committed chunks of these papers, in order."""
+        ids = list(paper_ids)
+        found: dict[str, list[Chunk]] = {pid: [] for pid in ids}
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            marks = ",".join("?" * len(part))
+            for pid, ordinal, first, last, text in self._db.execute(
+                "SELECT paper_id, ordinal, first_sentence, last_sentence, text FROM chunks "
+                f"WHERE paper_id IN ({marks}) ORDER BY paper_id, ordinal",
+                part,
+            ):
+                found[pid].append(Chunk(pid, ordinal, first, last, text))
+        return found
 
     def chunk_ids(self) -> list[tuple[str, str]]:
         """(chunk_id, paper_id) of every committed chunk, in paper ingest order."""

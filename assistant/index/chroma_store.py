@@ -2,55 +2,128 @@
 
 Chunks are stored with their embeddings (computed by :mod:`assistant.embeddings`, never by Chroma)
 and the metadata search filters on. Local folders use ``PersistentClient``; a URL uses
-``HttpClient`` against a Chroma server.
+``HttpClient`` against a Chroma server (with a token when one is set). On a server,
+:class:`SharedRecords` keeps the papers' records beside the chunks, so that any client can
+rebuild its local cache from the server alone (:mod:`assistant.index.server_sync`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import hashlib
+import math
+import secrets
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 from assistant.errors import AssistantError, UsageError
 
+TOKEN_HINT = (
+    "Set ASSISTANT_CHROMA_TOKEN to the token the server was started with (ask whoever runs "
+    "it), and ASSISTANT_CHROMA_TOKEN_HEADER if the server reads X-Chroma-Token."
+)
+
+
+def _is_auth_failure(exc: BaseException) -> bool:
+    """True when the server refused the credentials (HTTP 401/403, Chroma's auth errors)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        response = getattr(seen, "response", None)
+        if getattr(response, "status_code", None) in (401, 403):
+            return True
+        name = type(seen).__name__
+        text = str(seen)
+        if name in ("ChromaAuthError", "AuthorizationError") or any(
+            word in text for word in ("401", "403", "Unauthorized", "Forbidden")
+        ):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _scrub(text: str, token: str | None) -> str:
+    return text.replace(token, "***") if token else text
+
+
+def connect(
+    index_dir: Path,
+    chroma_url: str | None,
+    token: str | None = None,
+    token_header: str = "Authorization",
+) -> Any:
+    """A Chroma client: the local folder's, or the server's at ``chroma_url``."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    if not chroma_url:
+        return chromadb.PersistentClient(
+            path=str(index_dir / "chroma"),
+            settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False),
+        )
+    parsed = urlparse(chroma_url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise UsageError(f"Invalid Chroma URL {chroma_url!r}.", hint="Use http://host:port.")
+    auth: dict[str, Any] = {}
+    if token:
+        auth = {
+            "chroma_client_auth_provider": "chromadb.auth.token_authn.TokenAuthClientProvider",
+            "chroma_client_auth_credentials": token,
+            "chroma_auth_token_transport_header": token_header,
+        }
+    try:
+        client = chromadb.HttpClient(
+            host=parsed.hostname,
+            port=parsed.port or (443 if parsed.scheme == "https" else 8000),
+            ssl=parsed.scheme == "https",
+            settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False, **auth),
+        )
+        client.heartbeat()
+        client.list_collections(limit=1)  # the heartbeat needs no credentials on some servers
+    except Exception as exc:
+        if _is_auth_failure(exc):
+            given = "was refused" if token else "is required and none is set"
+            raise AssistantError(
+                f"The Chroma server at {chroma_url} refused the connection: its token {given}.",
+                hint=TOKEN_HINT,
+            ) from None
+        if isinstance(exc, ValueError) and token and "token" in str(exc).lower():
+            raise UsageError(
+                "ASSISTANT_CHROMA_TOKEN is not a valid token (ASCII letters, digits and "
+                "punctuation only).",
+                hint=TOKEN_HINT,
+            ) from None
+        raise AssistantError(
+            f"Could not reach the Chroma server at {chroma_url}: {_scrub(str(exc), token)}",
+            hint="Start one with 'chroma run --path DIR --host 127.0.0.1 --port N', "
+            "or unset ASSISTANT_CHROMA_URL to use the local index folder.",
+        ) from None
+    return client
+
 
 class VectorStore:
     """One Chroma collection of chunk vectors (cosine space)."""
 
-    def __init__(self, index_dir: Path, collection: str, chroma_url: str | None = None) -> None:
-        import chromadb
-        from chromadb.config import Settings as ChromaSettings
-
-        chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
-        if chroma_url:
-            parsed = urlparse(chroma_url)
-            if parsed.scheme not in ("http", "https") or not parsed.hostname:
-                raise UsageError(
-                    f"Invalid Chroma URL {chroma_url!r}.", hint="Use http://host:port."
-                )
-            try:
-                self._client: Any = chromadb.HttpClient(
-                    host=parsed.hostname,
-                    port=parsed.port or (443 if parsed.scheme == "https" else 8000),
-                    ssl=parsed.scheme == "https",
-                    settings=chroma_settings,
-                )
-                self._client.heartbeat()
-            except Exception as exc:
-                raise AssistantError(
-                    f"Could not reach the Chroma server at {chroma_url}: {exc}",
-                    hint="Start one with 'chroma run --path DIR --host 127.0.0.1 --port N', "
-                    "or unset ASSISTANT_CHROMA_URL to use the local index folder.",
-                ) from exc
-        else:
-            self._client = chromadb.PersistentClient(
-                path=str(index_dir / "chroma"), settings=chroma_settings
-            )
+    def __init__(
+        self,
+        index_dir: Path,
+        collection: str,
+        chroma_url: str | None = None,
+        *,
+        token: str | None = None,
+        token_header: str = "Authorization",
+    ) -> None:
+        self._client: Any = connect(index_dir, chroma_url, token, token_header)
         self.name = collection
         self._collection = self._client.get_or_create_collection(
             name=collection, metadata={"hnsw:space": "cosine"}, embedding_function=None
         )
+
+    @property
+    def client(self) -> Any:
+        return self._client
 
     def count(self) -> int:
         return int(self._collection.count())
@@ -90,6 +163,11 @@ class VectorStore:
             name=self.name, metadata={"hnsw:space": "cosine"}, embedding_function=None
         )
 
+    def drop_other(self, name: str) -> None:
+        """Delete another collection of this client if it exists (a replaced fingerprint's)."""
+        with contextlib.suppress(Exception):  # absent: nothing to drop
+            self._client.delete_collection(name)
+
     def get_embeddings(self, ids: Sequence[str]) -> dict[str, Any]:
         """Stored vectors of the given chunk ids."""
         found: dict[str, Any] = {}
@@ -99,3 +177,123 @@ class VectorStore:
             )
             found.update(zip(reply["ids"], reply["embeddings"], strict=True))
         return found
+
+
+def _placeholder(record_id: str) -> list[float]:
+    """A record's stand-in vector (Chroma stores one per record): spread on a circle, so its
+    HNSW graph has no pile of identical points."""
+    angle = int.from_bytes(hashlib.sha256(record_id.encode()).digest()[:4], "big") / 2**32
+    return [math.cos(angle * 2 * math.pi), math.sin(angle * 2 * math.pi)]
+
+
+class SharedRecords:
+    """The papers collection on a server: one record per paper, a head record and a write lock.
+
+    A paper's record holds its text, metadata and chunks (the document, JSON) and in its
+    metadata ``seq`` (the change counter: every write takes the next number, so a client that
+    has read up to N fetches ``seq > N``), ``order`` (first ingest order), ``content_hash`` and
+    ``n_chunks``. The head record holds the last ``seq`` and ``order``, an ``epoch`` (new on
+    every rebuild, so clients know to start over) and the index fingerprint (embedding model,
+    chunking). Writers take the lock record (Chroma keeps the first ``add`` of an id and ignores
+    later ones, so whoever reads back its own owner holds it); a lock older than ``LEASE_S``
+    seconds is from a writer that died and is taken over.
+    """
+
+    HEAD = "__head__"
+    LOCK = "__lock__"
+    LEASE_S = 120.0
+
+    def __init__(self, client: Any, name: str) -> None:
+        self.name = name
+        self._client = client
+        self._collection = client.get_or_create_collection(
+            name=name, metadata={"role": "assistant-papers"}, embedding_function=None
+        )
+
+    def head(self) -> dict[str, Any] | None:
+        reply = self._collection.get(ids=[self.HEAD], include=["metadatas"])
+        return dict(reply["metadatas"][0]) if reply["ids"] else None
+
+    def set_head(self, values: dict[str, Any]) -> None:
+        self._collection.upsert(
+            ids=[self.HEAD],
+            embeddings=[_placeholder(self.HEAD)],
+            metadatas=[{"kind": "head", **values}],
+            documents=[""],
+        )
+
+    def fetch(self, after: int, upto: int) -> list[tuple[str, str, dict[str, Any]]]:
+        """(paper id, document, metadata) of the records with ``after < seq <= upto``, by seq."""
+        reply = self._collection.get(
+            where={"$and": [{"kind": "paper"}, {"seq": {"$gt": after}}, {"seq": {"$lte": upto}}]},
+            include=["documents", "metadatas"],
+        )
+        rows = list(zip(reply["ids"], reply["documents"], reply["metadatas"], strict=True))
+        return sorted(rows, key=lambda row: int(row[2]["seq"]))
+
+    def orders(self, paper_ids: Sequence[str]) -> dict[str, int]:
+        """The ``order`` of those papers that have a record."""
+        found: dict[str, int] = {}
+        for start in range(0, len(paper_ids), 2000):
+            reply = self._collection.get(
+                ids=list(paper_ids[start : start + 2000]), include=["metadatas"]
+            )
+            for pid, meta in zip(reply["ids"], reply["metadatas"], strict=True):
+                found[pid] = int(meta["order"])
+        return found
+
+    def write(self, records: Sequence[tuple[str, str, dict[str, str | int | float]]]) -> None:
+        for start in range(0, len(records), 1000):
+            part = records[start : start + 1000]
+            self._collection.upsert(
+                ids=[r[0] for r in part],
+                embeddings=[_placeholder(r[0]) for r in part],
+                documents=[r[1] for r in part],
+                metadatas=[{"kind": "paper", **r[2]} for r in part],
+            )
+
+    def clear(self) -> None:
+        """Delete every paper record (the head and lock stay)."""
+        while True:
+            reply = self._collection.get(where={"kind": "paper"}, limit=5000, include=[])
+            if not reply["ids"]:
+                return
+            self._collection.delete(ids=reply["ids"])
+
+    @contextlib.contextmanager
+    def lock(self, wait_s: float = 300.0) -> Iterator[None]:
+        """Hold the write lock (waiting up to ``wait_s`` seconds for another writer)."""
+        me = secrets.token_hex(8)
+        deadline = time.monotonic() + wait_s
+        pause = 0.02
+        while True:
+            now = time.time()
+            self._collection.add(
+                ids=[self.LOCK],
+                embeddings=[_placeholder(self.LOCK)],
+                metadatas=[{"kind": "lock", "owner": me, "since": now}],
+                documents=[""],
+            )
+            reply = self._collection.get(ids=[self.LOCK], include=["metadatas"])
+            holder = reply["metadatas"][0] if reply["ids"] else None
+            if holder is not None and holder.get("owner") == me:
+                break
+            if holder is not None and now - float(holder.get("since", now)) > self.LEASE_S:
+                self._release(str(holder.get("owner")))  # its writer died
+                continue
+            if time.monotonic() > deadline:
+                raise AssistantError(
+                    f"Another member's ingest has held the write lock of the shared index "
+                    f"{self.name} for over {wait_s:.0f} s.",
+                    hint="Try again when it has finished; a lock left by a crashed ingest "
+                    f"expires after {self.LEASE_S:.0f} s.",
+                )
+            time.sleep(pause + secrets.randbelow(20) / 1000)
+            pause = min(pause * 2, 0.5)
+        try:
+            yield
+        finally:
+            self._release(me)
+
+    def _release(self, owner: str) -> None:
+        self._collection.delete(ids=[self.LOCK], where={"owner": owner})

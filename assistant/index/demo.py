@@ -2,12 +2,14 @@
 
 The demo (425 Daily Papers abstracts, ``assistant/data/seeds/``) goes into an index only when
 asked: the CLI builds it into the default index on a first run with no index configured, and
-``assistant ingest --bundled`` adds it anywhere. It is built from the vectors shipped with it
+``assistant ingest --bundled`` adds it anywhere (the only way it goes into a shared index on a
+Chroma server). It is built from the vectors shipped with it
 when they fit the index (:mod:`assistant.index.shipped_vectors`).
 """
 
 from __future__ import annotations
 
+from assistant.errors import AssistantError
 from assistant.files import bundled_corpus_dir
 from assistant.index.paper_index import INGEST_WINDOW, PaperIndex, ProgressFn
 from assistant.index.shipped_vectors import DEMO_KEPT, DEMO_META, ONLY_DEMO, load_shipped
@@ -50,7 +52,20 @@ def add_bundled(
 
 
 def ensure_bundled(index: PaperIndex, progress: ProgressFn | None = None) -> IngestReport | None:
-    """Build the index from the bundled demo corpus when it holds no paper yet."""
+    """Build the index from the bundled demo corpus when it holds no paper yet (never a
+    shared index on a server: that is an error saying how to fill it)."""
     if index.catalog.count_papers() > 0:
         return None
+    if index.shared is not None:
+        raise shared_index_empty(index)
     return add_bundled(index, progress, only_if_empty=True, wait=True)
+
+
+def shared_index_empty(index: PaperIndex) -> AssistantError:
+    """The error for an empty shared index: the demo goes into one only when asked."""
+    return AssistantError(
+        f"The shared index on {index.settings.chroma_url} "
+        f"(collection prefix {index.settings.collection!r}) holds no paper yet.",
+        hint="Fill it with 'assistant ingest FILES...'; the bundled demo corpus goes into a "
+        "shared index only when asked: 'assistant ingest --bundled'.",
+    )

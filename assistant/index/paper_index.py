@@ -4,15 +4,14 @@ Ingest is incremental and crash-safe: papers are embedded and written in batches
 vectors go to Chroma first (idempotent upserts), then its catalog rows are committed. A paper
 counts as indexed only once committed, so re-running an interrupted ingest redoes at most one
 batch. The lexical index and dense cache are derived from the committed state and rebuilt when
-they do not match it.
+they do not match it. On a Chroma server the papers' records are committed there too, and the
+folder is a cache of the server's index (:mod:`assistant.index.server_sync`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
-import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from assistant.errors import AssistantError, IndexMismatchError
 from assistant.index.catalog import Catalog, content_hash
+from assistant.index.fingerprint import index_fingerprint  # noqa: F401 - re-exported
 from assistant.ingest.chunking import (
-    CHUNKER_VERSION,
     Chunk,
     chunk_paper,
     embedded_text,
@@ -36,38 +35,13 @@ if TYPE_CHECKING:
     from assistant.index.bm25 import LexicalIndex
     from assistant.index.chroma_store import VectorStore
     from assistant.index.dense_cache import DenseCache
+    from assistant.index.server_sync import SharedIndex
     from assistant.index.shipped_vectors import ShippedVectors
     from assistant.settings import Settings
 
 ProgressFn = Callable[[int, int], None]
 # Papers held in memory at once by a streamed ingest (read, deduplicated, embedded, committed).
 INGEST_WINDOW = 4096
-
-
-def index_fingerprint(settings: Settings, model_name: str | None = None) -> dict[str, str]:
-    """What determines the vectors: a different value means a different index.
-
-    ``model_name``: an injected embedder's name (else the one the settings name). A model from a
-    folder counts by its folder's name, model.onnx's sha256, pooling, prefixes and longest input
-    (so a moved folder still opens its index); its path is recorded for display.
-    """
-    from assistant.embeddings.base import is_model_folder
-
-    name = model_name or settings.embedding_model
-    spec = {
-        "embedding_model": name,
-        "chunk_tokens": str(settings.chunk_tokens),
-        "chunk_overlap_sentences": str(settings.chunk_overlap_sentences),
-        "chunker_version": str(CHUNKER_VERSION),
-    }
-    if is_model_folder(name):
-        from assistant.embeddings.folder import folder_of, model_identity
-
-        spec.update(model_identity(name, settings))
-        digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
-        return {**spec, "embedding_model": str(folder_of(name)), "fingerprint": digest}
-    digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
-    return {**spec, "fingerprint": digest}
 
 
 @dataclass
@@ -112,6 +86,14 @@ class PaperIndex:
         self.spec = index_fingerprint(settings, embedder.name if embedder else None)
         if not rebuild:
             self._check_compatible()
+        self.shared: SharedIndex | None = None  # the server's side, in server mode
+        if settings.chroma_url:
+            from assistant.index.server_sync import SharedIndex
+
+            self.shared = SharedIndex(self)
+            if not rebuild:
+                self.shared.check()
+                self.shared.sync()
 
     def _check_compatible(self) -> None:
         recorded = self.catalog.get_meta("fingerprint")
@@ -156,8 +138,11 @@ class PaperIndex:
     def store(self) -> VectorStore:
         from assistant.index.chroma_store import VectorStore
 
-        name = f"{self.settings.collection}-{self.spec['fingerprint']}"
-        return VectorStore(self.dir, name, self.settings.chroma_url)
+        name, token = f"{self.settings.collection}-{self.spec['fingerprint']}", None
+        if self.settings.chroma_token is not None:
+            token = self.settings.chroma_token.get_secret_value()
+        url, header = self.settings.chroma_url, self.settings.chroma_token_header
+        return VectorStore(self.dir, name, url, token=token, token_header=header)
 
     @cached_property
     def lexical(self) -> LexicalIndex:
@@ -306,6 +291,8 @@ class PaperIndex:
         self.catalog.clear()
         self.catalog.set_meta({"demo": ""})
         self.store.reset()
+        if self.shared is not None:
+            self.shared.reset()
         for name in ("lexical.npz", "dense.npz"):
             (self.dir / name).unlink(missing_ok=True)
         for attr in ("lexical", "dense"):
@@ -365,7 +352,12 @@ class PaperIndex:
         ]
         if stale:
             self.store.delete(stale)
-        self.catalog.write_papers(entries)
+        if self.shared is not None:  # under the server's lock, after what others committed
+            entries = self.shared.commit(entries)
+            kept = {paper.paper_id for paper, _digest, _chunks in entries}
+            ids, paper_of, vectors = _only(kept, ids, paper_of, vectors)
+        else:
+            self.catalog.write_papers(entries)
         # Derived indexes follow the committed state.
         replaced = {paper.paper_id for paper, _d, _c in entries}
         self.dense.remove_papers(replaced)
@@ -379,6 +371,8 @@ class PaperIndex:
         """True when the index holds the bundled demo corpus and nothing else."""
         from assistant.index.shipped_vectors import DEMO_META, ONLY_DEMO
 
+        if self.shared is not None:  # a shared index is never replaced by a member's ingest
+            return False
         return self.catalog.get_meta(DEMO_META) == ONLY_DEMO and self.catalog.count_papers() > 0
 
     # --- reading
@@ -410,6 +404,12 @@ class PaperIndex:
             "year_range": list(stats.year_range),
             "chroma_url": stats.chroma_url,
         }
+
+
+def _only(kept: set[str], ids: list[str], owners: list[str], vectors: Any) -> tuple[Any, ...]:
+    """The chunk rows of the kept papers."""
+    rows = [i for i, owner in enumerate(owners) if owner in kept]
+    return [ids[i] for i in rows], [owners[i] for i in rows], vectors[rows]
 
 
 class IngestRun:
@@ -457,7 +457,9 @@ class IngestRun:
             elif counted:
                 report.updated += 1
             to_embed.append((paper, digest))
-        if unchanged:
+        if unchanged and index.shared is not None:
+            index.shared.publish(unchanged)  # and to the server, if changed or not there
+        elif unchanged:
             index.catalog.update_metadata(unchanged)
             self.changed = True
         self._advance(len(papers) - len(to_embed), embedded=False)

@@ -58,6 +58,15 @@ def truncate_text(text: str, limit: int) -> str:
     return (window[:space] if space > 0 else window[: limit - 2]).rstrip() + " …"
 
 
+def clip(text: str, limit: int) -> str:
+    """``text`` shortened to at most ``limit`` characters (at a space, ending in ``…``)."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ", limit // 2)
+    return (cut[:space] if space > 0 else cut).rstrip() + "…"
+
+
 def normalize_doi(doi: str) -> str:
     """A DOI without ``https://doi.org/`` or ``doi:`` prefix, lower-cased."""
     return _DOI_PREFIX.sub("", doi.strip()).strip().lower()

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from assistant.ingest.text import clip
+
 CLIPPED = ("snippet", "abstract", "sentence", "answer", "markdown", "justification", "summary")
 _LIMITS = (1500, 800, 400, 200, 100)
 
@@ -21,15 +23,6 @@ def size(data: Any) -> int:
 def dumps(data: Any) -> str:
     """The JSON text of a result (compact: an agent's context is the budget)."""
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-
-
-def clip(text: str, limit: int) -> str:
-    """``text`` cut to at most ``limit`` characters, at a space, ending in ``…``."""
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 1]
-    space = cut.rfind(" ", limit // 2)
-    return (cut[:space] if space > 0 else cut).rstrip() + "…"
 
 
 def _clip_all(value: Any, limit: int) -> tuple[Any, bool]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from pydantic import BaseModel
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_PROVIDER",
     "PROVIDERS",
+    "CallOptions",
     "ChatModel",
     "LLMReply",
     "LLMUsage",
@@ -34,21 +36,47 @@ TokenFn = Callable[[str], None]
 
 
 class LLMUsage(BaseModel):
-    """Token counts of one call as reported by the server, and its estimated cost."""
+    """Token counts of one call as reported by the server, and its estimated cost.
+
+    ``reasoning_tokens`` (part of ``completion_tokens``) is the server's count when it gives one
+    (``completion_tokens_details``), else the number of reasoning pieces streamed; None when
+    the reply had no reasoning.
+    """
 
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
     cost_usd: float | None = None
     model: str
+    reasoning_tokens: int | None = None
 
 
 class LLMReply(BaseModel):
-    """The model's full reply; ``usage`` is None when the server did not report it."""
+    """The model's full reply; ``usage`` is None when the server did not report it.
+
+    ``text`` is the answer only: reasoning (``<think>`` blocks, ``reasoning_content``) is in
+    ``reasoning``. ``stopped`` says why the client cut the reply short, if it did (the model
+    repeated itself, or reached the length cap).
+    """
 
     text: str
     usage: LLMUsage | None = None
     model: str
+    reasoning: str = ""
+    stopped: str | None = None
+
+
+@dataclass(frozen=True)
+class CallOptions:
+    """How one reply is asked for.
+
+    ``purpose`` names the kind of reply (``"answer"``, ``"related_work"``, ``"cite"``): the
+    model applies that command's length cap from its settings. ``on_reasoning`` receives the
+    model's reasoning text as it streams (it is never passed to ``on_token``).
+    """
+
+    purpose: str = "answer"
+    on_reasoning: TokenFn | None = None
 
 
 class ChatModel(Protocol):
@@ -59,12 +87,19 @@ class ChatModel(Protocol):
         """The model's name, as reported in replies."""
         ...
 
-    def complete(self, messages: list[dict[str, str]]) -> LLMReply:
+    def complete(
+        self, messages: list[dict[str, str]], options: CallOptions | None = None
+    ) -> LLMReply:
         """The whole reply to ``messages`` (``{"role": ..., "content": ...}`` dicts)."""
         ...
 
-    def stream(self, messages: list[dict[str, str]], on_token: TokenFn) -> LLMReply:
-        """The reply, calling ``on_token`` with each piece of text as it arrives."""
+    def stream(
+        self,
+        messages: list[dict[str, str]],
+        on_token: TokenFn,
+        options: CallOptions | None = None,
+    ) -> LLMReply:
+        """The reply, calling ``on_token`` with each piece of answer text as it arrives."""
         ...
 
     def close(self) -> None:

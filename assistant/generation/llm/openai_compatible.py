@@ -3,31 +3,40 @@
 :class:`LLMClient` implements :class:`~assistant.generation.llm.base.ChatModel`; the registry
 there sends every model name without a registered prefix here (:func:`make_chat_model`).
 
-This is the only module that imports :mod:`openai`, and it does so lazily (inside functions), so
-importing the package and ``assistant --help`` stay fast. The SDK's own retries are turned off:
-:class:`LLMClient` retries connection errors, timeouts, 429 and 5xx itself (exponential backoff
-with jitter, honouring ``Retry-After``), never retries a stream that already showed tokens, and
-turns every failure into an :class:`~assistant.errors.LLMError` with a one-line message and a hint.
+With :mod:`assistant.generation.llm.failures` it is the only module that imports :mod:`openai`,
+lazily (inside functions), so importing the package and ``assistant --help`` stay fast. The
+SDK's own retries are turned off: :class:`LLMClient` retries connection errors, timeouts, 429
+and 5xx itself (exponential backoff with jitter, honouring ``Retry-After``) while its deadlines
+leave time, never retries a stream that already showed tokens, and turns every failure into an
+:class:`~assistant.errors.LLMError` with a one-line message and a hint. Each call runs in a
+worker thread (:mod:`~assistant.generation.llm.pump`) so its deadlines hold whatever the
+server does; replies are read by :mod:`~assistant.generation.llm.reply_reader`.
 """
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import random
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit, urlunsplit
 
 from assistant.errors import LLMError
-from assistant.generation.llm.base import LLMReply, LLMUsage, TokenFn
+from assistant.generation.llm.base import CallOptions, LLMReply, LLMUsage, TokenFn
+from assistant.generation.llm.failures import (
+    BadReply,
+    DeadlinePassed,
+    StreamCut,
+    classify,
+    describe,
+)
+from assistant.generation.llm.guards import Deadlines
+from assistant.generation.llm.params import sampling_args
+from assistant.generation.llm.pump import Pump, PumpTimeout
+from assistant.generation.llm.reply_reader import StreamReader, read_message, reasoning_tokens_of
 from assistant.settings import Settings
-
-if TYPE_CHECKING:
-    import openai
 
 __all__ = [
     "DEFAULT_OPENAI_MODEL",
@@ -58,8 +67,6 @@ PRICES_PER_MILLION: dict[str, tuple[float, float]] = {
 
 NO_KEY_PLACEHOLDER = "not-needed"
 _DATED_SUFFIX = re.compile(r"-\d{4}-\d{2}-\d{2}$")
-_NO_TEMPERATURE = re.compile(r"^(o\d|gpt-5)")  # reasoning models accept only the default
-_RETRYABLE_STATUS = {408, 429}
 _T = TypeVar("_T")
 
 
@@ -80,34 +87,6 @@ def estimate_cost(model: str, prompt_tokens: int, completion_tokens: int) -> flo
     if prices is None:
         return None
     return (prompt_tokens * prices[0] + completion_tokens * prices[1]) / 1_000_000
-
-
-@dataclass
-class _Failure:
-    """A classified failure of one attempt."""
-
-    message: str
-    hint: str
-    retryable: bool
-    retry_after: float | None = None
-
-
-class _BadReply(Exception):
-    """The server answered, but not with a usable chat completion."""
-
-    def __init__(self, detail: str, *, empty: bool = False) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.empty = empty
-
-
-class _StreamCut(Exception):
-    """The stream ended before the reply was complete."""
-
-    def __init__(self, chars: int, *, timed_out: bool = False) -> None:
-        super().__init__(f"stream ended after {chars} characters")
-        self.chars = chars
-        self.timed_out = timed_out
 
 
 class LLMClient:
@@ -166,22 +145,55 @@ class LLMClient:
                 self._model = self._detect_model()
         return self._model
 
-    def complete(self, messages: list[dict[str, str]]) -> LLMReply:
-        """Send ``messages``; return the whole reply (no streaming), retrying transient errors."""
-        return self._with_retries(lambda: self._complete_once(messages), delivered=lambda: 0)
+    def complete(
+        self, messages: list[dict[str, str]], options: CallOptions | None = None
+    ) -> LLMReply:
+        """Send ``messages``; return the whole reply (no streaming), retrying transient errors.
 
-    def stream(self, messages: list[dict[str, str]], on_token: TokenFn) -> LLMReply:
-        """Stream the reply, calling ``on_token`` with each piece of text as it arrives.
+        The whole call, retries included, ends by ``llm_answer_timeout``.
+        """
+        options = options or CallOptions()
+        deadlines = Deadlines(None, self.settings.llm_answer_timeout)
+        return self._with_retries(
+            lambda: self._complete_once(messages, options, deadlines),
+            delivered=lambda: 0,
+            deadlines=deadlines,
+        )
+
+    def stream(
+        self,
+        messages: list[dict[str, str]],
+        on_token: TokenFn,
+        options: CallOptions | None = None,
+    ) -> LLMReply:
+        """Stream the reply, calling ``on_token`` with each piece of answer text as it arrives.
 
         A failed attempt is retried only if no token was delivered yet, so text already shown
-        is never repeated. Exceptions raised by ``on_token`` propagate unchanged.
+        is never repeated. Exceptions raised by ``on_token`` propagate unchanged. The first
+        token (of the answer or its reasoning) must come by ``llm_first_token_timeout`` and the
+        whole reply by ``llm_answer_timeout``, retries included; keep-alive comments do not
+        count. Reasoning goes to ``options.on_reasoning``, never to ``on_token``; a reply that
+        loops, or passes its cap, is stopped (``LLMReply.stopped`` says so).
         """
+        options = options or CallOptions()
+        deadlines = Deadlines(
+            self.settings.llm_first_token_timeout, self.settings.llm_answer_timeout
+        )
         shown = [0]  # characters delivered to on_token
 
         def once() -> LLMReply:
-            return self._stream_once(messages, on_token, shown)
+            return self._stream_once(messages, on_token, options, shown, deadlines)
 
-        return self._with_retries(once, delivered=lambda: shown[0])
+        return self._with_retries(once, delivered=lambda: shown[0], deadlines=deadlines)
+
+    def max_tokens_for(self, purpose: str) -> int | None:
+        """The length cap of a reply for ``purpose`` (None: no cap is sent)."""
+        caps = {
+            "answer": self.settings.answer_max_tokens,
+            "related_work": self.settings.related_work_max_tokens,
+            "cite": self.settings.cite_max_tokens,
+        }
+        return caps.get(purpose)
 
     def close(self) -> None:
         """Close the HTTP connections."""
@@ -195,76 +207,123 @@ class LLMClient:
 
     # --- one attempt
 
-    def _request_args(self, messages: list[dict[str, str]]) -> dict[str, Any]:
+    def _request_args(
+        self, messages: list[dict[str, str]], options: CallOptions, deadlines: Deadlines
+    ) -> dict[str, Any]:
         model = self.model
         args: dict[str, Any] = {"model": model, "messages": cast(Any, messages)}
-        if not _NO_TEMPERATURE.match(model):
-            args["temperature"] = self.settings.llm_temperature
+        args.update(
+            sampling_args(
+                model,
+                self.settings.llm_base_url,
+                self.settings.llm_temperature,
+                self.max_tokens_for(options.purpose),
+            )
+        )
+        # The SDK's own timeout (per read) never outlives the call's deadline.
+        args["timeout"] = max(0.05, min(self.settings.llm_timeout, deadlines.remaining() + 0.5))
         return args
 
-    def _complete_once(self, messages: list[dict[str, str]]) -> LLMReply:
-        args = self._request_args(messages)
+    def _wait(self, pump: Pump, deadlines: Deadlines, shown: int) -> Any:
+        """The pump's next item, or DeadlinePassed when the binding deadline passes first."""
+        remaining = deadlines.remaining()
+        if remaining <= 0:
+            raise DeadlinePassed(deadlines.kind, deadlines.seconds, shown)
         try:
-            response = self._client.chat.completions.create(**args)
+            return pump.get(remaining)
+        except PumpTimeout:
+            raise DeadlinePassed(deadlines.kind, deadlines.seconds, shown) from None
+
+    def _complete_once(
+        self, messages: list[dict[str, str]], options: CallOptions, deadlines: Deadlines
+    ) -> LLMReply:
+        args = self._request_args(messages, options, deadlines)
+
+        def produce(put: Callable[[Any], None], _on_cancel: Any) -> None:
+            put(self._client.chat.completions.create(**args))
+
+        pump = Pump(produce, "llm-complete")
+        try:
+            response = self._wait(pump, deadlines, 0)
         except ValueError as exc:  # the body is not JSON
-            raise _BadReply("invalid JSON") from exc
+            raise BadReply("invalid JSON") from exc
+        finally:
+            pump.cancel()
         choices = getattr(response, "choices", None)
         if not isinstance(choices, list) or not choices:
-            raise _BadReply("no choices in the reply")
+            raise BadReply("no choices in the reply")
         message = getattr(choices[0], "message", None)
-        text = getattr(message, "content", None)
-        if text is not None and not isinstance(text, str):
-            raise _BadReply("the reply's content is not text")
-        if not text or not text.strip():
+        content = getattr(message, "content", None)
+        if content is not None and not isinstance(content, str):
+            raise BadReply("the reply's content is not text")
+        text, reasoning, stopped = read_message(message, getattr(choices[0], "finish_reason", None))
+        if not text.strip():
             refusal = getattr(message, "refusal", None)
-            raise _BadReply(f"refusal: {refusal}" if refusal else "empty content", empty=True)
+            detail = f"refusal: {refusal}" if refusal else "empty content"
+            raise BadReply(detail + (" after its reasoning" if reasoning else ""), empty=True)
         model = str(getattr(response, "model", None) or self.model)
-        return LLMReply(
-            text=text, usage=_usage(getattr(response, "usage", None), model), model=model
-        )
+        usage_data = getattr(response, "usage", None)
+        usage = _usage(usage_data, model, reasoning_tokens_of(usage_data))
+        return LLMReply(text=text, usage=usage, model=model, reasoning=reasoning, stopped=stopped)
 
     def _stream_once(
-        self, messages: list[dict[str, str]], on_token: TokenFn, shown: list[int]
+        self,
+        messages: list[dict[str, str]],
+        on_token: TokenFn,
+        options: CallOptions,
+        shown: list[int],
+        deadlines: Deadlines,
     ) -> LLMReply:
-        stream = self._client.chat.completions.create(
-            **self._request_args(messages), stream=True, stream_options={"include_usage": True}
-        )
-        parts: list[str] = []
-        usage_data: Any = None
-        model = self.model
-        finished = False
-        with stream:
-            chunks = iter(stream)
+        args = self._request_args(messages, options, deadlines)
+        args.update(stream=True, stream_options={"include_usage": True})
+        cap = self.max_tokens_for(options.purpose)
+        # The server enforces the cap; the reader's, with some slack (a streamed piece is not
+        # always one token), stops only servers that ignore it.
+        pieces = None if cap is None else cap + cap // 4 + 8
+        reader = StreamReader(on_token, options.on_reasoning, deadlines, shown, pieces)
+
+        def produce(put: Callable[[Any], None], on_cancel: Any) -> None:
+            stream = self._client.chat.completions.create(**args)
+            on_cancel(stream.close)
+            with stream:
+                for chunk in stream:
+                    put(chunk)
+
+        pump = Pump(produce, "llm-stream")
+        try:
             while True:
                 try:
-                    chunk = next(chunks)
-                except StopIteration:
-                    break
+                    chunk = self._wait(pump, deadlines, shown[0])
                 except ValueError as exc:  # a data line that is not JSON
-                    raise _BadReply("a stream event is not valid JSON") from exc
-                model = str(getattr(chunk, "model", None) or model)
-                usage_data = getattr(chunk, "usage", None) or usage_data
-                for choice in getattr(chunk, "choices", None) or []:
-                    if getattr(choice, "finish_reason", None):
-                        finished = True
-                    text = getattr(getattr(choice, "delta", None), "content", None)
-                    if isinstance(text, str) and text:
-                        parts.append(text)
-                        shown[0] += len(text)
-                        on_token(text)
-        text = "".join(parts)
-        if not (finished or usage_data is not None):
-            raise _StreamCut(len(text))
+                    raise BadReply("a stream event is not valid JSON") from exc
+                if chunk is Pump.END or reader.take(chunk):
+                    break
+        finally:
+            pump.cancel()
+        reader.close()
+        text = reader.text
+        if not (reader.finished or reader.usage is not None or reader.stopped):
+            raise StreamCut(len(text))
         if not text.strip():
-            raise _BadReply("empty content", empty=True)
-        return LLMReply(text=text, usage=_usage(usage_data, model), model=model)
+            detail = "empty content" + (" after its reasoning" if reader.reasoning else "")
+            raise BadReply(detail, empty=True)
+        model = reader.model or self.model
+        counted = reasoning_tokens_of(reader.usage) or reader.reasoning_pieces or None
+        return LLMReply(
+            text=text,
+            usage=_usage(reader.usage, model, counted),
+            model=model,
+            reasoning=reader.reasoning,
+            stopped=reader.stopped,
+        )
 
     def _detect_model(self) -> str:
         import openai
 
         hint = "Set the model with -m/--model or ASSISTANT_LLM_MODEL."
         try:
-            page = self._client.models.list()
+            timeout = min(self.settings.llm_timeout, self.settings.llm_first_token_timeout)
+            page = self._client.models.list(timeout=timeout)
             names = [str(m.id) for m in page.data if getattr(m, "id", None)]
         except openai.APITimeoutError as exc:
             raise LLMError(
@@ -280,7 +339,7 @@ class LLMClient:
             ) from exc
         except (openai.APIError, ValueError, AttributeError, TypeError) as exc:
             raise LLMError(
-                f"Could not list the models of {self.base_url} ({self._describe(exc)}).",
+                f"Could not list the models of {self.base_url} ({describe(exc)}).",
                 hint=hint,
             ) from exc
         if not names:
@@ -290,28 +349,43 @@ class LLMClient:
 
     # --- retries and errors
 
-    def _with_retries(self, attempt: Callable[[], _T], delivered: Callable[[], int]) -> _T:
-        """Run ``attempt``, retrying transient failures while ``delivered()`` (chars shown) is 0."""
+    def _with_retries(
+        self, attempt: Callable[[], _T], delivered: Callable[[], int], deadlines: Deadlines
+    ) -> _T:
+        """Run ``attempt``, retrying transient failures while ``delivered()`` (chars shown) is 0
+        and the deadline leaves time for the retry."""
         import openai
 
         attempts = self.max_retries + 1
         for number in range(1, attempts + 1):
             try:
                 return attempt()
-            except (openai.APIError, _BadReply, _StreamCut) as exc:
+            except (openai.APIError, BadReply, StreamCut, DeadlinePassed) as exc:
                 shown = delivered()
                 failed: Exception = exc
                 if shown and isinstance(exc, openai.APIConnectionError):
-                    failed = _StreamCut(shown, timed_out=isinstance(exc, openai.APITimeoutError))
-                failure = self._classify(failed)
-                retry = failure.retryable and number < attempts and not shown
+                    failed = StreamCut(shown, timed_out=isinstance(exc, openai.APITimeoutError))
+                failure = classify(
+                    failed,
+                    url=self.base_url,
+                    model=self._model or "?",
+                    timeout=self.settings.llm_timeout,
+                    has_key=bool(self._key),
+                )
+                delay = self._delay(number - 1, failure.retry_after)
+                in_time = deadlines.remaining() > delay + 0.1
+                retry = failure.retryable and number < attempts and not shown and in_time
                 if not retry:
                     message = failure.message
                     if failure.retryable and number > 1:
                         message = f"{message.rstrip('.')} (after {number} attempts)."
+                    if failure.retryable and number < attempts and not shown:
+                        message = (
+                            f"{message.rstrip('.')}, and the {deadlines.seconds:g} s deadline "
+                            "leaves no time to retry."
+                        )
                     cause = None if self._redact(str(exc)) != str(exc) else exc
                     raise LLMError(self._redact(message), self._redact(failure.hint)) from cause
-                delay = self._delay(number - 1, failure.retry_after)
                 logger.warning(
                     "%s Retrying in %.1f s (retry %d of %d).",
                     self._redact(failure.message),
@@ -329,120 +403,12 @@ class LLMClient:
         delay = self.backoff_base * self.backoff_factor**retry_index
         return min(self.backoff_cap, delay * (1 + 0.25 * random.random()))
 
-    def _classify(self, exc: Exception) -> _Failure:
-        import openai
-
-        url = self.base_url
-        model = self._model or "?"
-        if isinstance(exc, openai.APITimeoutError):
-            return _Failure(
-                f"The model at {url} sent no reply within {self.settings.llm_timeout:g} s.",
-                "Raise ASSISTANT_LLM_TIMEOUT (seconds), or use a smaller or faster model.",
-                retryable=True,
-            )
-        if isinstance(exc, openai.APIConnectionError):
-            return _Failure(
-                f"Could not reach the model at {url}.",
-                "Is the server running? Check ASSISTANT_LLM_BASE_URL / OPENAI_BASE_URL.",
-                retryable=True,
-            )
-        if isinstance(exc, _StreamCut) and exc.timed_out:
-            return _Failure(
-                f"The model at {url} stopped sending for {self.settings.llm_timeout:g} s "
-                f"mid-reply (after {exc.chars} characters).",
-                "Raise ASSISTANT_LLM_TIMEOUT (seconds), or check the server's load.",
-                retryable=True,
-            )
-        if isinstance(exc, _StreamCut):
-            return _Failure(
-                f"The reply from {url} was cut off mid-stream (after {exc.chars} characters).",
-                "The connection dropped; check the server (or its logs) and ask again.",
-                retryable=True,
-            )
-        if isinstance(exc, openai.APIStatusError):
-            return self._classify_status(exc, url, model)
-        if isinstance(exc, _BadReply) and exc.empty:
-            return _Failure(
-                f"The model returned an empty reply ({exc.detail}).",
-                "Ask again or try another model; the prompt may exceed the model's context window.",
-                retryable=False,
-            )
-        if isinstance(exc, openai.APIError):
-            return _Failure(  # e.g. an error event in the middle of a stream
-                f"The model server at {url} reported an error: {_one_line(exc.message)}",
-                "It is a server-side error: try again later or check the server's logs.",
-                retryable=True,
-            )
-        detail = exc.detail if isinstance(exc, _BadReply) else _one_line(str(exc))
-        return _Failure(
-            f"The model returned a malformed reply ({detail}).",
-            "Check that ASSISTANT_LLM_BASE_URL points at an OpenAI-compatible API "
-            "(it usually ends with /v1).",
-            retryable=False,
-        )
-
-    def _classify_status(self, exc: openai.APIStatusError, url: str, model: str) -> _Failure:
-        status = exc.status_code
-        detail = self._describe(exc)
-        if status == 401:
-            hint = (
-                "Check ASSISTANT_LLM_API_KEY / OPENAI_API_KEY."
-                if self._key
-                else "No API key is set: set ASSISTANT_LLM_API_KEY or OPENAI_API_KEY."
-            )
-            return _Failure(f"The endpoint {url} rejected the API key ({detail}).", hint, False)
-        if status == 403:
-            return _Failure(
-                f"Access to model '{model}' at {url} was denied ({detail}).",
-                "Check that the API key (project, organisation) may use this model.",
-                False,
-            )
-        if status == 404:
-            return _Failure(
-                f"Model '{model}' or the chat endpoint was not found at {url} ({detail}).",
-                "Check the model name (-m/--model, ASSISTANT_LLM_MODEL) and the base URL: "
-                "OpenAI-compatible servers usually expect it to end with /v1 "
-                "(e.g. http://localhost:11434/v1).",
-                False,
-            )
-        retry_after = _retry_after(exc)
-        if status == 429:
-            return _Failure(
-                f"Rate limited by {url} ({detail}).",
-                "Wait a moment and ask again, or check the account's rate limits and quota.",
-                True,
-                retry_after,
-            )
-        if status >= 500 or status in _RETRYABLE_STATUS:
-            return _Failure(
-                f"The model server at {url} failed ({detail}).",
-                "It is a server-side error: try again later or check the server's logs.",
-                True,
-                retry_after,
-            )
-        return _Failure(
-            f"The model at {url} rejected the request ({detail}).",
-            "Check the model name and settings; the prompt may exceed the model's context window.",
-            False,
-        )
-
-    def _describe(self, exc: Exception) -> str:
-        """``HTTP 404: <server message>`` for status errors, else the exception's class and text."""
-        import openai
-
-        if isinstance(exc, openai.APIStatusError):
-            body = exc.body
-            text = body.get("message") if isinstance(body, dict) else body
-            detail = _one_line(str(text)) if text else ""
-            return f"HTTP {exc.status_code}" + (f": {detail}" if detail else "")
-        return _one_line(f"{type(exc).__name__}: {exc}")
-
     def _redact(self, text: str) -> str:
         """``text`` with the API key masked (keys under 6 characters are not worth masking)."""
         return text.replace(self._key, "***") if len(self._key) >= 6 else text
 
 
-def _usage(data: Any, model: str) -> LLMUsage | None:
+def _usage(data: Any, model: str, reasoning_tokens: int | None = None) -> LLMUsage | None:
     """Usage from the server's report, or None when it sent none (never invented)."""
     if data is None:
         return None
@@ -458,28 +424,5 @@ def _usage(data: Any, model: str) -> LLMUsage | None:
         total_tokens=total,
         cost_usd=estimate_cost(model, prompt, completion),
         model=model,
+        reasoning_tokens=reasoning_tokens,
     )
-
-
-def _retry_after(exc: openai.APIStatusError) -> float | None:
-    """Seconds from ``retry-after-ms`` or ``Retry-After`` (seconds or HTTP date), if present."""
-    headers = exc.response.headers
-    try:
-        millis = headers.get("retry-after-ms")
-        if millis is not None:
-            return float(millis) / 1000
-        value = headers.get("retry-after")
-        if value is None:
-            return None
-        try:
-            return float(value)
-        except ValueError:
-            when = email.utils.parsedate_to_datetime(value)
-            return when.timestamp() - time.time()
-    except (TypeError, ValueError, OverflowError):
-        return None
-
-
-def _one_line(text: str, limit: int = 200) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,313 @@
+"""A shared index on a Chroma server: the records live there, the index folder is a cache.
+
+In server mode (``ASSISTANT_CHROMA_URL``) the server holds everything a client needs: the chunk
+vectors (collection ``<collection>-<fingerprint>``) and the papers' records (collection
+``<collection>-papers``, see :class:`~assistant.index.chroma_store.SharedRecords`): title,
+abstract, metadata, chunks, content hash, ingest order and a change counter ``seq``. The
+papers collection's head record names the index fingerprint (embedding model, chunking), so a
+client with other settings gets a clear error instead of a second, empty index.
+
+The index folder (catalog, BM25, dense mirror) is a cache brought up to date from the server:
+the catalog keeps the server's epoch and the highest ``seq`` it has read (its high-water mark),
+and each sync fetches only the records with a higher ``seq``, with the vectors of their chunks.
+A rebuild on the server gives it a new epoch, and clients start over. Writers commit each batch
+under the server's write lock: first they read what others committed (so their catalog and
+caches stay complete), then they write their records with the next ``seq`` numbers, then the
+head; a reader never misses a record, since the head moves only after the records are written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from assistant.errors import AssistantError, IndexMismatchError
+from assistant.ingest.chunking import Chunk
+from assistant.records import Paper
+
+if TYPE_CHECKING:
+    from assistant.index.chroma_store import SharedRecords
+    from assistant.index.paper_index import PaperIndex
+
+EPOCH_META = "server_epoch"  # the server epoch the catalog reflects
+MARK_META = "server_seq"  # the highest seq read from the server
+WINDOW = 2000  # records fetched at once
+_PAPER_FIELDS = ("title", "abstract", "year", "authors", "venue", "doi", "arxiv_id", "url")
+_SPEC_KEYS = ("embedding_model", "chunk_tokens", "chunk_overlap_sentences", "chunker_version")
+
+Entry = tuple[Paper, str, list[Chunk]]
+
+
+@dataclass
+class SyncReport:
+    papers: int  # papers read from the server by this sync
+    held: int  # papers the index holds after it
+    first: bool  # the folder had read nothing from this server before
+    seconds: float
+
+
+def encode(paper: Paper, chunks: list[Chunk]) -> str:
+    """A paper's record document: its fields and chunks, as JSON."""
+    data: dict[str, Any] = {name: getattr(paper, name) for name in _PAPER_FIELDS}
+    data["source"] = paper.source
+    data["extra"] = paper.extra
+    data["chunks"] = [[c.ordinal, c.first_sentence, c.last_sentence, c.text] for c in chunks]
+    return json.dumps(data, ensure_ascii=False)
+
+
+def decode(paper_id: str, document: str) -> tuple[Paper, list[Chunk]]:
+    data = json.loads(document)
+    chunks = [Chunk(paper_id, o, first, last, text) for o, first, last, text in data.pop("chunks")]
+    return Paper(paper_id=paper_id, **data), chunks
+
+
+class SharedIndex:
+    """The server side of a :class:`PaperIndex` in server mode."""
+
+    def __init__(self, index: PaperIndex) -> None:
+        from assistant.index.chroma_store import SharedRecords
+
+        self.index = index
+        self.url = index.settings.chroma_url
+        self.records: SharedRecords = SharedRecords(
+            index.store.client, f"{index.settings.collection}-papers"
+        )
+        self.joined: SyncReport | None = None  # set by the first sync of this folder
+        self.last: SyncReport | None = None  # the last sync that read records
+
+    # --- the fingerprint
+    def check(self) -> None:
+        """Refuse settings other than those the server's index was built with."""
+        head = self.records.head()
+        if head is None or int(head["seq"]) == 0:
+            return
+        spec = self.index.spec
+        if head.get("fingerprint") == spec["fingerprint"]:
+            return
+        model, tokens = head.get("embedding_model"), head.get("chunk_tokens")
+        raise IndexMismatchError(
+            f"The shared index {self.records.name!r} on {self.url} was built with embedding "
+            f"model {model!r} (chunks of {tokens} tokens, overlap "
+            f"{head.get('chunk_overlap_sentences')}); the settings ask for "
+            f"{spec['embedding_model']!r} (chunks of {spec['chunk_tokens']}, overlap "
+            f"{spec['chunk_overlap_sentences']}).",
+            hint=(
+                f"Use the server's settings (ASSISTANT_EMBEDDING_MODEL={model}, "
+                f"ASSISTANT_CHUNK_TOKENS={tokens}), or another ASSISTANT_COLLECTION for a "
+                "separate shared index ('assistant ingest --rebuild' replaces it for everyone)."
+            ),
+        )
+
+    # --- reading
+    def sync(self) -> SyncReport | None:
+        """Bring the folder up to date with the server (None: it already was, or is empty)."""
+        index = self.index
+        if index.ingest_running():  # that ingest syncs this folder before each commit
+            return None
+        started = time.perf_counter()
+        with self._folder_lock():
+            head = self.records.head()
+            if head is None:
+                return None
+            first = index.catalog.get_meta(EPOCH_META) != head["epoch"]
+            pulled = self._pull(head)
+        if pulled is None:
+            return None
+        report = SyncReport(
+            pulled, index.catalog.count_papers(), first, time.perf_counter() - started
+        )
+        self.last = report
+        if first:
+            self.joined = report
+        return report
+
+    def _pull(self, head: dict[str, Any]) -> int | None:
+        """Read the records above the folder's mark into the catalog and caches."""
+        index, catalog = self.index, self.index.catalog
+        local_epoch = catalog.get_meta(EPOCH_META)
+        if local_epoch != head["epoch"]:
+            held = catalog.count_papers()
+            if held and local_epoch is None and int(head["seq"]) > 0:
+                raise AssistantError(
+                    f"The index folder {index.dir} holds {held} papers that are not from the "
+                    f"shared index on {self.url}.",
+                    hint="Use a new, empty --index folder with the server (the folder is only "
+                    "a cache of the shared index), or unset ASSISTANT_CHROMA_URL for this one.",
+                )
+            if held and local_epoch is not None:  # the server was rebuilt, or is another one
+                _drop_local(index)
+            catalog.set_meta({EPOCH_META: str(head["epoch"]), MARK_META: "0"})
+            catalog.set_meta({k: v for k, v in index.spec.items()})
+        mark, top = int(catalog.get_meta(MARK_META) or 0), int(head["seq"])
+        if top <= mark:
+            return None
+        lexical, dense = index.lexical, _dense(index)
+        version, consistent, pulled = catalog.version, True, 0
+        for after in range(mark, top, WINDOW):
+            upto = min(after + WINDOW, top)
+            rows = self.records.fetch(after, upto)
+            entries: list[Entry] = []
+            orders: dict[str, int] = {}
+            for paper_id, document, meta in rows:
+                paper, chunks = decode(paper_id, document)
+                entries.append((paper, str(meta["content_hash"]), chunks))
+                orders[paper_id] = int(meta["order"])
+            with catalog.transaction():
+                if entries:
+                    catalog.write_papers(entries, orders=orders)
+                catalog.set_meta({MARK_META: str(upto)})
+                consistent = consistent and catalog.version == version + bool(entries)
+                version = catalog.version
+            self._apply(entries, lexical, dense)
+            pulled += len(entries)
+        if consistent:  # else another process changed the folder meanwhile: rebuilt on open
+            lexical.compact()
+            fingerprint = index.spec["fingerprint"]
+            index._save_quietly(lambda: lexical.save(index.dir, version))
+            index._save_quietly(lambda: dense.save(index.dir, version, fingerprint))
+        else:
+            for attr in ("lexical", "dense"):
+                index.__dict__.pop(attr, None)
+        return pulled
+
+    def _apply(self, entries: list[Entry], lexical: Any, dense: Any) -> None:
+        """Put papers read from the server into the BM25 index and the dense mirror."""
+        import numpy as np
+
+        if not entries:
+            return
+        owners = {c.chunk_id: p.paper_id for p, _d, chunks in entries for c in chunks}
+        found = self.index.store.get_embeddings(list(owners))
+        ids = [cid for cid in owners if cid in found]
+        dense.remove_papers({p.paper_id for p, _d, _c in entries})
+        if ids:
+            dense.put(ids, [owners[c] for c in ids], np.asarray([found[c] for c in ids]))
+        for paper, _digest, _chunks in entries:
+            lexical.add(paper.paper_id, paper.title, paper.abstract)
+
+    # --- writing
+    def commit(self, entries: list[Entry]) -> list[Entry]:
+        """Write a batch's records (their chunks are on the server already) and commit them
+        locally; returns the entries kept (a paper another member committed first under
+        another id, found by DOI, arXiv id or title and first author, is left out)."""
+        from assistant.ingest.dedup import identity_keys
+
+        index, catalog = self.index, self.index.catalog
+        with self._folder_lock(), self.records.lock():
+            head = self.records.head() or self._new_head()
+            self._pull(head)
+            ours = {p.paper_id for p, _d, _c in entries}
+            kept: list[Entry] = []
+            dropped: list[Entry] = []
+            for entry in entries:
+                owners = set(catalog.find_keys(identity_keys(entry[0])).values()) - ours
+                (dropped if owners else kept).append(entry)
+            if dropped:
+                index.store.delete([c.chunk_id for _p, _d, chunks in dropped for c in chunks])
+            self._write(kept, head)
+        return kept
+
+    def publish(self, papers: list[Paper]) -> None:
+        """Unchanged papers of an ingest: refresh their metadata, and write the records of
+        those whose metadata changed or that the server lacks (an index made before sharing)."""
+        catalog = self.index.catalog
+        ids = [p.paper_id for p in papers]
+        before = catalog.get_papers(ids)
+        catalog.update_metadata(papers)
+        after = catalog.get_papers(ids)
+        on_server = self.records.orders(ids)
+        changed = [pid for pid in ids if pid not in on_server or before.get(pid) != after[pid]]
+        if not changed:
+            return
+        hashes, chunks = catalog.hashes(changed), catalog.chunks_of(changed)
+        entries = [(after[pid], hashes[pid][0], chunks[pid]) for pid in changed]
+        with self._folder_lock(), self.records.lock():
+            head = self.records.head() or self._new_head()
+            self._pull(head)
+            self._write(entries, head)
+
+    def _write(self, entries: list[Entry], head: dict[str, Any]) -> None:
+        """Under the lock: records with the next seq numbers, the head, then the catalog."""
+        catalog = self.index.catalog
+        seq, order = int(head["seq"]), int(head["order"])
+        orders = self.records.orders([p.paper_id for p, _d, _c in entries])
+        records = []
+        for paper, digest, chunks in entries:
+            seq += 1
+            if paper.paper_id not in orders:
+                order += 1
+                orders[paper.paper_id] = order
+            meta: dict[str, str | int | float] = {
+                "seq": seq,
+                "order": orders[paper.paper_id],
+                "content_hash": digest,
+                "n_chunks": len(chunks),
+            }
+            records.append((paper.paper_id, encode(paper, chunks), meta))
+        if records:
+            self.records.write(records)
+            self.records.set_head({**head, "seq": seq, "order": order})
+        with catalog.transaction():
+            catalog.write_papers(entries, orders=orders)
+            catalog.set_meta({MARK_META: str(seq)})
+
+    def _new_head(self) -> dict[str, Any]:
+        head: dict[str, str | int | float] = {
+            "epoch": secrets.token_hex(8),
+            "seq": 0,
+            "order": 0,
+            "fingerprint": self.index.spec["fingerprint"],
+            **{k: self.index.spec[k] for k in _SPEC_KEYS},
+        }
+        self.records.set_head(head)
+        return {"kind": "head", **head}
+
+    def reset(self) -> None:
+        """Empty the shared index for everyone (``ingest --rebuild``): a new epoch."""
+        with self.records.lock():
+            old = self.records.head()
+            self.records.clear()
+            head = self._new_head()
+        if old and old.get("fingerprint") != self.index.spec["fingerprint"]:
+            self.index.store.drop_other(f"{self.index.settings.collection}-{old['fingerprint']}")
+        self.index.catalog.set_meta({EPOCH_META: str(head["epoch"]), MARK_META: "0"})
+
+    @contextlib.contextmanager
+    def _folder_lock(self) -> Iterator[None]:
+        """One sync at a time in this folder."""
+        with (self.index.dir / "sync.lock").open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _dense(index: PaperIndex) -> Any:
+    """The dense mirror to add to: loaded, or empty when the folder holds no chunk (so that
+    reading the server needs no embedding model)."""
+    from assistant.index.dense_cache import DenseCache
+
+    if "dense" not in index.__dict__:
+        catalog = index.catalog
+        loaded = DenseCache.load(index.dir, catalog.version, index.spec["fingerprint"])
+        if loaded is None and catalog.count_chunks() == 0:
+            loaded = DenseCache(0)
+        if loaded is not None:
+            index.__dict__["dense"] = loaded
+    return index.dense
+
+
+def _drop_local(index: PaperIndex) -> None:
+    """Empty the folder's cache of a server (whose index was rebuilt since)."""
+    index.catalog.clear()
+    for name in ("lexical.npz", "dense.npz"):
+        (index.dir / name).unlink(missing_ok=True)
+    for attr in ("lexical", "dense"):
+        index.__dict__.pop(attr, None)
