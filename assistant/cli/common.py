@@ -108,9 +108,9 @@ def ensure_corpus(index: PaperIndex) -> None:
     if "index_dir" in index.settings.model_fields_set:
         raise AssistantError(
             f"The index in {where} is empty.",
-            hint="Fill it with 'assistant ingest FILES...' (BibTeX, JSONL, CSV, Daily Papers "
-            "dumps), or 'assistant ingest --bundled' for the demo corpus (425 papers); "
-            "or check the folder name (--index, ASSISTANT_INDEX_DIR, the config file).",
+            hint="Fill it with 'assistant ingest FILES...' (BibTeX, CSL-JSON, RIS, JSONL, CSV, "
+            "Daily Papers dumps), or 'assistant ingest --bundled' for the demo corpus (425 "
+            "papers); or check the folder name (--index, ASSISTANT_INDEX_DIR, the config file).",
         )
     err = render.console(stderr=True)
     render.building_corpus(err, index.dir)

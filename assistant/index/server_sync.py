@@ -23,17 +23,21 @@ import fcntl
 import json
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from assistant.errors import AssistantError, IndexMismatchError
 from assistant.ingest.chunking import Chunk
 from assistant.records import Paper
 
 if TYPE_CHECKING:
-    from assistant.index.chroma_store import SharedRecords
-    from assistant.index.paper_index import PaperIndex
+    from assistant.index.bm25 import LexicalIndex
+    from assistant.index.catalog import Catalog
+    from assistant.index.chroma_store import SharedRecords, VectorStore
+    from assistant.index.dense_cache import DenseCache
+    from assistant.settings import Settings
 
 EPOCH_META = "server_epoch"  # the server epoch the catalog reflects
 MARK_META = "server_seq"  # the highest seq read from the server
@@ -42,6 +46,30 @@ _PAPER_FIELDS = ("title", "abstract", "year", "authors", "venue", "doi", "arxiv_
 _SPEC_KEYS = ("embedding_model", "chunk_tokens", "chunk_overlap_sentences", "chunker_version")
 
 Entry = tuple[Paper, str, list[Chunk]]
+
+
+class SyncedIndex(Protocol):
+    """What the sync reads and fills of a :class:`~assistant.index.paper_index.PaperIndex`:
+    its folder, settings and fingerprint, its catalog, and its caches (cached properties, which
+    the sync replaces through ``__dict__`` when it has brought them up to date)."""
+
+    dir: Path
+    settings: Settings
+    spec: dict[str, str]
+    catalog: Catalog
+
+    @property
+    def store(self) -> VectorStore: ...
+
+    @property
+    def lexical(self) -> LexicalIndex: ...
+
+    @property
+    def dense(self) -> DenseCache: ...
+
+    def ingest_running(self) -> bool: ...
+
+    def _save_quietly(self, save: Callable[[], None]) -> None: ...
 
 
 @dataclass
@@ -68,9 +96,9 @@ def decode(paper_id: str, document: str) -> tuple[Paper, list[Chunk]]:
 
 
 class SharedIndex:
-    """The server side of a :class:`PaperIndex` in server mode."""
+    """The server side of a :class:`~assistant.index.paper_index.PaperIndex` in server mode."""
 
-    def __init__(self, index: PaperIndex) -> None:
+    def __init__(self, index: SyncedIndex) -> None:
         from assistant.index.chroma_store import SharedRecords
 
         self.index = index
@@ -289,7 +317,7 @@ class SharedIndex:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _dense(index: PaperIndex) -> Any:
+def _dense(index: SyncedIndex) -> Any:
     """The dense mirror to add to: loaded, or empty when the folder holds no chunk (so that
     reading the server needs no embedding model)."""
     from assistant.index.dense_cache import DenseCache
@@ -304,7 +332,7 @@ def _dense(index: PaperIndex) -> Any:
     return index.dense
 
 
-def _drop_local(index: PaperIndex) -> None:
+def _drop_local(index: SyncedIndex) -> None:
     """Empty the folder's cache of a server (whose index was rebuilt since)."""
     index.catalog.clear()
     for name in ("lexical.npz", "dense.npz"):
