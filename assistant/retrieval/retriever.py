@@ -29,6 +29,7 @@ from assistant.retrieval.filters import SearchFilters, parse_query_filters, why_
 from assistant.retrieval.sentences import SentenceScorer
 
 if TYPE_CHECKING:
+    from assistant.index.bm25 import LexicalIndex
     from assistant.index.paper_index import PaperIndex
 
 Method = Literal["hybrid", "dense", "bm25"]
@@ -204,20 +205,7 @@ class Retriever:
             if allowed is not None:
                 mask = np.fromiter((pid in allowed for pid in paper_list), dtype=bool)
                 best = np.where(mask, best, -1.0)
-            top = np.argpartition(-best, min(pool, len(best)) - 1)[:pool]
-            chosen = {int(i) for i in top if best[i] > -1.0}
-            # Fusion needs the dense score of every lexical candidate too.
-            chosen.update(positions[pid] for pid in signals.lexical if pid in positions)
-            signals.dense = {paper_list[i]: float(best[i]) for i in chosen}
-            if lexical_scores is not None:
-                # ...and the BM25 score of every dense candidate, not 0 beyond the BM25 top.
-                for pid in signals.dense.keys() - signals.lexical.keys():
-                    score = index.lexical.score_of(lexical_scores, pid)
-                    if score > 0:
-                        signals.lexical[pid] = score
-            signals.best_dense = float(best.max()) if len(best) else 0.0
-            eligible = best if allowed is None else best[best > -1.0]
-            signals.dense_stats = top_stats(eligible, len(eligible))
+            add_dense(signals, best, paper_list, positions, index.lexical, lexical_scores, pool)
         return signals
 
     def _score(
@@ -298,6 +286,36 @@ class Retriever:
         for _sentence, sentence_words in self._sentences(paper):
             words |= sentence_words
         return words
+
+
+def add_dense(
+    signals: Signals,
+    best: np.ndarray,
+    paper_list: list[str],
+    positions: dict[str, int],
+    lexical: LexicalIndex,
+    lexical_scores: np.ndarray | None,
+    pool: int,
+) -> None:
+    """Fill the dense side of ``signals`` from one score per paper (``best``, in the dense
+    cache's paper order; -1.0 for a paper left out): the ``pool`` best, every lexical candidate
+    too, and the BM25 score of every dense candidate."""
+    if not len(best):
+        return
+    top = np.argpartition(-best, min(pool, len(best)) - 1)[:pool]
+    chosen = {int(i) for i in top if best[i] > -1.0}
+    # Fusion needs the dense score of every lexical candidate too.
+    chosen.update(positions[pid] for pid in signals.lexical if pid in positions)
+    signals.dense = {paper_list[i]: float(best[i]) for i in chosen}
+    if lexical_scores is not None:
+        # ...and the BM25 score of every dense candidate, not 0 beyond the BM25 top.
+        for pid in signals.dense.keys() - signals.lexical.keys():
+            score = lexical.score_of(lexical_scores, pid)
+            if score > 0:
+                signals.lexical[pid] = score
+    signals.best_dense = float(best.max())
+    eligible = best[best > -1.0]
+    signals.dense_stats = top_stats(eligible, len(eligible))
 
 
 def top_stats(scores: np.ndarray, population: int) -> tuple[float, float]:

@@ -40,6 +40,7 @@ from assistant.retrieval.retriever import (
     RetrievalOptions,
     Retriever,
     Signals,
+    add_dense,
     fuse,
     top_stats,
 )
@@ -425,21 +426,9 @@ def _signals(
         signals.lexical = dict(ranked[:pool])
         population = int(mask.sum())
         signals.lexical_stats = top_stats(np.asarray([s for _, s in ranked]), population)
-    if options.method != "bm25":
+    if options.method != "bm25" and eligible.any():
         masked = np.where(eligible, cosines, -1.0)
-        count = int(eligible.sum())
-        if count:
-            top = np.argpartition(-masked, min(pool, len(masked)) - 1)[:pool]
-            chosen = {int(i) for i in top if eligible[i]}
-            chosen.update(positions[pid] for pid in signals.lexical if pid in positions)
-            signals.dense = {paper_list[i]: float(cosines[i]) for i in chosen}
-            if lexical_scores is not None:
-                for pid in signals.dense.keys() - signals.lexical.keys():
-                    score = index.lexical.score_of(lexical_scores, pid)
-                    if score > 0:
-                        signals.lexical[pid] = score
-            signals.best_dense = float(masked.max())
-            signals.dense_stats = top_stats(cosines[eligible], count)
+        add_dense(signals, masked, paper_list, positions, index.lexical, lexical_scores, pool)
     return signals, cosine
 
 
