@@ -40,6 +40,9 @@ def check_bibtex(text: str) -> list[str]:
         contextlib.redirect_stderr(stderr),
     ):
         warnings.simplefilter("always")
+        # The garbage collector may close an earlier test's socket meanwhile: its
+        # ResourceWarning says nothing of the BibTeX checked here.
+        warnings.simplefilter("ignore", ResourceWarning)
         saved = pybtex.io.stderr
         pybtex.io.stderr = stderr
         try:
