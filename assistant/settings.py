@@ -59,6 +59,16 @@ class Settings(BaseSettings):
         default="Authorization",
         description="How the token is sent: 'Authorization' (Bearer) or 'X-Chroma-Token'.",
     )
+    server_dense_above_chunks: int = Field(
+        default=250_000,
+        ge=0,
+        description=(
+            "With a Chroma server: above this many chunks on it, dense search asks the server "
+            "for the nearest chunks instead of keeping every vector in a local mirror (a "
+            "float32 mirror takes about 1.5 KB a chunk at 384 dimensions: the default is "
+            "about 380 MB). 0: always ask the server."
+        ),
+    )
 
     # --- embedding and chunking (changing these requires rebuilding the index)
     embedding_model: str = Field(

@@ -406,3 +406,160 @@ def test_a_token_is_sent_and_never_shown(tmp_path: Path, member, chroma_url: str
     finally:
         gate.shutdown()
         gate.server_close()
+
+
+def _dated_papers(path: Path, n: int) -> Path:
+    """``n`` papers with years, authors and venues (the bundled corpus has none), written as
+    JSONL from the bundled corpus's text under new titles."""
+    from assistant.files import bundled_corpus_dir
+    from assistant.ingest.readers import merge_duplicates, read_paths
+
+    papers, _ = merge_duplicates(read_paths([bundled_corpus_dir()]).papers)
+    rows = [
+        {
+            "id": f"dated-{i}",
+            "title": f"{p.title}: a study of {2018 + i % 7}",
+            "abstract": p.abstract,
+            "year": 2018 + i % 7,
+            "authors": ["Ada Lovelace" if i % 3 == 0 else "Alan Turing"],
+            "venue": "EMNLP" if i % 2 else "ACL",
+        }
+        for i, p in enumerate(papers[:n])
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_dense_search_on_the_server_gives_the_mirrors_results(
+    tmp_path: Path,
+    member,  # noqa: ANN001
+    chroma_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from assistant.api import open_index
+    from assistant.index import server_dense
+    from assistant.index.dense_cache import DenseCache
+    from assistant.retrieval.filters import SearchFilters
+    from assistant.retrieval.retriever import RetrievalOptions, Retriever
+    from assistant.retrieval.similar import similar_papers
+    from assistant.settings import Settings
+
+    a = member("a")
+    assert a(["ingest", "--bundled"])[0] == 0
+    assert a(["ingest", str(_dated_papers(tmp_path / "dated.jsonl", 42))])[0] == 0
+    shared = {"chroma_url": chroma_url, "collection": a.collection}
+    mirror = open_index(Settings(index_dir=tmp_path / "mirror", **shared))
+    server = open_index(
+        Settings(index_dir=tmp_path / "server", server_dense_above_chunks=0, **shared)
+    )
+    assert isinstance(mirror.dense, DenseCache)
+    assert isinstance(server.dense, server_dense.ServerDense)
+    source = next(s for s, _ in server.catalog.sources() if s != "dated.jsonl")
+    some = {p.paper_id for p in server.catalog.iter_papers()}
+    restricted = set(sorted(some)[::3])
+    cases: list[tuple[SearchFilters, set[str] | None]] = [
+        (SearchFilters(), None),
+        (SearchFilters(source=source), None),  # a where clause on the chunks
+        (SearchFilters(year_from=2020, year_to=2023), None),  # likewise
+        (SearchFilters(year_from=2019, venue="emnlp"), None),  # venue: applied to the answer
+        (SearchFilters(author="lovelace"), None),  # likewise
+        (SearchFilters(), restricted),  # a chat follow-up's papers
+    ]
+    queries = [
+        "extending the context window of large language models",
+        "reinforcement learning from human feedback",
+    ]
+    compared = 0
+    for exact_below in (server_dense.EXACT_PAPERS, 0):  # filtered: exact, then the server's
+        monkeypatch.setattr(server_dense, "EXACT_PAPERS", exact_below)
+        for filters, paper_ids in cases:
+            for method in ("hybrid", "dense"):
+                options = RetrievalOptions(
+                    k=8, method=method, filters=filters, parse_filters=False, paper_ids=paper_ids
+                )
+                for query in queries:
+                    want = Retriever(mirror).search(query, options)
+                    got = Retriever(server).search(query, options)
+                    assert [h.paper_id for h in got.results] == [
+                        h.paper_id for h in want.results
+                    ], (filters, method, query)
+                    for g, w in zip(got.results, want.results, strict=True):
+                        assert g.score == pytest.approx(w.score, abs=1e-3)
+                    assert got.confidence == pytest.approx(want.confidence, abs=1e-3)
+                    compared += bool(want.results)
+        assert server.dense.queries > 0
+    assert compared > 40
+    target = next(iter(sorted(some)))
+    for filters in (SearchFilters(), SearchFilters(source=source)):
+        options = RetrievalOptions(k=5, filters=filters)
+        want_similar = similar_papers(mirror, target, options)
+        got_similar = similar_papers(server, target, options)
+        assert [h.paper_id for h in got_similar.results] == [
+            h.paper_id for h in want_similar.results
+        ]
+        for g, w in zip(got_similar.results, want_similar.results, strict=True):
+            assert g.similarity == pytest.approx(w.similarity, abs=1e-4)
+    mirror.close()
+    server.close()
+    assert list((tmp_path / "mirror").glob("dense*"))
+    assert not list((tmp_path / "server").glob("dense*"))  # no mirror built
+
+
+def test_a_member_in_server_dense_mode_keeps_no_mirror(tmp_path: Path, member) -> None:  # noqa: ANN001
+    a, b = member("a"), member("b", ASSISTANT_SERVER_DENSE_ABOVE_CHUNKS="0")
+    assert a(["ingest", str(_corpus(tmp_path, "papers.txt", 0, 24))])[0] == 0
+    for args in (
+        ["stats", "--json"],
+        ["search", "memory-efficient fine-tuning of language models", "--json"],
+        ["related-work", "large language models", "--json"],
+    ):
+        code_a, out_a, err_a = a(args)
+        code_b, out_b, err_b = b(args)
+        assert code_a == code_b == 0, (args, err_a, err_b)
+        data_a, data_b = json.loads(out_a), json.loads(out_b)
+        for key in ("results", "references"):  # search hits, related work's citations
+            ids_a = [r["paper_id"] for r in data_a.get(key, [])]
+            assert ids_a == [r["paper_id"] for r in data_b.get(key, [])], args
+        assert data_a.get("markdown") == data_b.get("markdown")
+    assert list(a.folder.glob("dense*"))
+    assert not list(b.folder.glob("dense*"))
+    assert not set(_embedded(b.log, "passage")) & _chunk_texts(a.folder)
+
+
+def test_a_local_index_is_published_to_a_server(
+    tmp_path: Path,
+    small_index_dir: Path,
+    member,  # noqa: ANN001
+    chroma_url: str,
+) -> None:
+    from assistant.api import open_index
+    from assistant.errors import IndexMismatchError
+    from assistant.index.server_sync import publish_local
+    from assistant.retrieval.retriever import Retriever
+    from assistant.settings import Settings
+
+    b = member("b")
+    local = open_index(Settings(index_dir=small_index_dir))
+    server_settings = Settings(
+        index_dir=tmp_path / "a", chroma_url=chroma_url, collection=b.collection
+    )
+    publisher = open_index(server_settings)
+    assert publisher.shared is not None
+    assert publish_local(local.catalog, publisher.shared, local.store) == 24
+    publisher.close()
+    code, out, err = b(["stats", "--json"])
+    assert code == 0, err
+    assert json.loads(out)["papers"] == 24 and "24 papers" in err
+    assert json.loads(out)["chunks"] == local.catalog.count_chunks()
+    query = "memory-efficient fine-tuning of language models"
+    code, out, err = b(["search", query, "--json"])
+    assert code == 0, err
+    want = [hit.paper_id for hit in Retriever(local).search(query).results]
+    assert [hit["paper_id"] for hit in json.loads(out)["results"]] == want
+    assert not _embedded(b.log, "passage")  # the vectors came from the local index
+    other = open_index(server_settings.model_copy(update={"chunk_tokens": 64}), rebuild=True)
+    assert other.shared is not None
+    with pytest.raises(IndexMismatchError, match="chunks of 128 tokens"):
+        publish_local(local.catalog, other.shared, local.store)
+    other.close()
+    local.close()

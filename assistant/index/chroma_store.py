@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from assistant.errors import AssistantError, UsageError
+from assistant.records import Paper
 
 TOKEN_HINT = (
     "Set ASSISTANT_CHROMA_TOKEN to the token the server was started with (ask whoever runs "
@@ -103,6 +104,16 @@ def connect(
     return client
 
 
+def chunk_metadata(paper: Paper, ordinal: int) -> dict[str, str | int | float]:
+    """What a chunk carries for search filters (``where`` clauses): its paper, year, source."""
+    meta: dict[str, str | int | float] = {"paper_id": paper.paper_id, "ordinal": ordinal}
+    if paper.year is not None:
+        meta["year"] = paper.year
+    if paper.source:
+        meta["source"] = paper.source
+    return meta
+
+
 class VectorStore:
     """One Chroma collection of chunk vectors (cosine space)."""
 
@@ -177,6 +188,23 @@ class VectorStore:
             )
             found.update(zip(reply["ids"], reply["embeddings"], strict=True))
         return found
+
+    def nearest(
+        self, vector: Any, n: int, where: dict[str, Any] | None = None
+    ) -> list[tuple[str, float]]:
+        """(paper id, cosine) of the ``n`` chunks nearest to ``vector`` (Chroma's HNSW
+        index, approximate), nearest first; ``where``: a filter on chunk metadata."""
+        reply = self._collection.query(
+            query_embeddings=[list(map(float, vector))],
+            n_results=max(1, n),
+            where=where or None,
+            include=["metadatas", "distances"],
+        )
+        metadatas, distances = reply["metadatas"][0], reply["distances"][0]
+        return [
+            (str(meta["paper_id"]), 1.0 - float(distance))
+            for meta, distance in zip(metadatas, distances, strict=True)
+        ]
 
 
 def _placeholder(record_id: str) -> list[float]:

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from assistant.index.bm25 import LexicalIndex
     from assistant.index.chroma_store import VectorStore
     from assistant.index.dense_cache import DenseCache
+    from assistant.index.server_dense import ServerDense
     from assistant.index.server_sync import SharedIndex
     from assistant.index.shipped_vectors import ShippedVectors
     from assistant.settings import Settings
@@ -162,9 +163,14 @@ class PaperIndex:
         return rebuilt
 
     @cached_property
-    def dense(self) -> DenseCache:
+    def dense(self) -> DenseCache | ServerDense:
+        """The local mirror of the vectors; on a large shared index, the server itself."""
         from assistant.index.dense_cache import DenseCache
 
+        if self.shared is not None and self.shared.dense_on_server():
+            from assistant.index.server_dense import ServerDense
+
+            return ServerDense(self.store, self.catalog)
         version = self.catalog.version
         fingerprint = self.spec["fingerprint"]
         loaded = DenseCache.load(self.dir, version, fingerprint)

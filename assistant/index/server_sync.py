@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from assistant.index.catalog import Catalog
     from assistant.index.chroma_store import SharedRecords, VectorStore
     from assistant.index.dense_cache import DenseCache
+    from assistant.index.server_dense import ServerDense
     from assistant.settings import Settings
 
 EPOCH_META = "server_epoch"  # the server epoch the catalog reflects
@@ -65,7 +66,7 @@ class SyncedIndex(Protocol):
     def lexical(self) -> LexicalIndex: ...
 
     @property
-    def dense(self) -> DenseCache: ...
+    def dense(self) -> DenseCache | ServerDense: ...
 
     def ingest_running(self) -> bool: ...
 
@@ -108,6 +109,15 @@ class SharedIndex:
         )
         self.joined: SyncReport | None = None  # set by the first sync of this folder
         self.last: SyncReport | None = None  # the last sync that read records
+        self._dense_on_server: bool | None = None
+
+    def dense_on_server(self) -> bool:
+        """True when dense search asks the server (no local mirror of the vectors): above
+        ``settings.server_dense_above_chunks`` chunks on it, decided once per open index."""
+        if self._dense_on_server is None:
+            limit = self.index.settings.server_dense_above_chunks
+            self._dense_on_server = self.index.store.count() > limit
+        return self._dense_on_server
 
     # --- the fingerprint
     def check(self) -> None:
@@ -175,7 +185,7 @@ class SharedIndex:
         mark, top = int(catalog.get_meta(MARK_META) or 0), int(head["seq"])
         if top <= mark:
             return None
-        lexical, dense = index.lexical, _dense(index)
+        lexical, dense = index.lexical, _dense(index, self.dense_on_server())
         version, consistent, pulled = catalog.version, True, 0
         for after in range(mark, top, WINDOW):
             upto = min(after + WINDOW, top)
@@ -208,7 +218,14 @@ class SharedIndex:
         """Put papers read from the server into the BM25 index and the dense mirror."""
         import numpy as np
 
+        from assistant.index.server_dense import ServerDense
+
         if not entries:
+            return
+        for paper, _digest, _chunks in entries:
+            lexical.add(paper.paper_id, paper.title, paper.abstract)
+        if isinstance(dense, ServerDense):  # no mirror: the vectors stay on the server
+            dense.remove_papers({p.paper_id for p, _d, _c in entries})
             return
         owners = {c.chunk_id: p.paper_id for p, _d, chunks in entries for c in chunks}
         found = self.index.store.get_embeddings(list(owners))
@@ -216,8 +233,6 @@ class SharedIndex:
         dense.remove_papers({p.paper_id for p, _d, _c in entries})
         if ids:
             dense.put(ids, [owners[c] for c in ids], np.asarray([found[c] for c in ids]))
-        for paper, _digest, _chunks in entries:
-            lexical.add(paper.paper_id, paper.title, paper.abstract)
 
     # --- writing
     def commit(self, entries: list[Entry]) -> list[Entry]:
@@ -317,11 +332,62 @@ class SharedIndex:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _dense(index: SyncedIndex) -> Any:
-    """The dense mirror to add to: loaded, or empty when the folder holds no chunk (so that
-    reading the server needs no embedding model)."""
-    from assistant.index.dense_cache import DenseCache
+def publish_local(source: Catalog, shared: SharedIndex, vectors: VectorStore | None) -> int:
+    """Write a local index's papers to the server as records (and, with ``vectors``, the local
+    Chroma store, their chunk vectors too; without it the server holds them already, e.g. it
+    serves a copy of the local folder's ``chroma/``). Returns the papers written.
 
+    Papers keep the local ingest order; a paper the server already has is overwritten.
+    """
+    target = shared.index.spec["fingerprint"]
+    if source.get_meta("fingerprint") != target:
+        raise IndexMismatchError(
+            f"The local index was built with embedding model "
+            f"{source.get_meta('embedding_model')!r} (chunks of "
+            f"{source.get_meta('chunk_tokens')} tokens); the settings ask for "
+            f"{shared.index.spec['embedding_model']!r} (chunks of "
+            f"{shared.index.spec['chunk_tokens']}).",
+            hint="Publish it with the settings it was built with.",
+        )
+    ids = [paper.paper_id for paper in source.iter_papers()]
+    for start in range(0, len(ids), WINDOW // 2):
+        part = ids[start : start + WINDOW // 2]
+        papers, hashes = source.get_papers(part), source.hashes(part)
+        chunks = source.chunks_of(part)
+        entries = [(papers[pid], hashes[pid][0], chunks[pid]) for pid in part]
+        if vectors is not None:
+            _copy_vectors(entries, vectors, shared.index.store)
+        with shared._folder_lock(), shared.records.lock():
+            head = shared.records.head() or shared._new_head()
+            shared._pull(head)
+            shared._write(entries, head)
+    return len(ids)
+
+
+def _copy_vectors(entries: list[Entry], source: VectorStore, target: VectorStore) -> None:
+    import numpy as np
+
+    chunks = [chunk for _paper, _digest, paper_chunks in entries for chunk in paper_chunks]
+    found = source.get_embeddings([c.chunk_id for c in chunks])
+    chunks = [c for c in chunks if c.chunk_id in found]
+    if not chunks:
+        return
+    from assistant.index.chroma_store import chunk_metadata
+
+    of = {paper.paper_id: paper for paper, _digest, _chunks in entries}
+    metadatas = [chunk_metadata(of[c.paper_id], c.ordinal) for c in chunks]
+    vectors = np.asarray([found[c.chunk_id] for c in chunks], dtype=np.float32)
+    target.upsert([c.chunk_id for c in chunks], vectors, [c.text for c in chunks], metadatas)
+
+
+def _dense(index: SyncedIndex, on_server: bool) -> Any:
+    """The dense mirror to add to: loaded, or empty when the folder holds no chunk (so that
+    reading the server needs no embedding model); none when the vectors stay on the server."""
+    from assistant.index.dense_cache import DenseCache
+    from assistant.index.server_dense import ServerDense
+
+    if "dense" not in index.__dict__ and on_server:
+        index.__dict__["dense"] = ServerDense(index.store, index.catalog)
     if "dense" not in index.__dict__:
         catalog = index.catalog
         loaded = DenseCache.load(index.dir, catalog.version, index.spec["fingerprint"])

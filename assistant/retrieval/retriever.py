@@ -27,6 +27,7 @@ from assistant.retrieval.coverage import (
 )
 from assistant.retrieval.filters import SearchFilters, parse_query_filters, why_nothing_matches
 from assistant.retrieval.sentences import SentenceScorer
+from assistant.retrieval.server_dense import server_best
 
 if TYPE_CHECKING:
     from assistant.index.bm25 import LexicalIndex
@@ -104,7 +105,7 @@ class Retriever:
         options = options or RetrievalOptions()
         text, filters, note = self._effective_query(query, options)
         allowed = self.allowed_papers(filters, options.paper_ids)
-        scored = self._score(text, options, allowed)
+        scored = self._score(text, options, allowed, filters)
         if options.diversity and options.method != "bm25" and len(scored) > 2:
             scored = self._diversify(scored, options.k)
         top = scored[: options.k]
@@ -182,8 +183,20 @@ class Retriever:
         return cleaned, combined, f"Filtered by {found.describe()} (from the question)."
 
     # --- scoring
-    def signals(self, text: str, method: Method, k: int, allowed: set[str] | None) -> Signals:
-        """Dense (best chunk cosine per paper) and BM25 scores of the candidate papers."""
+    def signals(
+        self,
+        text: str,
+        method: Method,
+        k: int,
+        allowed: set[str] | None,
+        filters: SearchFilters | None = None,
+        restricted: bool = False,
+    ) -> Signals:
+        """Dense (best chunk cosine per paper) and BM25 scores of the candidate papers.
+
+        ``filters``: those ``allowed`` came from, for a server to apply itself; ``restricted``:
+        ``allowed`` holds fewer papers than they say.
+        """
         index = self.index
         signals = Signals()
         pool = max(CANDIDATES, k)
@@ -196,22 +209,34 @@ class Retriever:
             signals.lexical_stats = top_stats(np.asarray([s for _, s in ranked]), population)
         if method != "bm25" and len(index.dense):
             from assistant.embeddings.base import embed_queries  # the query prefix, if any
+            from assistant.index.server_dense import ServerDense
 
             query_vector = embed_queries(index.embedder, [text])[0]
-            paper_list, starts = index.dense.layout()
-            positions = index.dense.positions()
-            sims = index.dense.matrix() @ query_vector
-            best = np.maximum.reduceat(sims, starts)
-            if allowed is not None:
-                mask = np.fromiter((pid in allowed for pid in paper_list), dtype=bool)
-                best = np.where(mask, best, -1.0)
+            dense = index.dense
+            if isinstance(dense, ServerDense):  # a large shared index: the server's HNSW
+                wanted, lexical_ids = max(pool, FUSION_TOP), list(signals.lexical)
+                best, paper_list, positions = server_best(
+                    dense, query_vector, wanted, allowed, filters, lexical_ids, restricted
+                )
+            else:
+                paper_list, starts = dense.layout()
+                positions = dense.positions()
+                best = np.maximum.reduceat(dense.matrix() @ query_vector, starts)
+                if allowed is not None:
+                    mask = np.fromiter((pid in allowed for pid in paper_list), dtype=bool)
+                    best = np.where(mask, best, -1.0)
             add_dense(signals, best, paper_list, positions, index.lexical, lexical_scores, pool)
         return signals
 
     def _score(
-        self, text: str, options: RetrievalOptions, allowed: set[str] | None
+        self,
+        text: str,
+        options: RetrievalOptions,
+        allowed: set[str] | None,
+        filters: SearchFilters | None = None,
     ) -> list[ScoredPaper]:
-        signals = self.signals(text, options.method, options.k, allowed)
+        restricted = options.paper_ids is not None
+        signals = self.signals(text, options.method, options.k, allowed, filters, restricted)
         self._last_signals = signals
         return fuse(signals, options.method, max(CANDIDATES, options.k), options.lexical_weight)
 
@@ -241,7 +266,10 @@ class Retriever:
         if not len(dense):
             return None
         means = dense.paper_means(paper_ids)
-        out = np.zeros((len(paper_ids), dense.matrix().shape[1]), dtype=np.float32)
+        if not means:
+            return None
+        dim = len(next(iter(means.values())))
+        out = np.zeros((len(paper_ids), dim), dtype=np.float32)
         for row, pid in enumerate(paper_ids):
             if pid in means:
                 out[row] = means[pid]

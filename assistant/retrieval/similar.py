@@ -44,6 +44,7 @@ from assistant.retrieval.retriever import (
     fuse,
     top_stats,
 )
+from assistant.retrieval.server_dense import server_mean_cosines
 
 if TYPE_CHECKING:
     from assistant.index.bm25 import LexicalIndex
@@ -394,16 +395,23 @@ def _signals(
     excluded: set[str],
 ) -> tuple[Signals | None, _Cosine]:
     """Per-paper dense and BM25 scores of the candidates, and the cosine of any paper."""
+    from assistant.index.server_dense import ServerDense
+
     dense = index.dense
     if not len(dense):
         return None, _Cosine(None, {})
-    paper_list, _starts = dense.layout()
-    positions = dense.positions()
-    means = paper_means(dense)
     vector = _target_vector(index, target, indexed)
     if vector is None:
         return None, _Cosine(None, {})
-    cosines = means @ vector
+    if isinstance(dense, ServerDense):  # candidates: the papers of the chunks nearest to it
+        lexical_top = index.lexical.top(weighted_bm25(index.lexical, terms), CANDIDATES)
+        also = [pid for pid, _ in lexical_top]
+        wanted = FUSION_TOP + len(excluded)
+        cosines, paper_list, positions = server_mean_cosines(dense, vector, wanted, allowed, also)
+    else:
+        paper_list, _starts = dense.layout()
+        positions = dense.positions()
+        cosines = paper_means(dense) @ vector
     eligible = np.ones(len(paper_list), dtype=bool)
     if allowed is not None:
         eligible = np.fromiter((pid in allowed for pid in paper_list), dtype=bool)
