@@ -5,6 +5,9 @@
 all-MiniLM-L6-v2 model, run the way chromadb runs it (``ONNXMiniLM_L6_V2``: every passage
 padded and truncated to 256 word pieces). Needs the ``bench`` extra (llama-index-core,
 llama-index-vector-stores-chroma).
+
+    python bench/baseline_llamaindex.py build papers.jsonl DIR   # index a file, as a process
+    python bench/baseline_llamaindex.py search DIR "a query"     # one search, cold process
 """
 
 from __future__ import annotations
@@ -133,9 +136,25 @@ class LlamaIndexBaseline:
         return [str(n.node.metadata["paper_id"]) for n in nodes]
 
 
-if __name__ == "__main__":  # one search from a cold process: python baseline_llamaindex.py DIR Q
+def main(argv: list[str]) -> None:
+    """``build FILE DIR``: index the papers of FILE (any format ``assistant ingest`` reads) in a
+    fresh DIR, the whole process as a user's script would run it (bench/ingest_speed.py times
+    it); ``search DIR QUERY``: one search from a cold process."""
+    if len(argv) == 3 and argv[0] == "build":
+        from assistant.ingest.readers import read_paths
+
+        papers = read_paths([Path(argv[1])]).papers
+        seconds = LlamaIndexBaseline(Path(argv[2])).build(papers)
+        print(json.dumps({"papers": len(papers), "seconds": round(seconds, 3)}))
+    elif (len(argv) == 3 and argv[0] == "search") or len(argv) == 2:  # DIR QUERY: scale.py
+        baseline = LlamaIndexBaseline(Path(argv[-2]))
+        baseline.open()
+        print("\n".join(baseline.search(argv[-1])))
+    else:
+        raise SystemExit("usage: baseline_llamaindex.py build FILE DIR | search DIR QUERY")
+
+
+if __name__ == "__main__":
     import sys
 
-    baseline = LlamaIndexBaseline(Path(sys.argv[1]))
-    baseline.open()
-    print("\n".join(baseline.search(sys.argv[2])))
+    main(sys.argv[1:])

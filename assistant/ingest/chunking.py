@@ -1,7 +1,8 @@
 """Sentence splitting and chunking of abstracts into pieces that fit the embedding window.
 
 Every sentence of every abstract lands in at least one chunk; a sentence longer than the
-window is cut into word runs rather than truncated. The paper's title is prefixed to each chunk's
+window is cut into word runs (a word longer than the window, between characters) rather than
+truncated, so that every word piece is embedded. The paper's title is prefixed to each chunk's
 embedded text so that every chunk carries its paper's subject.
 """
 
@@ -140,8 +141,11 @@ def chunk_paper(
 def _split_long(
     sentence: str, budget: int, count_tokens: Callable[[Sequence[str]], list[int]]
 ) -> list[str]:
-    """Cut an over-long sentence into word runs that each fit the budget."""
-    words = sentence.split()
+    """Cut an over-long sentence into word runs that each fit the budget; a single word longer
+    than the budget (a run of Chinese text has no spaces) is cut between characters."""
+    words: list[str] = []
+    for word in sentence.split():
+        words.extend(_split_word(word, budget, count_tokens))
     parts: list[str] = []
     current: list[str] = []
     for word in words:
@@ -154,3 +158,24 @@ def _split_long(
     if current:
         parts.append(" ".join(current))
     return parts
+
+
+def _split_word(
+    word: str, budget: int, count_tokens: Callable[[Sequence[str]], list[int]]
+) -> list[str]:
+    """``word`` in pieces of at most ``budget`` word pieces each: the longest prefix that fits,
+    found by bisection, then the rest."""
+    if len(word) <= budget:  # a word piece holds at least one character
+        return [word]
+    pieces: list[str] = []
+    while count_tokens([word])[0] - 2 > budget:
+        low, high = 1, len(word)  # the prefix word[:low] fits (one character always does)
+        while low < high:
+            middle = (low + high + 1) // 2
+            if count_tokens([word[:middle]])[0] - 2 <= budget:
+                low = middle
+            else:
+                high = middle - 1
+        pieces.append(word[:low])
+        word = word[low:]
+    return [*pieces, word] if word else pieces
