@@ -168,6 +168,7 @@ def ask(
         llm_answer,
         no_match_answer,
     )
+    from assistant.generation.attribution import extractive_support, support_answer
     from assistant.generation.fallback import answer_with_fallback, wants_model
     from assistant.retrieval.filters import check_filters, no_match_message
 
@@ -192,18 +193,34 @@ def ask(
         answer.standalone_question = search_query
         return answer
 
+    ranked = [result]  # the ranking after the model's help (llm_retrieval), for both paths
+
     def with_model(model: ChatModel) -> Answer:
+        from assistant.generation.evidence import SourceSelector
+        from assistant.retrieval.llm_assist import add_usage, assist_retrieval
+
+        query = search_query or question
+        assisted = assist_retrieval(model, index, query, result, options, settings)
+        ranked[0] = assisted.result
         answer = llm_answer(
-            model, question, result, registry, settings.answer_papers, on_token=on_token
+            model,
+            question,
+            assisted.result,
+            registry,
+            settings.answer_papers,
+            on_token=on_token,
+            selector=SourceSelector(index, query, settings),
         )
-        answer.notes = result.notes + answer.notes
+        answer.usage = add_usage(answer.usage, assisted.usage)
+        answer.notes = assisted.result.notes + answer.notes
         answer.standalone_question = search_query
-        return answer
+        return support_answer(index, answer, registry.paper_for)  # cited abstracts checked
 
     def without_model(llm_failure: str | None) -> Answer:
-        answer = extractive_answer(index, question, result, registry)
+        answer = extractive_answer(index, question, ranked[0], registry)
+        answer.support = extractive_support(answer)
         answer.standalone_question = search_query
-        answer.notes = result.notes + answer.notes
+        answer.notes = ranked[0].notes + answer.notes
         if llm_failure:  # reported through llm_error; the "configure an LLM" note does not apply
             answer.notes = [n for n in answer.notes if not n.startswith("Extractive mode")]
             answer.llm_error = llm_failure

@@ -237,6 +237,50 @@ class Settings(BaseSettings):
     answer_papers: int = Field(
         default=6, ge=1, le=30, description="Retrieved papers given to the model per answer."
     )
+    llm_context_tokens: int = Field(
+        default=8192,
+        ge=512,
+        le=2_000_000,
+        description=(
+            "The model's context window in tokens (prompt and reply; llama.cpp: its --n_ctx). "
+            "The sources given to the model are cut to fit beside the prompt and the reply's "
+            "length cap (tokens estimated as characters / 4): less relevant sentences first, "
+            "then the lowest-ranked papers; a server that still refuses the prompt as too long "
+            "is asked once more with half the papers."
+        ),
+    )
+    llm_gguf_threads: int | None = Field(
+        default=None,
+        ge=1,
+        le=512,
+        description=(
+            "CPU threads for a local model file (-m gguf:PATH), for reading the prompt and "
+            "for writing; default: llama.cpp's choice (half the cores to write, all to read)."
+        ),
+    )
+    evidence_first: bool = Field(
+        default=False,
+        description=(
+            "Give the model each paper's sentences most relevant to the question first "
+            "('Key sentences:'), then the rest of its abstract ('Other sentences:'); false: "
+            "whole abstracts as written."
+        ),
+    )
+    llm_retrieval: Literal["off", "rewrite", "rerank", "both"] = Field(
+        default="off",
+        description=(
+            "Let the model help retrieval in ask and chat: 'rewrite' (it writes 2-3 search "
+            "queries, searched beside the question and fused), 'rerank' (it orders the top "
+            "candidates by whether they answer the question), 'both', or 'off'. Costs one or "
+            "two extra calls per question; on any failure plain retrieval is kept, with a note."
+        ),
+    )
+    llm_rerank_candidates: int = Field(
+        default=10,
+        ge=2,
+        le=50,
+        description="Top retrieved papers the model reorders when llm_retrieval reranks.",
+    )
     llm_prices: str | None = Field(
         default=None,
         description=(

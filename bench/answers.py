@@ -9,7 +9,9 @@ Writes bench/results/answers.json (extractive) or bench/results/answers-smollm2.
 ``--real-llm`` starts llama.cpp's OpenAI-compatible server with SmolLM2-135M-Instruct (the
 ``local-llm`` extra; tests/llama_server.py) on loopback and asks the first ``--limit`` dev
 questions through it, streamed, with the product's default deadlines: citation validity after
-checking, citations the checker removed, share of answer sentences with a citation, time to the
+checking, citations the checker removed, share of answer sentences with a citation, share of
+citations passing the attribution check (the cited abstract has a sentence supporting the citing
+sentence: assistant/generation/attribution.py, calibrated by bench/attribution.py), time to the
 first answer token and total time per question, and how many fell back to the extractive answer.
 """
 
@@ -126,6 +128,8 @@ def real_llm_report(
                     "removed": len(answer.removed_citations),
                     "sentences": sentences,
                     "with_citation": with_citation,
+                    "support_checked": len(answer.support),
+                    "supported": sum(s.supported for s in answer.support),
                     "stopped": [n[:40] for n in answer.notes if "stopped" in n or "cap" in n],
                     "first_token_s": first[0] if first else None,
                     "total_s": total,
@@ -135,6 +139,7 @@ def real_llm_report(
     llm = [r for r in rows if r["mode"] == "llm"]
     citations = sum(r["citations"] for r in llm)
     sentences = sum(r["sentences"] for r in llm)
+    checked = sum(r["support_checked"] for r in llm)
     firsts = [r["first_token_s"] for r in llm if r["first_token_s"] is not None]
     out = {
         "model": "SmolLM2-135M-Instruct Q4_1 (llama-cpp-python 0.3.36 server)",
@@ -152,6 +157,10 @@ def real_llm_report(
         "sentences_with_citation": (
             sum(r["with_citation"] for r in llm) / sentences if sentences else None
         ),
+        "citations_passing_attribution": (
+            sum(r["supported"] for r in llm) / checked if checked else None
+        ),
+        "citation_occurrences_checked": checked,
         "answers_stopped_by_a_guard": sum(bool(r["stopped"]) for r in llm),
         "first_token_s_median": statistics.median(firsts) if firsts else None,
         "first_token_s_max": max(firsts) if firsts else None,

@@ -234,7 +234,7 @@ def test_llm_streams_the_answer_in_plain_mode(
 def test_llm_citation_checks(index: PaperIndex, index_dir: Path, fake_llm: FakeOpenAI) -> None:
     settings = llm_settings(index_dir, fake_llm.url)
     fake_llm.queue(
-        "LongLoRA uses shifted sparse attention [1][9].",
+        "LongLoRA uses shift short attention [1][9].",  # as its abstract says it
         "LongLoRA extends the context of LLaMA2 [1]. This claim comes from nowhere at all.",
         FakeReply.reply("The answer is in a paper on context windows [9][12]."),
     )
@@ -244,7 +244,7 @@ def test_llm_citation_checks(index: PaperIndex, index_dir: Path, fake_llm: FakeO
     uncited = api.ask(index, LOOKUP, settings)
     ungrounded = api.ask(index, LOOKUP, settings)
 
-    assert invalid.answer == "LongLoRA uses shifted sparse attention [1]."
+    assert invalid.answer == "LongLoRA uses shift short attention [1]."
     assert "[9]" not in "".join(tokens)  # removed before it was shown
     assert invalid.removed_citations == [9] and invalid.grounded
     assert [c.paper_id for c in invalid.citations] == [LONGLORA]

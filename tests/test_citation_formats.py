@@ -172,7 +172,8 @@ def test_formats_end_to_end_with_papers_that_carry_authors(
     smith, garcia = cited["smith-2023"], cited["garcia-2022"]
     assert f"saves memory [{smith}]." in answer.answer
     assert f"live in CPU memory [{garcia}]." in answer.answer
-    assert re.search(r"across devices also helps \[\d+\]\.", answer.answer)
+    # ZeRO's abstract never says it partitions anything: the attribution check marks it.
+    assert re.search(r"across devices also helps \[\d+\]\[unsupported\]\.", answer.answer)
     assert answer.removed_citations == [42]
     shown = "".join(tokens)
     assert "(Smith et al., 2023)" not in shown and f"saves memory [{smith}]." in shown

@@ -20,6 +20,7 @@ from assistant.retrieval.filters import SearchFilters, check_filters, no_match_m
 if TYPE_CHECKING:
     from assistant.chat.turns import Turn
     from assistant.generation.answer import Citation
+    from assistant.generation.attribution import CitationSupport
     from assistant.index.paper_index import PaperIndex
 
 
@@ -45,7 +46,8 @@ CommandKind = Literal[
 ]
 
 HELP_LINES = [
-    "/sources                 the papers cited so far, with their numbers",
+    "/sources                 the papers cited so far, with their numbers and the",
+    "                         abstract sentence each citation rests on",
     "/similar N               papers like [N], a paper of the last answer (filters apply)",
     "/export md|bib|json FILE save the chat (Markdown, JSON) or its papers (BibTeX)",
     "/filter                  show the filters of the next questions; set them with",
@@ -113,12 +115,43 @@ def handle_command(chat: ChatSession, line: str) -> CommandResult:
     )
 
 
+#: Of each paper, the citations whose evidence ``/sources`` quotes (the others are counted).
+EVIDENCE_SHOWN = 3
+_STATEMENT_WORDS = 10
+
+
 def _sources(chat: ChatSession) -> CommandResult:
+    """The cited papers, each with the abstract sentences its citations rest on."""
     cited = chat.cited()
     if not cited:
         return CommandResult("sources", "No paper cited yet.")
     count = f"{len(cited)} paper{'s' if len(cited) != 1 else ''} cited so far:"
-    return CommandResult("sources", count, [_reference_line(c) for c in cited])
+    support: dict[str, list[CitationSupport]] = {}
+    for turn in chat.turns:
+        for s in turn.answer.support:
+            known = support.setdefault(s.paper_id, [])
+            if all((s.sentence, s.evidence) != (k.sentence, k.evidence) for k in known):
+                known.append(s)
+    lines = []
+    for citation in cited:
+        lines.append(_reference_line(citation))
+        rests_on = support.get(citation.paper_id, [])
+        lines.extend(_evidence_line(s) for s in rests_on[:EVIDENCE_SHOWN])
+        if len(rests_on) > EVIDENCE_SHOWN:
+            lines.append(f"    … and {len(rests_on) - EVIDENCE_SHOWN} more citation(s)")
+    return CommandResult("sources", count, lines)
+
+
+def _evidence_line(support: CitationSupport) -> str:
+    """``    “evidence” ← “statement…”`` and, when unsupported, the mark and the score."""
+    from assistant.generation.attribution import UNSUPPORTED_MARK
+
+    if support.evidence == support.sentence:  # a quote (extractive answer) rests on itself
+        return f"    “{support.evidence}”"
+    words = support.sentence.split()
+    statement = " ".join(words[:_STATEMENT_WORDS]) + ("…" if len(words) > _STATEMENT_WORDS else "")
+    verdict = "" if support.supported else f" {UNSUPPORTED_MARK} (support {support.score:.2f})"
+    return f"    “{support.evidence}” ← “{statement}”{verdict}"
 
 
 def _similar_command(chat: ChatSession, args: list[str]) -> CommandResult:

@@ -37,7 +37,13 @@ ChromaOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 ModelOpt = Annotated[
-    str | None, typer.Option("-m", "--model", help="LLM model. Env: ASSISTANT_LLM_MODEL.")
+    str | None,
+    typer.Option(
+        "-m",
+        "--model",
+        help="LLM model, or gguf:PATH for a local model file (no server). "
+        "Env: ASSISTANT_LLM_MODEL.",
+    ),
 ]
 BaseUrlOpt = Annotated[
     str | None,

@@ -242,7 +242,7 @@ def print_answer(
         from assistant.cli.render_stream import print_marks
 
         sys.stdout.write("\n")
-        print_marks(console, answer.uncited)
+        print_marks(console, answer.uncited, answer.support)
     else:
         console.print(escape(answer.answer))
     for note in answer.notes:
@@ -422,7 +422,7 @@ def print_draft(draft: RelatedWork, streamed: bool) -> None:
     if streamed and draft.mode == "llm":  # shown once: the marks of uncited sentences follow
         from assistant.cli.render_stream import print_marks
 
-        print_marks(console(), draft.uncited)
+        print_marks(console(), draft.uncited, draft.support)
     else:
         out.write(draft.markdown.rstrip() + "\n")
     if draft.references:

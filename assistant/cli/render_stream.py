@@ -6,7 +6,7 @@ then it writes the answer's text to stdout as it comes. The model's reasoning (`
 blocks, ``reasoning_content``) goes to its :meth:`~StreamPrinter.reasoning`: shown dimmed on
 stderr with ``--show-reasoning``, else only counted by the spinner. After the stream,
 :func:`print_marks` appends the marks of uncited sentences (each with its first words) instead
-of printing the answer again.
+of printing the answer again, and those of citations the cited abstract does not support.
 rich is imported inside the functions.
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
@@ -23,6 +23,8 @@ import typer
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.live import Live
+
+    from assistant.generation.attribution import CitationSupport
 
 __all__ = ["ShowReasoningOpt", "StreamPrinter", "print_marks"]
 
@@ -143,16 +145,27 @@ class StreamPrinter:
             self._waiting.label = f"The model is reasoning ({self.reasoning_pieces} tokens)"
 
 
-def print_marks(console: Console, uncited: list[str]) -> None:
-    """After a streamed answer: a mark for each sentence that cites no paper, with the
-    sentence's first words (the answer is not printed again)."""
+def print_marks(
+    console: Console, uncited: list[str], support: Sequence[CitationSupport] = ()
+) -> None:
+    """After a streamed answer: a mark for each sentence that cites no paper, with its first
+    words, and for each citation its abstract does not support, with the words before it
+    (the answer is not printed again)."""
     from assistant.cli.render_base import escape
+    from assistant.generation.attribution import UNSUPPORTED_MARK
     from assistant.generation.citations import UNCITED_MARK
 
-    if not uncited:
+    unsupported = [s for s in support if not s.supported]
+    if not uncited and not unsupported:
         return
     console.print()
     for sentence in uncited:
         words = sentence.split()
         short = " ".join(words[:_MARK_WORDS]) + ("…" if len(words) > _MARK_WORDS else "")
         console.print(f"{escape(UNCITED_MARK)} “{escape(short)}”", markup=True)
+    for citation in unsupported:  # the words before the citation: where the mark belongs
+        words = citation.sentence.rstrip(".!?;:").split()
+        short = ("…" if len(words) > _MARK_WORDS else "") + " ".join(words[-_MARK_WORDS:])
+        console.print(
+            f"{escape(f'[{citation.n}]{UNSUPPORTED_MARK}')} “{escape(short)}”", markup=True
+        )

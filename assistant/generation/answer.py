@@ -14,9 +14,11 @@ from pydantic import BaseModel, Field
 
 from assistant.generation.citations import (
     UNCITED_MARK,
+    UNSUPPORTED_MARK,
     AuthorIndex,
     CitationCheck,
     CitationStreamFilter,
+    CitationSupport,
     check_citations,
     quote_text,
 )
@@ -26,13 +28,15 @@ from assistant.ingest.chunking import split_sentences
 from assistant.records import Paper, SearchHit, SearchResult
 
 if TYPE_CHECKING:
-    from assistant.generation.llm.base import ChatModel
+    from assistant.generation.evidence import SourceSelector
+    from assistant.generation.llm.base import ChatModel, LLMReply
     from assistant.index.paper_index import PaperIndex
 
 __all__ = [
     "EXTRACTIVE_NOTE",
     "NEAREST_SHOWN",
     "UNCITED_MARK",
+    "UNSUPPORTED_MARK",
     "Answer",
     "Citation",
     "CitationCheck",
@@ -89,6 +93,9 @@ class Answer(BaseModel):
     confidence: float = 1.0
     sources: list[Citation] = Field(default_factory=list, description="Papers retrieved.")
     llm_error: str | None = Field(default=None, description="Why the model failed, if it did.")
+    support: list[CitationSupport] = Field(
+        default_factory=list, description="Each citation and the abstract sentence it rests on."
+    )
     no_match: str | None = Field(
         default=None, description="Why no indexed paper passes the filters, when none does."
     )
@@ -109,6 +116,7 @@ class Answer(BaseModel):
             "confidence": self.confidence,
             "llm_error": self.llm_error,
             "no_match": self.no_match,
+            "support": [s.model_dump() for s in self.support],
         }
 
 
@@ -287,37 +295,53 @@ def llm_answer(
     on_token: TokenFn | None = None,
     prompt_name: str = "answer",
     prompt_values: dict[str, str] | None = None,
+    selector: SourceSelector | None = None,
 ) -> Answer:
     """Ask the model to answer from the numbered abstracts, then check its citations.
+
+    ``selector`` (evidence first, under the model's context budget; see
+    :mod:`assistant.generation.evidence`) formats the sources; without it abstracts go whole.
 
     ``on_token`` receives the answer only (citations rewritten as checked ``[n]``); when it has
     a ``reasoning`` method (see :class:`~assistant.generation.llm.base.CallOptions`), that gets
     the model's reasoning as it streams. The reply's length cap is the one of ``prompt_name``.
     """
+    from assistant.generation.evidence import send_with_budget
     from assistant.generation.llm.base import CallOptions
     from assistant.generation.llm.reply_reader import STOP_NOTES
     from assistant.generation.prompts import load_prompt
 
     papers = [h.paper for h in result.results[:max_papers] if h.paper is not None]
-    numbered = [(registry.number(p), p) for p in papers]
-    valid = {n for n, _ in numbered}
-    authors = AuthorIndex((n, p.authors, p.year) for n, p in numbered)
     prompt = load_prompt(prompt_name)
-    values = {"question": question, "sources": format_sources(numbered)}
-    if prompt_values:
-        values = {**prompt_values, "sources": values["sources"]}
-    messages = prompt.messages(**values)
+    values = dict(prompt_values) if prompt_values else {"question": question}
     options = CallOptions(purpose=prompt_name, on_reasoning=getattr(on_token, "reasoning", None))
-    stream_filter = CitationStreamFilter(valid, on_token, authors) if on_token else None
-    if stream_filter is not None:
+
+    def send(numbered: list[tuple[int, Paper]], sources: str) -> LLMReply:
+        valid = {n for n, _ in numbered}
+        authors = AuthorIndex((n, p.authors, p.year) for n, p in numbered)
+        messages = prompt.messages(**values, sources=sources)
+        stream_filter = CitationStreamFilter(valid, on_token, authors) if on_token else None
+        if stream_filter is None:
+            return client.complete(messages, options)
         reply = client.stream(messages, stream_filter.feed, options)
         stream_filter.close()
+        return reply
+
+    source_notes: list[str] = []
+    if selector is None:
+        numbered = [(registry.number(p), p) for p in papers]
+        reply = send(numbered, format_sources(numbered))
     else:
-        reply = client.complete(messages, options)
+        reply, numbered, source_notes = send_with_budget(
+            selector, papers, registry, prompt, values, prompt_name, send
+        )
+    papers = [p for _n, p in numbered]
+    valid = {n for n, _ in numbered}
+    authors = AuthorIndex((n, p.authors, p.year) for n, p in numbered)
     checked = check_citations(reply.text.strip(), valid, authors=authors)
     by_number = {n: p for n, p in numbered}
     citations = [registry.citation(by_number[n]) for n in checked.used]
-    notes = []
+    notes = list(source_notes)
     if reply.stopped in STOP_NOTES:
         notes.append(STOP_NOTES[reply.stopped])
     if checked.removed:

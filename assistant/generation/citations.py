@@ -25,7 +25,9 @@ from assistant.ingest.chunking import split_sentences
 
 __all__ = [
     "UNCITED_MARK",
+    "UNSUPPORTED_MARK",
     "AuthorIndex",
+    "CitationSupport",
     "CitationCheck",
     "CitationStreamFilter",
     "check_citations",
@@ -34,6 +36,8 @@ __all__ = [
 ]
 
 UNCITED_MARK = "[citation needed]"
+#: After a citation whose abstract says nothing close to the sentence (generation/attribution.py).
+UNSUPPORTED_MARK = "[unsupported]"
 
 _CITATION = re.compile(r"\[(\s*\d+(?:\s*(?:[,;]|–|-)\s*\d+)*\s*)\]")
 _LETTER = re.compile(r"[^\W\d_]")
@@ -48,6 +52,17 @@ _AUTHOR_YEAR = re.compile(
     r"(?:\s+(?:and|&)\s+[^\W\d_][\w'’\-]*)?(?:\s+et\s+al\.?)?,?\s+(?P<year>(?:19|20)\d{2})[a-z]?$"
 )
 _MAX_PAREN_NUMBER = 100
+
+
+class CitationSupport(BaseModel):
+    """One citation occurrence and the abstract sentence it rests on."""
+
+    n: int
+    paper_id: str
+    sentence: str  # the answer's sentence, citation marks removed
+    evidence: str  # the best-matching sentence of the cited abstract
+    score: float
+    supported: bool
 
 
 def quote_text(text: str) -> str:

@@ -30,7 +30,8 @@ from assistant.retrieval.retriever import RetrievalOptions, Retriever
 from assistant.retrieval.sentences import SentenceScorer
 
 if TYPE_CHECKING:
-    from assistant.generation.llm.base import ChatModel
+    from assistant.generation.evidence import SourceSelector
+    from assistant.generation.llm.base import ChatModel, LLMReply
     from assistant.index.paper_index import PaperIndex
     from assistant.settings import Settings
 
@@ -218,7 +219,10 @@ def cite_claim(
         return _finish_cite(out, [], offline[:NEAREST_SHOWN], best, {})
 
     def with_model(model: ChatModel) -> CiteResult:
-        return _cite_with_model(out, claim, papers, offline, best, model)
+        from assistant.generation.evidence import SourceSelector
+
+        selector = SourceSelector(index, claim, settings)
+        return _cite_with_model(out, claim, papers, offline, best, model, selector)
 
     def without_model(failure: str | None) -> CiteResult:
         if failure is None:
@@ -261,15 +265,29 @@ def _cite_with_model(
     offline: list[Paper],
     best: dict[str, tuple[str, float]],
     model: ChatModel,
+    selector: SourceSelector | None = None,
 ) -> CiteResult:
+    from assistant.generation.evidence import send_with_budget
     from assistant.generation.llm.base import CallOptions
     from assistant.generation.prompts import load_prompt
 
     registry = CitationRegistry()
-    numbered = [(registry.number(p), p) for p in papers]
+    prompt = load_prompt("cite")
+
+    def send(numbered: list[tuple[int, Paper]], sources: str) -> LLMReply:
+        messages = prompt.messages(claim=claim, sources=sources)
+        return model.complete(messages, CallOptions(purpose="cite"))
+
+    if selector is None:
+        numbered = [(registry.number(p), p) for p in papers]
+        reply = send(numbered, format_sources(numbered))
+    else:
+        values = {"claim": claim}
+        reply, numbered, source_notes = send_with_budget(
+            selector, papers, registry, prompt, values, "cite", send
+        )
+        out.notes.extend(source_notes)
     by_number = dict(numbered)
-    messages = load_prompt("cite").messages(claim=claim, sources=format_sources(numbered))
-    reply = model.complete(messages, CallOptions(purpose="cite"))
     judgement = parse_cite_reply(normalise_citations(reply.text), set(by_number))
     out.usage = reply.usage.model_dump() if reply.usage is not None else {}
     out.removed_citations = judgement.removed

@@ -24,6 +24,7 @@ from assistant.generation.answer import (
     paper_link,
     retrieved_papers,
 )
+from assistant.generation.attribution import CitationSupport
 from assistant.generation.citations import quote_text
 from assistant.generation.fallback import answer_with_fallback, wants_model
 from assistant.generation.themes import cluster_papers, theme_heading, theme_terms
@@ -32,6 +33,7 @@ from assistant.retrieval.retriever import RetrievalOptions, Retriever
 from assistant.retrieval.sentences import SentenceScorer
 
 if TYPE_CHECKING:
+    from assistant.generation.evidence import SourceSelector
     from assistant.generation.llm.base import ChatModel, TokenFn
     from assistant.index.paper_index import PaperIndex
     from assistant.settings import Settings
@@ -89,6 +91,9 @@ class RelatedWork(BaseModel):
     nearest: list[str] = Field(default_factory=list, description="'Title (id)' when not covered.")
     usage: dict[str, float | int | str | None] = Field(default_factory=dict)
     llm_error: str | None = None
+    support: list[CitationSupport] = Field(
+        default_factory=list, description="Each citation and the abstract sentence it rests on."
+    )
 
     def document(self) -> str:
         """The Markdown file: the section, then its references."""
@@ -117,6 +122,7 @@ class RelatedWork(BaseModel):
             "nearest": self.nearest,
             "usage": self.usage,
             "llm_error": self.llm_error,
+            "support": [s.model_dump() for s in self.support],
         }
 
 
@@ -171,7 +177,10 @@ def related_work(
         )
 
     def with_model(model: ChatModel) -> RelatedWork:
-        return _related_work_with_model(topic, result, papers, model, on_token)
+        from assistant.generation.evidence import SourceSelector
+
+        selector = SourceSelector(index, topic, settings)
+        return _related_work_with_model(topic, result, papers, model, on_token, selector, index)
 
     def without_model(failure: str | None) -> RelatedWork:
         draft = _extractive_draft(index, topic, result, papers)
@@ -254,6 +263,8 @@ def _related_work_with_model(
     papers: list[Paper],
     model: ChatModel,
     on_token: TokenFn | None,
+    selector: SourceSelector | None = None,
+    index: PaperIndex | None = None,
 ) -> RelatedWork:
     registry = CitationRegistry()
     answer = llm_answer(
@@ -265,7 +276,12 @@ def _related_work_with_model(
         on_token=on_token,
         prompt_name="related_work",
         prompt_values={"topic": topic},
+        selector=selector,
     )
+    if index is not None:  # the cited abstracts checked; unsupported citations marked
+        from assistant.generation.attribution import support_answer
+
+        answer = support_answer(index, answer, registry.paper_for)
     by_id = {p.paper_id: p for p in papers}
     references, bibtex = _references([(c.n, by_id[c.paper_id]) for c in answer.citations])
     return RelatedWork(
@@ -282,6 +298,7 @@ def _related_work_with_model(
         removed_citations=answer.removed_citations,
         uncited_sentences=answer.uncited_sentences,
         uncited=answer.uncited,
+        support=answer.support,
         usage=answer.usage,
     )
 

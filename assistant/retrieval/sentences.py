@@ -8,7 +8,9 @@ it, each on purpose different:
 * :meth:`SentenceScorer.best_by_cosine` (cite, related work): closest sentence by cosine, ties
   broken by word overlap;
 * :meth:`SentenceScorer.relevance` (extractive answers): cosine plus weighted overlap, a bonus
-  for better-ranked papers and a penalty for sentences late in the abstract.
+  for better-ranked papers and a penalty for sentences late in the abstract;
+* :meth:`SentenceScorer.cosine_and_overlap` (attribution, :mod:`assistant.generation.attribution`):
+  both signals of every sentence, for the support score of a cited statement.
 """
 
 from __future__ import annotations
@@ -30,13 +32,16 @@ __all__ = ["SentenceScorer"]
 class SentenceScorer:
     """Scores sentences against one query over one index."""
 
-    def __init__(self, index: PaperIndex, query: str) -> None:
+    def __init__(
+        self, index: PaperIndex, query: str, query_vector: np.ndarray | None = None
+    ) -> None:
+        """``query_vector``: the query already embedded (as a query), e.g. in a batch."""
         self.index = index
         self.query = query
         lexical = index.lexical
         self._idf = {t: lexical.idf(t) for t in set(lexical.analyzer.tokens(query))}
         self.idf_total = sum(self._idf.values()) or 1.0
-        self._query: np.ndarray | None = None
+        self._query: np.ndarray | None = query_vector
 
     # --- lexical
     def matched_idf(self, words: Collection[str]) -> float:
@@ -97,6 +102,13 @@ class SentenceScorer:
             if current is None or cosine > current[1] or lexical > current[2]:
                 best[pid] = (text, cosine, lexical)
         return {pid: (text, cosine) for pid, (text, cosine, _lex) in best.items()}, extra_vectors
+
+    def cosine_and_overlap(
+        self, sentences: Sequence[str], vectors: np.ndarray
+    ) -> list[tuple[float, float]]:
+        """``(cosine, overlap)`` with the query of each sentence, given its (passage) vector."""
+        sims = vectors @ self._query_vector() if len(sentences) else []
+        return [(float(sim), self.overlap(text)) for text, sim in zip(sentences, sims, strict=True)]
 
     def _query_vector(self) -> np.ndarray:
         """The query as a query (models with a query prefix embed it apart from passages)."""

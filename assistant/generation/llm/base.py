@@ -111,7 +111,9 @@ class ChatModel(Protocol):
 DEFAULT_PROVIDER = "assistant.generation.llm.openai_compatible"
 
 #: ``"prefix:"`` of the ``llm_model`` setting -> the module that makes such models.
-PROVIDERS: dict[str, str] = {}
+PROVIDERS: dict[str, str] = {
+    "gguf:": "assistant.generation.llm.llama_cpp_local",  # a local GGUF file, in-process
+}
 
 
 def provider_module(model: str | None) -> str:

@@ -8,6 +8,7 @@ hint, and whether the call is worth retrying. :mod:`openai` is imported inside t
 from __future__ import annotations
 
 import email.utils
+import re
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -23,9 +24,22 @@ __all__ = [
     "classify",
     "describe",
     "one_line",
+    "says_context_exceeded",
 ]
 
 _RETRYABLE_STATUS = {408, 429}
+
+#: How servers say a prompt is longer than the model's context: OpenAI and vLLM ("maximum
+#: context length", ``context_length_exceeded``), llama.cpp ("exceed context window", ``n_ctx``,
+#: ``exceed_context_size_error``), others ("context size", "context window").
+_CONTEXT_EXCEEDED = re.compile(
+    r"context[ _](length|window|size)|n_ctx|exceed_context|too many tokens", re.IGNORECASE
+)
+
+
+def says_context_exceeded(text: str) -> bool:
+    """True when a server's error text says the prompt does not fit the model's context."""
+    return bool(_CONTEXT_EXCEEDED.search(text))
 
 
 @dataclass
@@ -185,6 +199,14 @@ def _status(exc: openai.APIStatusError, context: _Context) -> Failure:
             "It is a server-side error: try again later or check the server's logs.",
             True,
             retry_after,
+        )
+    if status in (400, 413) and says_context_exceeded(detail):
+        return Failure(
+            f"The prompt is longer than the context window of model '{model}' at {url} "
+            f"({detail}).",
+            "Set ASSISTANT_LLM_CONTEXT_TOKENS to the server's context size (llama.cpp: "
+            "--n_ctx), or give fewer papers (ASSISTANT_ANSWER_PAPERS).",
+            False,
         )
     return Failure(
         f"The model at {url} rejected the request ({detail}).",
