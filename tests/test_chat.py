@@ -19,6 +19,7 @@ from assistant.chat.turns import Turn
 from assistant.generation.answer import Answer, Citation
 
 LONGLORA = "LongLoRA: Efficient Fine-tuning of Long-Context Large Language Models"
+LONGWRITER = "LongWriter: Unleashing 10,000+ Word Generation from Long Context LLMs"
 CONTEXT_Q = "How can the context window of large language models be extended efficiently?"
 
 
@@ -174,7 +175,7 @@ def test_filter_reset_and_bad_commands(
         run_cli,
         bundled_index_dir,
         [
-            CONTEXT_Q,  # cites LongLoRA as [2]
+            CONTEXT_Q,  # cites LongWriter as [3]
             "/bogus",
             "/export pdf x.pdf",
             "/filter since soon",
@@ -187,7 +188,7 @@ def test_filter_reset_and_bad_commands(
             "/reset",
             "/filter clear",  # filters outlive /reset
             "/sources",
-            "What is LongLoRA?",
+            "What is LongWriter?",
             "/help",
             "/quit",
             "this line is never read",
@@ -210,10 +211,10 @@ def test_filter_reset_and_bad_commands(
         }
     filtered = data["turns"][1]["citations"]
     assert filtered and {c["paper_id"] for c in filtered} <= allowed
-    assert f"[2] {LONGLORA}" in result.stdout
-    # After /reset numbering restarts: LongLoRA is now [1], in a new session.
+    assert f"[3] {LONGWRITER}" in result.stdout
+    # After /reset numbering restarts: LongWriter is now [1], in a new session.
     last_references = result.stdout[result.stdout.rindex("References") :].split("\n")
-    assert last_references[1].startswith(f"[1] {LONGLORA}")
+    assert last_references[1].startswith(f"[1] {LONGWRITER}")
     sessions = _sessions(run_cli, bundled_index_dir)
     assert [s["turns"] for s in sessions] == [1, 2]
     assert sessions[1]["filters"] == {"source": source}

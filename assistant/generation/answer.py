@@ -221,6 +221,29 @@ def abstention(question: str, result: SearchResult, mode: Mode) -> Answer:
     )
 
 
+#: How much the retrieval score (relative to the best) weighs against a paper's best sentence
+#: when choosing the extractive answer's first paper (chosen on the tuning lookups).
+LEAD_SCORE_WEIGHT = 0.5
+
+
+def _lead_paper(
+    hits: Sequence[SearchHit],
+    candidates: Sequence[tuple[int, int, str]],
+    scores: Sequence[float],
+    rank_bonus: float,
+) -> int:
+    """The rank of the paper the answer starts from: best ``LEAD_SCORE_WEIGHT x score / top
+    score + its best sentence's relevance`` (without the rank bonus)."""
+    top = max((h.score for h in hits), default=0.0) or 1.0
+    best: dict[int, float] = {}
+    for (rank, _position, _text), score in zip(candidates, scores, strict=True):
+        value = float(score) - rank_bonus / (rank + 1)
+        best[rank] = max(best.get(rank, value), value)
+    if not best:
+        return 0
+    return max(best, key=lambda r: LEAD_SCORE_WEIGHT * hits[r].score / top + best[r])
+
+
 def extractive_answer(
     index: PaperIndex,
     question: str,
@@ -247,8 +270,13 @@ def extractive_answer(
         candidates, lexical_weight=0.25, rank_bonus=0.12, position_penalty=0.01
     )
     scores = np.asarray(relevance)
-    # The first sentence comes from the best paper; the rest by relevance without redundancy.
-    first_pool = [i for i, c in enumerate(candidates) if c[0] == 0] or list(range(len(candidates)))
+    # The first sentence comes from the paper whose retrieval score and best sentence agree
+    # most (a lookup's paper is often second by score but first by its sentence); the rest by
+    # relevance without redundancy.
+    lead = _lead_paper(hits, candidates, relevance, rank_bonus=0.12)
+    first_pool = [i for i, c in enumerate(candidates) if c[0] == lead] or list(
+        range(len(candidates))
+    )
     chosen = [max(first_pool, key=lambda i: scores[i])]
     per_paper = {candidates[chosen[0]][0]: 1}
     while len(chosen) < min(max_sentences, len(candidates)):
