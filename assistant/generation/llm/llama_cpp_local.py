@@ -35,7 +35,7 @@ from assistant.errors import LLMError
 from assistant.generation.llm.base import CallOptions, LLMReply, LLMUsage, TokenFn
 from assistant.generation.llm.failures import DeadlinePassed, one_line, says_context_exceeded
 from assistant.generation.llm.guards import Deadlines
-from assistant.generation.llm.pump import Pump, PumpTimeout
+from assistant.generation.llm.pump import Pump, next_before
 from assistant.generation.llm.reply_reader import StreamReader
 
 if TYPE_CHECKING:
@@ -310,7 +310,7 @@ class LocalGGUFModel:
         try:
             while True:
                 try:
-                    item = self._next(pump, deadlines, shown[0])
+                    item = next_before(pump, deadlines, shown[0])
                 except DeadlinePassed as exc:
                     raise self._deadline_error(exc) from None
                 except Exception as exc:  # raised by llama.cpp in the worker: the call failed
@@ -341,16 +341,6 @@ class LocalGGUFModel:
             reasoning=reader.reasoning,
             stopped=reader.stopped,
         )
-
-    @staticmethod
-    def _next(pump: Pump, deadlines: Deadlines, shown: int) -> Any:
-        remaining = deadlines.remaining()
-        if remaining <= 0:
-            raise DeadlinePassed(deadlines.kind, deadlines.seconds, shown)
-        try:
-            return pump.get(remaining)
-        except PumpTimeout:
-            raise DeadlinePassed(deadlines.kind, deadlines.seconds, shown) from None
 
     def _deadline_error(self, exc: DeadlinePassed) -> LLMError:
         if exc.kind == "first_token":

@@ -34,7 +34,7 @@ from assistant.generation.llm.failures import (
 )
 from assistant.generation.llm.guards import Deadlines
 from assistant.generation.llm.params import sampling_args
-from assistant.generation.llm.pump import Pump, PumpTimeout
+from assistant.generation.llm.pump import Pump, next_before
 from assistant.generation.llm.reply_reader import StreamReader, read_message, reasoning_tokens_of
 from assistant.settings import Settings
 
@@ -224,16 +224,6 @@ class LLMClient:
         args["timeout"] = max(0.05, min(self.settings.llm_timeout, deadlines.remaining() + 0.5))
         return args
 
-    def _wait(self, pump: Pump, deadlines: Deadlines, shown: int) -> Any:
-        """The pump's next item, or DeadlinePassed when the binding deadline passes first."""
-        remaining = deadlines.remaining()
-        if remaining <= 0:
-            raise DeadlinePassed(deadlines.kind, deadlines.seconds, shown)
-        try:
-            return pump.get(remaining)
-        except PumpTimeout:
-            raise DeadlinePassed(deadlines.kind, deadlines.seconds, shown) from None
-
     def _complete_once(
         self, messages: list[dict[str, str]], options: CallOptions, deadlines: Deadlines
     ) -> LLMReply:
@@ -244,7 +234,7 @@ class LLMClient:
 
         pump = Pump(produce, "llm-complete")
         try:
-            response = self._wait(pump, deadlines, 0)
+            response = next_before(pump, deadlines, 0)
         except ValueError as exc:  # the body is not JSON
             raise BadReply("invalid JSON") from exc
         finally:
@@ -293,7 +283,7 @@ class LLMClient:
         try:
             while True:
                 try:
-                    chunk = self._wait(pump, deadlines, shown[0])
+                    chunk = next_before(pump, deadlines, shown[0])
                 except ValueError as exc:  # a data line that is not JSON
                     raise BadReply("a stream event is not valid JSON") from exc
                 if chunk is Pump.END or reader.take(chunk):

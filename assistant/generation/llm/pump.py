@@ -15,9 +15,12 @@ import contextlib
 import queue
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["Producer", "Pump", "PumpTimeout"]
+if TYPE_CHECKING:
+    from assistant.generation.llm.guards import Deadlines
+
+__all__ = ["Producer", "Pump", "PumpTimeout", "next_before"]
 
 _ITEM, _ERROR, _END = "item", "error", "end"
 
@@ -94,3 +97,17 @@ class Pump:
                 self._queue.put((_ERROR, exc))
             return
         self._queue.put((_END, None))
+
+
+def next_before(pump: Pump, deadlines: Deadlines, shown: int) -> Any:
+    """The pump's next item, or DeadlinePassed when the binding deadline passes first
+    (``shown``: how many answer characters the user has seen, for the message)."""
+    from assistant.generation.llm.failures import DeadlinePassed
+
+    remaining = deadlines.remaining()
+    if remaining <= 0:
+        raise DeadlinePassed(deadlines.kind, deadlines.seconds, shown)
+    try:
+        return pump.get(remaining)
+    except PumpTimeout:
+        raise DeadlinePassed(deadlines.kind, deadlines.seconds, shown) from None
