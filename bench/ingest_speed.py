@@ -11,8 +11,9 @@ Runs alternate ours / default / ours / default (``--together``: each round's two
 time), so that the load other processes put on the machine falls on both alike; each run's wall
 time, CPU time, peak memory (the process's own accounting, os.wait4) and the load average
 before it are recorded. Before the timed runs, one
-untimed run of ours (3 papers) derives the int8 model into the user's cache, as any earlier use
-would have. A run for one corpus keeps the other corpus's figures in the results file.
+untimed run of ours (3 papers) warms the disk cache and the imports; each timed run of ours
+derives the int8 model into its new index folder (2-3 s), as a first ingest does.
+A run for one corpus keeps the other corpus's figures in the results file.
 Reads ../shared/bench in place; writes bench/results/ingest-speed.json.
 """
 
@@ -127,7 +128,7 @@ def compare(corpus: str, sample: Path, papers: int, rounds: int, tmp: Path, toge
 
     first = sample.with_name("warm-up.jsonl")
     first.write_text("".join(sample.read_text(encoding="utf-8").splitlines(True)[:3]))
-    # Derives the int8 model into the user's cache if it is not there yet, as any earlier use.
+    # Warms the disk cache and the imports (each timed run still derives its own int8 model).
     warm = run([assistant, "ingest", str(first), "--index", str(tmp / "warm-up"), "--json"], env)
     runs: dict[str, list[dict]] = {"ours": [], "default": []}
     for n in range(1, rounds + 1):
