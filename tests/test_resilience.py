@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -171,50 +170,13 @@ def test_input_streamed_in_small_windows_equals_an_index_built_in_one_go(
 # --- Chroma server mode ------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Chroma server (the ``chroma`` command of the chromadb package) on loopback."""
-    import urllib.request
+    from chroma_server import run_chroma
 
-    chroma = Path(sys.executable).parent / "chroma"
-    assert chroma.is_file(), f"chromadb's server command is missing: {chroma}"
-    port = free_port()
-    data = tmp_path_factory.mktemp("chroma-server")
-    log = (data / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            str(chroma),
-            "run",
-            "--path",
-            str(data / "db"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1):
-                break
-        except OSError:
-            assert proc.poll() is None, (data / "server.log").read_text()
-            assert time.monotonic() < deadline, "the Chroma server did not start in 60 s"
-            time.sleep(0.2)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
-    log.close()
+    with run_chroma(tmp_path_factory.mktemp("chroma-server")) as url:
+        yield url
 
 
 def test_ingest_search_and_ask_through_a_chroma_server(
@@ -252,6 +214,8 @@ def test_ingest_search_and_ask_through_a_chroma_server(
 
 
 def test_unreachable_chroma_server_is_a_clear_error(run_cli: Any, tmp_path: Path) -> None:
+    from chroma_server import free_port
+
     url = f"http://127.0.0.1:{free_port()}"
     # Building the demo corpus writes its vectors to the server (an empty --index folder no
     # longer builds it on a search: tests/test_demo_corpus.py).
