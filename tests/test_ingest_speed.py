@@ -1,5 +1,6 @@
 """What makes ingest fast and complete: the int8 MiniLM's exact graph rewrites, the derived
-model's cache, and chunks that hold every word piece of an abstract."""
+model's cache, chunks that hold every word piece of an abstract (cut by bisection), and the
+next batch embedded while the last one is written."""
 
 from __future__ import annotations
 
@@ -177,3 +178,74 @@ def test_a_word_longer_than_a_chunk_is_cut_between_characters_not_truncated() ->
     lengths = embedder.count_tokens([embedded_text(title, c.text) for c in chunks])
     assert max(lengths) <= 128 and len(chunks) >= 3
     assert "".join("".join(c.text for c in chunks).split()) == "".join(abstract.split())
+
+
+def test_a_long_sentence_is_cut_where_counting_word_by_word_would_cut_it() -> None:
+    """The bisection finds the same cuts as adding one word at a time while the run fits."""
+    from assistant.ingest.chunking import _split_long
+
+    embedder = MiniLMEmbedder()
+    count = embedder.count_tokens
+    sentence = (
+        "Transthyretin amyloid cardiomyopathy (ATTR-CM) is underdiagnosed; tafamidis reduced "
+        "all-cause mortality and cardiovascular hospitalizations in 441 patients, p<0.001."
+    )
+    words = sentence.split() * 9
+    budget = 40
+    expected: list[str] = []
+    current: list[str] = []
+    for word in words:  # the reference: one count per word
+        if current and count([" ".join([*current, word])])[0] - 2 > budget:
+            expected.append(" ".join(current))
+            current = [word]
+        else:
+            current.append(word)
+    expected.append(" ".join(current))
+
+    parts = _split_long(" ".join(words), budget, count)
+    assert parts == expected and len(parts) > 5
+    assert all(n - 2 <= budget for n in count(parts))
+
+
+class _FailingOnCall:
+    """The real embedder, whose ``embed`` fails on call number ``fail_on``."""
+
+    def __init__(self, real: object, fail_on: int) -> None:
+        self.real, self.fail_on, self.calls = real, fail_on, 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.real, name)
+
+    def embed(self, texts: list[str], *args: object, **kwargs: object) -> np.ndarray:
+        self.calls += 1
+        if self.calls == self.fail_on:
+            raise RuntimeError("the model failed")
+        return self.real.embed(texts, *args, **kwargs)  # type: ignore[attr-defined]
+
+
+def test_a_batch_embedded_ahead_that_fails_leaves_the_batches_before_it_committed(
+    tmp_path: Path,
+) -> None:
+    """Batch k+1 is embedded in a worker while batch k is written: a failure there reaches the
+    caller, batch k stays committed, and the next ingest finishes the job."""
+    from assistant.index.paper_index import PaperIndex
+    from assistant.records import Paper
+
+    papers = [
+        Paper(paper_id=f"p{i}", title=f"Paper {i} on topic {i}", abstract=f"{TEXTS[i % 3]} {i}.")
+        for i in range(6)
+    ]
+    settings = Settings(index_dir=tmp_path / "index", ingest_batch_papers=2)
+    index = PaperIndex(settings)
+    failing = _FailingOnCall(index.embedder, fail_on=2)
+    index.__dict__["embedder"] = failing
+    with pytest.raises(RuntimeError, match="the model failed"):
+        index.ingest(papers)
+    assert {p.paper_id for p in index.catalog.iter_papers()} == {"p0", "p1"}
+    index.close()
+
+    index = PaperIndex(settings)
+    report = index.ingest(papers)
+    assert (report.added, report.unchanged) == (4, 2)
+    assert index.catalog.count_papers() == 6 and index.catalog.count_chunks() == 6
+    index.close()

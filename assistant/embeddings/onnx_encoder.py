@@ -107,13 +107,20 @@ class OnnxSentenceEncoder:
                 return name, False
         return names[0], True
 
+    @cached_property
+    def _counting_tokenizer(self) -> Any:
+        """A second tokenizer, without truncation: counting never reconfigures the one that
+        embeds, so chunking may run while another thread embeds."""
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_file(str(self.tokenizer_path))
+        tokenizer.no_padding()
+        tokenizer.no_truncation()
+        return tokenizer
+
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Word pieces per text (special tokens included), without truncation or prefix."""
-        self._tokenizer.no_truncation()
-        try:
-            return [len(e.ids) for e in self._tokenizer.encode_batch(list(texts))]
-        finally:
-            self._tokenizer.enable_truncation(max_length=self.max_tokens)
+        return [len(e.ids) for e in self._counting_tokenizer.encode_batch(list(texts))]
 
     def _batches(self, order: list[int], lengths: list[int]) -> Iterator[list[int]]:
         """Consecutive slices of ``order`` (sorted by ``lengths``): at most ``batch_size`` texts,

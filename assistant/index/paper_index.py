@@ -20,14 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assistant.errors import AssistantError, IndexMismatchError
-from assistant.index.catalog import Catalog, content_hash
+from assistant.index.catalog import Catalog
 from assistant.index.fingerprint import index_fingerprint  # noqa: F401 - re-exported
-from assistant.ingest.chunking import (
-    Chunk,
-    chunk_paper,
-    embedded_text,
-    split_sentences,
-)
+from assistant.index.ingest_run import IngestRun, ProgressFn
 from assistant.records import IngestReport, Paper
 
 if TYPE_CHECKING:
@@ -40,7 +35,6 @@ if TYPE_CHECKING:
     from assistant.index.shipped_vectors import ShippedVectors
     from assistant.settings import Settings
 
-ProgressFn = Callable[[int, int], None]
 # Papers held in memory at once by a streamed ingest (read, deduplicated, embedded, committed).
 INGEST_WINDOW = 4096
 
@@ -304,75 +298,6 @@ class PaperIndex:
         for attr in ("lexical", "dense"):
             self.__dict__.pop(attr, None)
 
-    def _ingest_batch(
-        self, batch: list[tuple[Paper, str]], known: dict[str, tuple[str, int]]
-    ) -> int:
-        """Chunk, embed, upsert into Chroma, then commit to the catalog. Returns chunks embedded."""
-        entries: list[tuple[Paper, str, list[Chunk]]] = []
-        texts: list[str] = []
-        for paper, digest in batch:
-            chunks = chunk_paper(
-                paper.paper_id,
-                paper.title,
-                split_sentences(paper.abstract),
-                self.embedder.count_tokens,
-                self.settings.chunk_tokens,
-                self.settings.chunk_overlap_sentences,
-            )
-            entries.append((paper, digest, chunks))
-            texts.extend(embedded_text(paper.title, c.text) for c in chunks)
-        # The same text is embedded once, even when several chunks carry it.
-        distinct = list(dict.fromkeys(texts))
-        embed = (self.shipped_vectors or self.embedder).embed  # shipped: known texts looked up
-        vectors_of_distinct = embed(distinct) if distinct else None
-        row_of = {text: i for i, text in enumerate(distinct)}
-        import numpy as np
-
-        rows = [row_of[t] for t in texts]
-        vectors = (
-            vectors_of_distinct[rows]
-            if vectors_of_distinct is not None
-            else np.zeros((0, self.embedder.dim), np.float32)
-        )
-        ids, documents, metadatas, paper_of = [], [], [], []
-        for paper, _digest, chunks in entries:
-            for chunk in chunks:
-                ids.append(chunk.chunk_id)
-                documents.append(chunk.text)
-                meta: dict[str, str | int | float] = {
-                    "paper_id": paper.paper_id,
-                    "ordinal": chunk.ordinal,
-                }
-                if paper.year is not None:
-                    meta["year"] = paper.year
-                if paper.source:
-                    meta["source"] = paper.source
-                metadatas.append(meta)
-                paper_of.append(paper.paper_id)
-        if ids:
-            self.store.upsert(ids, vectors, documents, metadatas)
-        stale = [
-            f"{paper.paper_id}#{n}"
-            for paper, _digest, chunks in entries
-            for n in range(len(chunks), known.get(paper.paper_id, ("", 0))[1])
-        ]
-        if stale:
-            self.store.delete(stale)
-        if self.shared is not None:  # under the server's lock, after what others committed
-            entries = self.shared.commit(entries)
-            kept = {paper.paper_id for paper, _digest, _chunks in entries}
-            ids, paper_of, vectors = _only(kept, ids, paper_of, vectors)
-        else:
-            self.catalog.write_papers(entries)
-        # Derived indexes follow the committed state.
-        replaced = {paper.paper_id for paper, _d, _c in entries}
-        self.dense.remove_papers(replaced)
-        if ids:
-            self.dense.put(ids, paper_of, vectors)
-        for paper, _digest, _chunks in entries:
-            self.lexical.add(paper.paper_id, paper.title, paper.abstract)
-        return len(distinct)
-
     def holds_only_demo(self) -> bool:
         """True when the index holds the bundled demo corpus and nothing else."""
         from assistant.index.shipped_vectors import DEMO_META, ONLY_DEMO
@@ -410,78 +335,3 @@ class PaperIndex:
             "year_range": list(stats.year_range),
             "chroma_url": stats.chroma_url,
         }
-
-
-def _only(kept: set[str], ids: list[str], owners: list[str], vectors: Any) -> tuple[Any, ...]:
-    """The chunk rows of the kept papers."""
-    rows = [i for i, owner in enumerate(owners) if owner in kept]
-    return [ids[i] for i in rows], [owners[i] for i in rows], vectors[rows]
-
-
-class IngestRun:
-    """One ingest in progress: each window of papers is deduplicated, embedded and committed.
-
-    A paper id seen in an earlier window of the same run is merged into the committed paper
-    (as :func:`~assistant.ingest.readers.merge_duplicates` does within a window), so streaming the
-    input gives the same index as reading it whole.
-    """
-
-    def __init__(self, index: PaperIndex, progress: ProgressFn | None, total: int) -> None:
-        self.index = index
-        self.report = IngestReport()
-        self.progress = progress
-        self.total = total
-        self.done = 0
-        self.changed = False
-        self._seen: set[str] = set()
-        if progress:
-            progress(0, total)
-
-    def add(self, papers: list[Paper]) -> None:
-        """Ingest one window of papers."""
-        from assistant.index.merging import merge_window
-
-        index, report = self.index, self.report
-        # Duplicates in the window, of this run's earlier windows and of indexed papers.
-        unique, again, merged = merge_window(papers, index.catalog, self._seen)
-        report.duplicates_merged += merged
-        self._seen.update(p.paper_id for p in unique)
-        fingerprint = index.spec["fingerprint"]
-        known = index.catalog.hashes(p.paper_id for p in unique)
-        to_embed: list[tuple[Paper, str]] = []
-        unchanged: list[Paper] = []
-        for paper in unique:
-            digest = content_hash(paper, fingerprint)
-            previous = known.get(paper.paper_id)
-            counted = paper.paper_id not in again  # a repeat was counted in its first window
-            if previous is not None and previous[0] == digest:
-                report.unchanged += counted
-                unchanged.append(paper)
-                continue
-            if previous is None:
-                report.added += 1
-            elif counted:
-                report.updated += 1
-            to_embed.append((paper, digest))
-        if unchanged and index.shared is not None:
-            index.shared.publish(unchanged)  # and to the server, if changed or not there
-        elif unchanged:
-            index.catalog.update_metadata(unchanged)
-            self.changed = True
-        self._advance(len(papers) - len(to_embed), embedded=False)
-        step = index.settings.ingest_batch_papers
-        for start in range(0, len(to_embed), step):
-            batch = to_embed[start : start + step]
-            report.chunks_embedded += index._ingest_batch(batch, known)
-            self.changed = True
-            self._advance(len(batch))
-        if to_embed:
-            index.lexical.compact()
-
-    def _advance(self, papers: int, embedded: bool = True) -> None:
-        self.done += papers
-        skipped = getattr(self.progress, "skipped", None)  # papers/s counts embedded ones only
-        if not embedded and papers and callable(skipped):
-            skipped(papers)
-        if self.progress and papers:
-            self.progress(min(self.done, self.total), self.total)

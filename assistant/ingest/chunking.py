@@ -94,6 +94,23 @@ def embedded_text(title: str, chunk_text: str) -> str:
     return f"{title}. {chunk_text}" if title else chunk_text
 
 
+def precounted(
+    count_tokens: Callable[[Sequence[str]], list[int]], texts: Sequence[str]
+) -> Callable[[Sequence[str]], list[int]]:
+    """``count_tokens`` with the counts of ``texts`` taken in one call: the tokenizer works on
+    a long list in parallel, and a paper's title and sentences are then looked up."""
+    distinct = list(dict.fromkeys(texts))
+    known = dict(zip(distinct, count_tokens(distinct), strict=True))
+
+    def count(batch: Sequence[str]) -> list[int]:
+        missing = [t for t in batch if t not in known]
+        if missing:
+            known.update(zip(missing, count_tokens(missing), strict=True))
+        return [known[t] for t in batch]
+
+    return count
+
+
 def chunk_paper(
     paper_id: str,
     title: str,
@@ -147,16 +164,19 @@ def _split_long(
     for word in sentence.split():
         words.extend(_split_word(word, budget, count_tokens))
     parts: list[str] = []
-    current: list[str] = []
-    for word in words:
-        trial = " ".join([*current, word])
-        if current and count_tokens([trial])[0] - 2 > budget:
-            parts.append(" ".join(current))
-            current = [word]
-        else:
-            current.append(word)
-    if current:
-        parts.append(" ".join(current))
+    start = 0
+    while start < len(words):
+        # The longest run words[start:end] that fits, found by bisection: a run's count only
+        # grows with its length, so this is the greedy cut with log(n) counts instead of n.
+        low, high = start + 1, len(words)  # one word always fits (_split_word made it so)
+        while low < high:
+            middle = (low + high + 1) // 2
+            if count_tokens([" ".join(words[start:middle])])[0] - 2 <= budget:
+                low = middle
+            else:
+                high = middle - 1
+        parts.append(" ".join(words[start:low]))
+        start = low
     return parts
 
 
