@@ -381,6 +381,10 @@ def test_metadata_change_is_applied_without_embedding(tmp_path: Path) -> None:
     assert (report.updated, report.unchanged, counter.texts) == (0, 3, 0)
     paper = index.catalog.get_paper("c")
     assert paper is not None and paper.year == 2024
+    # The chunks' metadata in Chroma follows: a server-side search filters on it.
+    probe = np.ones(index.embedder.dim, np.float32)
+    assert {pid for pid, _cos in index.store.nearest(probe, 5, where={"year": 2024})} == {"c"}
+    assert "c" not in {pid for pid, _ in index.store.nearest(probe, 5, where={"year": 2020})}
     index.close()
 
 

@@ -163,6 +163,16 @@ class VectorStore:
                 metadatas=list(metadatas[start : start + step]),
             )
 
+    def update_metadata(
+        self, ids: Sequence[str], metadatas: Sequence[dict[str, str | int | float | None]]
+    ) -> None:
+        """Change stored chunks' metadata in place (a key set to None is removed)."""
+        for start in range(0, len(ids), 4096):
+            self._collection.update(
+                ids=list(ids[start : start + 4096]),
+                metadatas=list(metadatas[start : start + 4096]),
+            )
+
     def delete(self, ids: Sequence[str]) -> None:
         for start in range(0, len(ids), 4096):
             self._collection.delete(ids=list(ids[start : start + 4096]))

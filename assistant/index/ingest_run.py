@@ -109,20 +109,14 @@ def embed_batch(index: IngestTarget, chunked: ChunkedBatch) -> np.ndarray:
 def commit_batch(index: IngestTarget, chunked: ChunkedBatch, vectors: Any, known: Known) -> int:
     """Upsert into Chroma, commit to the catalog, update BM25 and the mirror; chunks embedded."""
     entries = chunked.entries
+    from assistant.index.chroma_store import chunk_metadata
+
     ids, documents, metadatas, paper_of = [], [], [], []
     for paper, _digest, chunks in entries:
         for chunk in chunks:
             ids.append(chunk.chunk_id)
             documents.append(chunk.text)
-            meta: dict[str, str | int | float] = {
-                "paper_id": paper.paper_id,
-                "ordinal": chunk.ordinal,
-            }
-            if paper.year is not None:
-                meta["year"] = paper.year
-            if paper.source:
-                meta["source"] = paper.source
-            metadatas.append(meta)
+            metadatas.append(chunk_metadata(paper, chunk.ordinal))
             paper_of.append(paper.paper_id)
     if ids:
         index.store.upsert(ids, vectors, documents, metadatas)
@@ -147,6 +141,34 @@ def commit_batch(index: IngestTarget, chunked: ChunkedBatch, vectors: Any, known
     for paper, _digest, _chunks in entries:
         index.lexical.add(paper.paper_id, paper.title, paper.abstract)
     return len(chunked.distinct)
+
+
+def refresh_chunk_filters(index: IngestTarget, papers: list[Paper], known: Known) -> None:
+    """Papers whose text is unchanged but whose year or source changed: their chunks' metadata
+    in Chroma follows (search filters on a server read it as ``where`` clauses). Called before
+    the catalog takes the new metadata."""
+    before = index.catalog.get_papers([p.paper_id for p in papers])
+    ids: list[str] = []
+    metadatas: list[dict[str, str | int | float | None]] = []
+    for paper in papers:
+        old = before.get(paper.paper_id)
+        if old is None:
+            continue
+        source = old.source or paper.source  # as the catalog keeps it: the first source stays
+        if (old.year, old.source) == (paper.year, source):
+            continue
+        for ordinal in range(known[paper.paper_id][1]):
+            ids.append(f"{paper.paper_id}#{ordinal}")
+            metadatas.append(
+                {
+                    "paper_id": paper.paper_id,
+                    "ordinal": ordinal,
+                    "year": paper.year,  # None removes the key
+                    "source": source or None,
+                }
+            )
+    if ids:
+        index.store.update_metadata(ids, metadatas)
 
 
 def _only(kept: set[str], ids: list[str], owners: list[str], vectors: Any) -> tuple[Any, ...]:
@@ -200,6 +222,8 @@ class IngestRun:
             elif counted:
                 report.updated += 1
             to_embed.append((paper, digest))
+        if unchanged:
+            refresh_chunk_filters(index, unchanged, known)
         if unchanged and index.shared is not None:
             index.shared.publish(unchanged)  # and to the server, if changed or not there
         elif unchanged:
