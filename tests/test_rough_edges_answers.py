@@ -167,6 +167,29 @@ def test_library_checks_filters_and_question_filters_explain(dated_index: PaperI
     )
 
 
+def test_year_and_source_filters_read_ids_alone_and_match_the_full_check(
+    dated_index: PaperIndex,
+) -> None:
+    """Year and source filters are answered from the catalog's ids (no records read); the
+    answer is the one checking every record gives."""
+    retriever = Retriever(dated_index)
+    sources = [s for s, _ in dated_index.catalog.sources()]
+    cases = [
+        SearchFilters(year_from=2020),
+        SearchFilters(year_from=2019, year_to=2021),
+        SearchFilters(year_to=2030, source=sources[-1]),
+        SearchFilters(source=sources[0]),
+        SearchFilters(year_from=2019, venue="e"),  # venue: every record is checked
+    ]
+    for filters in cases:
+        full = {p.paper_id for p in dated_index.catalog.iter_papers() if filters.matches(p)}
+        assert retriever.allowed_papers(filters) == full, filters
+        assert retriever.allowed_papers(filters, {"nope", *sorted(full)[:1]}) == set(
+            sorted(full)[:1]
+        )
+    assert retriever.allowed_papers(SearchFilters(year_from=2020)), "the case has papers"
+
+
 def test_question_year_on_papers_without_years_says_why(bundled_index_dir: Path) -> None:
     index = api.open_index(Settings(index_dir=bundled_index_dir))
     try:

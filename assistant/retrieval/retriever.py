@@ -92,11 +92,13 @@ class Retriever:
         if filters.is_empty():
             return None if paper_ids is None else set(paper_ids)
         catalog = self.index.catalog
+        bounds = {"year_from": filters.year_from, "year_to": filters.year_to}
+        if not (filters.venue or filters.author or filters.metadata):  # SQL says it all
+            ids = catalog.paper_ids(**bounds, source=filters.source)
+            return ids if paper_ids is None else ids & set(paper_ids)
         return {
             paper.paper_id
-            for paper in catalog.iter_papers(
-                year_from=filters.year_from, year_to=filters.year_to, source=filters.source
-            )
+            for paper in catalog.iter_papers(**bounds, source=filters.source)
             if filters.matches(paper) and (paper_ids is None or paper.paper_id in paper_ids)
         }
 
