@@ -105,6 +105,48 @@ def ingest_bundled(
     return report
 
 
+def publish_index(
+    index: PaperIndex, local_dir: str | Path, progress: ProgressFn | None = None
+) -> int:
+    """Put an index built in a local folder onto the Chroma server ``index`` is shared on: the
+    papers' records and their chunk vectors, nothing embedded again. Returns the papers
+    published; every member sees them at its next command."""
+    from assistant.index.chroma_store import local_collection_prefix
+    from assistant.index.server_sync import publish_local
+
+    folder = Path(local_dir).expanduser()
+    if index.shared is None:
+        raise UsageError(
+            "Publishing needs a Chroma server to publish to.",
+            hint="Set ASSISTANT_CHROMA_URL (or pass --chroma URL) to the lab's server.",
+        )
+    if not (folder / "catalog.sqlite").is_file():
+        raise UsageError(
+            f"{folder} holds no index (no catalog.sqlite).",
+            hint="Give the folder a local 'assistant ingest --index DIR' built.",
+        )
+    if folder.resolve() == index.dir.resolve():
+        raise UsageError(
+            f"{folder} is this member's cache folder for the server, not a local index.",
+            hint="Pass another --index for the server's cache, or publish another folder.",
+        )
+    prefix = local_collection_prefix(folder, index.spec["fingerprint"])
+    if prefix is None:
+        raise UsageError(
+            f"{folder} holds no vectors made with {index.spec['embedding_model']!r} and chunks "
+            f"of {index.spec['chunk_tokens']} tokens, the settings of this server's index.",
+            hint="Publish with the embedding and chunk settings the local index was built with.",
+        )
+    local_settings = index.settings.model_copy(
+        update={"index_dir": folder, "chroma_url": None, "chroma_token": None, "collection": prefix}
+    )
+    local = PaperIndex(local_settings)
+    try:
+        return publish_local(local.catalog, index.shared, local.store, progress)
+    finally:
+        local.close()
+
+
 def search(index: PaperIndex, query: str, options: RetrievalOptions | None = None) -> SearchResult:
     """Hybrid search over the index.
 

@@ -481,23 +481,17 @@ def test_a_local_index_is_published_to_a_server(
     tmp_path: Path,
     small_index_dir: Path,
     member,  # noqa: ANN001
-    chroma_url: str,
 ) -> None:
     from assistant.api import open_index
-    from assistant.errors import IndexMismatchError
-    from assistant.index.server_sync import publish_local
     from assistant.retrieval.retriever import Retriever
     from assistant.settings import Settings
 
-    b = member("b")
-    local = open_index(Settings(index_dir=small_index_dir))
-    server_settings = Settings(
-        index_dir=tmp_path / "a", chroma_url=chroma_url, collection=b.collection
-    )
-    publisher = open_index(server_settings)
-    assert publisher.shared is not None
-    assert publish_local(local.catalog, publisher.shared, local.store) == 24
-    publisher.close()
+    a, b = member("a"), member("b")
+    local = open_index(Settings(index_dir=small_index_dir))  # collection "papers", not the lab's
+    code, out, err = a(["publish", str(small_index_dir), "--json"])
+    assert code == 0, err
+    assert json.loads(out) == {"published": 24, "papers": 24}
+    assert not _embedded(a.log, "passage")  # the vectors came from the local index
     code, out, err = b(["stats", "--json"])
     assert code == 0, err
     assert json.loads(out)["papers"] == 24 and "24 papers" in err
@@ -507,10 +501,14 @@ def test_a_local_index_is_published_to_a_server(
     assert code == 0, err
     want = [hit.paper_id for hit in Retriever(local).search(query).results]
     assert [hit["paper_id"] for hit in json.loads(out)["results"]] == want
-    assert not _embedded(b.log, "passage")  # the vectors came from the local index
-    other = open_index(server_settings.model_copy(update={"chunk_tokens": 64}), rebuild=True)
-    assert other.shared is not None
-    with pytest.raises(IndexMismatchError, match="chunks of 128 tokens"):
-        publish_local(local.catalog, other.shared, local.store)
-    other.close()
+    assert not _embedded(b.log, "passage")
     local.close()
+
+    # A new shared index of other chunks: the local index has no vectors for it.
+    other = member("c", ASSISTANT_CHUNK_TOKENS="64", ASSISTANT_COLLECTION=a.collection + "c64")
+    code, _out, err = other(["publish", str(small_index_dir)])
+    assert code != 0 and "chunks of 64 tokens" in err and "Hint:" in err
+    code, _out, err = a(["publish", str(tmp_path / "nowhere")])
+    assert code != 0 and "holds no index" in err
+    code, _out, err = a(["publish", str(small_index_dir)], ASSISTANT_CHROMA_URL="")
+    assert code != 0 and "needs a Chroma server" in err and "ASSISTANT_CHROMA_URL" in err

@@ -1,5 +1,5 @@
 """The index commands: ``ingest``, ``search``, ``eval``, ``papers`` (and ``papers show``),
-``stats`` and ``config``.
+``stats``, ``publish`` and ``config``.
 
 Plain functions, registered on the app by :mod:`assistant.cli.root`; ``papers_app`` is the
 ``papers`` sub-command group. They parse, call the library (imported inside them) and hand the
@@ -359,6 +359,36 @@ def stats(
             render.print_json(info)
             return
         render_index.print_stats(info)
+
+
+def publish(
+    local_index: Annotated[
+        Path, typer.Argument(help="The folder of a local index to put on the server.")
+    ],
+    index_dir: IndexOpt = None,
+    chroma_url: ChromaOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Put a local index onto the Chroma server (ASSISTANT_CHROMA_URL), so that the lab shares
+    it: its papers and their vectors, nothing embedded again."""
+    with common.errors():
+        from assistant.api import publish_index
+
+        settings = common.settings(index_dir=index_dir, chroma_url=chroma_url)
+        index = common.open_index(settings)
+        update, close = common.progress_bar("Publishing")
+        try:
+            published = publish_index(index, local_index, progress=update)
+        finally:
+            close()
+        total = index.catalog.count_papers()
+        if as_json:
+            render.print_json({"published": published, "papers": total})
+            return
+        render.message(
+            f"Published {published} papers from {local_index} to {settings.chroma_url}; "
+            f"the shared index holds {total} papers."
+        )
 
 
 def config(as_json: JsonOpt = False) -> None:

@@ -104,6 +104,21 @@ def connect(
     return client
 
 
+def local_collection_prefix(index_dir: Path, fingerprint: str) -> str | None:
+    """The collection-name prefix a local index folder's chunks were stored under (its
+    ``collection`` setting then), found by the fingerprint; None if the folder has none."""
+    client = connect(index_dir, None)
+    try:
+        names = [getattr(c, "name", c) for c in client.list_collections()]
+    finally:
+        close = getattr(client, "close", None)
+        if close is not None:
+            close()
+    suffix = f"-{fingerprint}"
+    found = sorted(str(n)[: -len(suffix)] for n in names if str(n).endswith(suffix))
+    return found[0] if found else None
+
+
 def chunk_metadata(paper: Paper, ordinal: int) -> dict[str, str | int | float]:
     """What a chunk carries for search filters (``where`` clauses): its paper, year, source."""
     meta: dict[str, str | int | float] = {"paper_id": paper.paper_id, "ordinal": ordinal}

@@ -332,7 +332,12 @@ class SharedIndex:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def publish_local(source: Catalog, shared: SharedIndex, vectors: VectorStore | None) -> int:
+def publish_local(
+    source: Catalog,
+    shared: SharedIndex,
+    vectors: VectorStore | None,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
     """Write a local index's papers to the server as records (and, with ``vectors``, the local
     Chroma store, their chunk vectors too; without it the server holds them already, e.g. it
     serves a copy of the local folder's ``chroma/``). Returns the papers written.
@@ -361,6 +366,8 @@ def publish_local(source: Catalog, shared: SharedIndex, vectors: VectorStore | N
             head = shared.records.head() or shared._new_head()
             shared._pull(head)
             shared._write(entries, head)
+        if progress is not None:
+            progress(min(start + WINDOW // 2, len(ids)), len(ids))
     return len(ids)
 
 
