@@ -209,24 +209,51 @@ def measure(index: PaperIndex, corpus: Corpus) -> dict[str, dict[str, dict[str, 
     return out
 
 
-def first_citations(index: PaperIndex, corpus: Corpus) -> dict[str, float]:
-    """Extractive answers to the answerable lookups: share whose first citation is a gold paper
-    (an abstention counts as wrong), per part."""
+def extractive_citations(
+    index: PaperIndex, corpus: Corpus, score_share: float | None = None
+) -> dict[str, dict[str, float]]:
+    """Extractive answers to the answerable lookups, topic questions and claims, per part: the
+    share of lookups whose first citation is a gold paper (an abstention counts as wrong), and
+    over the answers given, the cited papers' precision (share that are gold) and recall (share
+    of the gold cited). ``score_share``: another QUOTE_SCORE_SHARE than the product's, to
+    compare (0: the 5 best papers all quoted, as before it)."""
     from assistant.api import ask
+    from assistant.generation import answer as answer_module
     from assistant.generation.answer import CitationRegistry
 
     titles = {p.title: p.paper_id for p in index.catalog.iter_papers()}
     settings = Settings(index_dir=index.dir)  # no model configured: extractive
-    out: dict[str, float] = {}
-    for part in ("tune", "heldout"):
-        items = [it for it in corpus.items if it.part == part and it.kind == "lookup"]
-        questions, _ = resolve_gold([it.question for it in items], titles, set(titles.values()))
-        right = 0
-        for q in questions:
-            answer = ask(index, q.question, settings, registry=CitationRegistry())
-            cited = answer.citations[0].paper_id if answer.citations else None
-            right += (not answer.abstained) and cited in set(q.gold)
-        out[part] = right / len(questions) if questions else float("nan")
+    product = answer_module.QUOTE_SCORE_SHARE
+    if score_share is not None:
+        answer_module.QUOTE_SCORE_SHARE = score_share
+    out: dict[str, dict[str, float]] = {}
+    try:
+        for part in ("tune", "heldout"):
+            got: dict[str, float] = {}
+            for kind in ("lookup", "topic", "claim"):
+                items = [it for it in corpus.items if it.part == part and it.kind == kind]
+                questions, _ = resolve_gold(
+                    [it.question for it in items], titles, set(titles.values())
+                )
+                first = precision = recall = 0.0
+                answered = 0
+                for q in questions:
+                    answer = ask(index, q.question, settings, registry=CitationRegistry())
+                    if answer.abstained or not answer.citations:
+                        continue
+                    cited, gold = [c.paper_id for c in answer.citations], set(q.gold)
+                    answered += 1
+                    first += cited[0] in gold
+                    precision += len(gold & set(cited)) / len(cited)
+                    recall += len(gold & set(cited)) / len(gold)
+                if kind == "lookup" and questions:
+                    got["lookup first"] = first / len(questions)
+                if answered:
+                    got[f"{kind} precision"] = precision / answered
+                    got[f"{kind} recall"] = recall / answered
+            out[part] = got
+    finally:
+        answer_module.QUOTE_SCORE_SHARE = product
     return out
 
 
@@ -282,13 +309,18 @@ def main() -> None:
         results = measure(index, corpus)
         print_table(f"{corpus.name}: {len(corpus.papers)} papers", results)
         report[corpus.name] = results
+        product = extractive_citations(index, corpus)
+        before = extractive_citations(index, corpus, score_share=0.0)
+        report[f"{corpus.name} extractive citations"] = {"product": product, "all 5": before}
         if corpus.name == "bundled":
-            cited = first_citations(index, corpus)
-            report["bundled first citation"] = cited
-            print(
-                "extractive answers, first citation is a gold paper (answerable lookups): "
-                f"tune {cited['tune']:.3f} / held-out {cited['heldout']:.3f}"
-            )
+            report["bundled first citation"] = {p: product[p]["lookup first"] for p in product}
+        print("\nextractive answers (tune / held-out), papers quoted as shipped | all 5 quoted:")
+        for key in product["tune"]:
+            cells = [
+                " / ".join(f"{got[part].get(key, float('nan')):.3f}" for part in product)
+                for got in (product, before)
+            ]
+            print(f"  {key}: {cells[0]} | {cells[1]}")
         ids = {p.title: p.paper_id for p in corpus.papers} | {
             p.paper_id: p.paper_id for p in corpus.papers
         }

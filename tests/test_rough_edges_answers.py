@@ -243,6 +243,31 @@ def test_extractive_quotes_show_a_sources_numbers_as_parentheses(dated_index: Pa
     assert checked.removed == [] and set(checked.used) == numbers
 
 
+def test_an_extractive_answer_quotes_only_papers_scoring_near_the_best(
+    dated_index: PaperIndex,
+) -> None:
+    """A lookup whose paper stands out is answered from it alone, not padded with the next
+    four; papers scoring close to the best are quoted beside it; the sources stay the five."""
+    from assistant.generation.answer import QUOTE_SCORE_SHARE, quoted_papers
+
+    result = Retriever(dated_index).search(BEEKEEPING_Q, RetrievalOptions(k=5))
+    scores = [h.score for h in result.results]
+    assert scores[1] < QUOTE_SCORE_SHARE * scores[0]  # the case: one paper stands out
+    answer = extractive_answer(dated_index, BEEKEEPING_Q, result, CitationRegistry())
+    assert [c.paper_id for c in answer.citations] == ["bracketed-2021"]
+    assert len(answer.sources) == 5
+
+    close = [
+        h.model_copy(update={"score": s})
+        for h, s in zip(result.results, [2.0, 1.5, 1.3, 0.4, 0.1], strict=False)
+    ]
+    assert [h.score for h in quoted_papers(close)] == [2.0, 1.5]
+    negative = [
+        h.model_copy(update={"score": -s}) for h, s in zip(result.results, [1.0, 2.0], strict=False)
+    ]
+    assert quoted_papers(negative) == negative  # no positive best: nothing to compare with
+
+
 def test_quote_text_rewrites_every_citation_shape() -> None:
     assert quote_text("as in [7], [3, 5-7] and [ 12 ]; not [a1] or [x]") == (
         "as in (7), (3, 5-7) and (12); not [a1] or [x]"
