@@ -284,7 +284,7 @@ def extractive_answer(
     if not candidates:
         return Answer(question=question, answer="", mode="extractive", abstained=True)
     relevance, sentence_vectors = SentenceScorer(index, question).relevance(
-        candidates, lexical_weight=0.25, rank_bonus=0.12, position_penalty=0.01
+        candidates, lexical_weight=0.25, rank_bonus=0.12
     )
     scores = np.asarray(relevance)
     # The first sentence comes from the paper whose retrieval score and best sentence agree

@@ -7,8 +7,8 @@ it, each on purpose different:
   search embeds nothing but the query;
 * :meth:`SentenceScorer.best_by_cosine` (cite, related work): closest sentence by cosine, ties
   broken by word overlap;
-* :meth:`SentenceScorer.relevance` (extractive answers): cosine plus weighted overlap, a bonus
-  for better-ranked papers and a penalty for sentences late in the abstract;
+* :meth:`SentenceScorer.relevance` (extractive answers): cosine plus weighted overlap and a
+  bonus for better-ranked papers;
 * :meth:`SentenceScorer.cosine_and_overlap` (attribution, :mod:`assistant.generation.attribution`):
   both signals of every sentence, for the support score of a cited statement.
 """
@@ -124,20 +124,17 @@ class SentenceScorer:
         *,
         lexical_weight: float = 0.25,
         rank_bonus: float = 0.12,
-        position_penalty: float = 0.01,
     ) -> tuple[list[float], np.ndarray]:
         """Relevance of ``(paper rank, sentence position, text)`` candidates, and their vectors.
 
-        ``cosine + lexical_weight * overlap + rank_bonus / (rank + 1)
-        - position_penalty * position``.
+        ``cosine + lexical_weight * overlap + rank_bonus / (rank + 1)``. Where a sentence sits in
+        its abstract does not count: a penalty for late sentences made the first quote a
+        background sentence more often (SciFact rationale sentences, bench/extractive_evidence.py).
         """
         query = self._query_vector()
         sentence_vectors = self.index.embedder.embed([c[2] for c in candidates])
         scores = [
-            float(vector @ query)
-            + lexical_weight * self.overlap(text)
-            + rank_bonus / (rank + 1)
-            - position_penalty * position
-            for (rank, position, text), vector in zip(candidates, sentence_vectors, strict=True)
+            float(vector @ query) + lexical_weight * self.overlap(text) + rank_bonus / (rank + 1)
+            for (rank, _position, text), vector in zip(candidates, sentence_vectors, strict=True)
         ]
         return scores, sentence_vectors
