@@ -82,9 +82,7 @@ def main() -> None:
                 model = make_chat_model(settings)
                 started = time.perf_counter()
                 try:
-                    assisted = assist_retrieval(
-                        model, index, q.question, plain, options, settings
-                    )
+                    assisted = assist_retrieval(model, index, q.question, plain, options, settings)
                 finally:
                     model.close()
                 ids = [h.paper_id for h in assisted.result.results]
@@ -92,9 +90,7 @@ def main() -> None:
                     "rank": gold_rank(ids, gold),
                     "extra_s": round(time.perf_counter() - started, 2),
                     "tokens": sum(u.total_tokens for u in assisted.usage),
-                    "fell_back": any(
-                        m in n for n in assisted.notes for m in FALLBACK_MARKS
-                    ),
+                    "fell_back": any(m in n for n in assisted.notes for m in FALLBACK_MARKS),
                     "queries": assisted.queries,
                     "notes": [n[:120] for n in assisted.notes],
                 }

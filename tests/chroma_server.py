@@ -1,7 +1,7 @@
 """A real Chroma server (chromadb's ``chroma run``) on loopback, for the server-mode tests. ::
 
-    with run_chroma(tmp_dir) as url:      # http://127.0.0.1:PORT, ready to take requests
-        env = {"ASSISTANT_CHROMA_URL": url}
+with run_chroma(tmp_dir) as url:      # http://127.0.0.1:PORT, ready to take requests
+    env = {"ASSISTANT_CHROMA_URL": url}
 """
 
 from __future__ import annotations
@@ -48,8 +48,16 @@ def run_chroma(data: Path) -> Iterator[str]:
     log_path = data / "server.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [str(CHROMA), "run", "--path", str(data / "db"), "--host", "127.0.0.1", "--port",
-             str(port)],
+            [
+                str(CHROMA),
+                "run",
+                "--path",
+                str(data / "db"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
         )

@@ -213,9 +213,7 @@ def test_other_errors_are_not_retried_with_fewer_sources(
     assert answer.mode == "extractive" and len(fake_llm.chat_requests) == 1
 
 
-def test_cite_and_related_work_fit_the_context_too(
-    index: PaperIndex, fake_llm: FakeOpenAI
-) -> None:
+def test_cite_and_related_work_fit_the_context_too(index: PaperIndex, fake_llm: FakeOpenAI) -> None:
     base = llm_settings(
         index.settings.index_dir, fake_llm.url, evidence_first=True, llm_context_tokens=1536
     )

@@ -168,9 +168,7 @@ def test_rewrite_searches_the_models_queries_beside_the_question(
     plain = plain_ids(index)
     # a query naming a paper the question's own search does not find
     target = next(
-        pid
-        for pid in plain_ids(index, "protein structure prediction", k=3)
-        if pid not in plain
+        pid for pid in plain_ids(index, "protein structure prediction", k=3) if pid not in plain
     )
     title = index.catalog.get_paper(target).title  # type: ignore[union-attr]
     fake_llm.queue(title, REPLY)  # fused by RRF: its rank 1 there earns it a place here
@@ -244,8 +242,10 @@ def test_real_model_rerank_and_rewrite_protocol(
     data = json.loads(done.stdout)
     notes = " ".join(data["notes"])
     # each helper call either worked (and said what it did) or left retrieval as it was
-    assert "model's queries" in notes or "search queries could not be read" in notes or (
-        "could not rewrite" in notes
+    assert (
+        "model's queries" in notes
+        or "search queries could not be read" in notes
+        or ("could not rewrite" in notes)
     )
     assert "reranked the top" in notes or "reranking" in notes or "could not rerank" in notes
     if data["mode"] == "llm":

@@ -202,8 +202,7 @@ def _status(exc: openai.APIStatusError, context: _Context) -> Failure:
         )
     if status in (400, 413) and says_context_exceeded(detail):
         return Failure(
-            f"The prompt is longer than the context window of model '{model}' at {url} "
-            f"({detail}).",
+            f"The prompt is longer than the context window of model '{model}' at {url} ({detail}).",
             "Set ASSISTANT_LLM_CONTEXT_TOKENS to the server's context size (llama.cpp: "
             "--n_ctx), or give fewer papers (ASSISTANT_ANSWER_PAPERS).",
             False,
