@@ -13,9 +13,13 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from fake_openai import FakeOpenAI
+
+if TYPE_CHECKING:
+    from assistant.index.paper_index import PaperIndex
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "assistant" / "data" / "seeds"
@@ -99,6 +103,28 @@ def bundled_index_dir(_bundled_template: Path, tmp_path: Path) -> Path:
     target = tmp_path / "bundled-index"
     shutil.copytree(_bundled_template, target)
     return target
+
+
+@pytest.fixture(scope="module")
+def read_only_index_dir(
+    _bundled_template: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+) -> Path:
+    """One copy of the bundled index for a whole test module whose tests only read it."""
+    target = tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1]) / "index"
+    shutil.copytree(_bundled_template, target)
+    return target
+
+
+@pytest.fixture(scope="module")
+def read_only_index(read_only_index_dir: Path) -> Iterator[PaperIndex]:
+    """That copy, opened once for the module."""
+    from assistant.api import open_index
+
+    opened = open_index(_settings(read_only_index_dir))
+    yield opened
+    opened.close()
 
 
 @pytest.fixture

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,21 +41,6 @@ INJECTED_ABSTRACT = (
 INJECTED_QUESTION = "How do retrieval-augmented assistants handle prompt injection in documents?"
 
 
-@pytest.fixture(scope="module")
-def index_dir(_bundled_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One copy of the bundled index for the module (``ask`` never writes to it)."""
-    target = tmp_path_factory.mktemp("ask") / "index"
-    shutil.copytree(_bundled_template, target)
-    return target
-
-
-@pytest.fixture(scope="module")
-def index(index_dir: Path) -> Iterator[PaperIndex]:
-    opened = api.open_index(Settings(index_dir=index_dir))
-    yield opened
-    opened.close()
-
-
 @pytest.fixture
 def injected_index_dir(small_index_dir: Path, tmp_path: Path) -> Path:
     """The small index plus a paper whose abstract carries a prompt injection."""
@@ -76,8 +59,10 @@ def injected_index_dir(small_index_dir: Path, tmp_path: Path) -> Path:
     return small_index_dir
 
 
-def llm_settings(index_dir: Path, url: str, **extra: Any) -> Settings:
-    return Settings(index_dir=index_dir, llm_base_url=url, llm_model="fake-model", **extra)
+def llm_settings(read_only_index_dir: Path, url: str, **extra: Any) -> Settings:
+    return Settings(
+        index_dir=read_only_index_dir, llm_base_url=url, llm_model="fake-model", **extra
+    )
 
 
 def llm_env(url: str, **extra: str) -> dict[str, str]:
@@ -92,8 +77,8 @@ def numbered_titles(user_message: str) -> dict[int, str]:
     }
 
 
-def paper(index_dir: Path, paper_id: str) -> Paper:
-    index = api.open_index(Settings(index_dir=index_dir))
+def paper(read_only_index_dir: Path, paper_id: str) -> Paper:
+    index = api.open_index(Settings(index_dir=read_only_index_dir))
     try:
         found = index.catalog.get_paper(paper_id)
     finally:
@@ -102,7 +87,9 @@ def paper(index_dir: Path, paper_id: str) -> Paper:
     return found
 
 
-def check_extractive(answer: str, citations: list[dict[str, Any]], index_dir: Path) -> None:
+def check_extractive(
+    answer: str, citations: list[dict[str, Any]], read_only_index_dir: Path
+) -> None:
     """Every line quotes a sentence of the cited paper's abstract verbatim, with its citation."""
     by_number = {c["n"]: c["paper_id"] for c in citations}
     used: set[int] = set()
@@ -114,7 +101,7 @@ def check_extractive(answer: str, citations: list[dict[str, Any]], index_dir: Pa
         numbers = [int(n) for n in re.findall(r"\d+", match.group(2))]
         assert len(numbers) == 1
         assert numbers[0] in by_number, f"[{numbers[0]}] is not in the references"
-        assert match.group(1) in paper(index_dir, by_number[numbers[0]]).abstract
+        assert match.group(1) in paper(read_only_index_dir, by_number[numbers[0]]).abstract
         used.add(numbers[0])
     assert used == set(by_number)
 
@@ -122,8 +109,10 @@ def check_extractive(answer: str, citations: list[dict[str, Any]], index_dir: Pa
 # --- extractive mode
 
 
-def test_extractive_cli_quotes_the_right_paper_first(run_cli: Any, index_dir: Path) -> None:
-    cli = run_cli(["ask", LOOKUP, "--index", str(index_dir)])
+def test_extractive_cli_quotes_the_right_paper_first(
+    run_cli: Any, read_only_index_dir: Path
+) -> None:
+    cli = run_cli(["ask", LOOKUP, "--index", str(read_only_index_dir)])
 
     assert cli.exit_code == 0, cli.stderr
     assert "Extractive mode" in cli.stderr
@@ -136,8 +125,10 @@ def test_extractive_cli_quotes_the_right_paper_first(run_cli: Any, index_dir: Pa
     assert listed[str(first)].startswith("LongLoRA")
 
 
-def test_extractive_json_shape_and_verbatim_sentences(run_cli: Any, index_dir: Path) -> None:
-    cli = run_cli(["ask", LOOKUP, "--json", "--index", str(index_dir)])
+def test_extractive_json_shape_and_verbatim_sentences(
+    run_cli: Any, read_only_index_dir: Path
+) -> None:
+    cli = run_cli(["ask", LOOKUP, "--json", "--index", str(read_only_index_dir)])
 
     assert cli.exit_code == 0, cli.stderr
     data = json.loads(cli.stdout)
@@ -145,7 +136,7 @@ def test_extractive_json_shape_and_verbatim_sentences(run_cli: Any, index_dir: P
     assert (data["question"], data["mode"], data["abstained"]) == (LOOKUP, "extractive", False)
     assert data["usage"] == {}
     assert all(set(c) == {"n", "paper_id", "title"} for c in data["citations"])
-    check_extractive(data["answer"], data["citations"], index_dir)
+    check_extractive(data["answer"], data["citations"], read_only_index_dir)
     first = QUOTED_LINE.match(data["answer"].split("\n")[0])
     assert first is not None
     [longlora] = [c for c in data["citations"] if c["paper_id"] == LONGLORA]
@@ -156,10 +147,11 @@ def test_extractive_json_shape_and_verbatim_sentences(run_cli: Any, index_dir: P
 
 
 def test_abstains_without_asking_the_model(
-    run_cli: Any, index_dir: Path, fake_llm: FakeOpenAI
+    run_cli: Any, read_only_index_dir: Path, fake_llm: FakeOpenAI
 ) -> None:
     cli = run_cli(
-        ["ask", UNANSWERABLE, "--json", "--index", str(index_dir)], env=llm_env(fake_llm.url)
+        ["ask", UNANSWERABLE, "--json", "--index", str(read_only_index_dir)],
+        env=llm_env(fake_llm.url),
     )
 
     assert cli.exit_code == 0, cli.stderr
@@ -172,8 +164,10 @@ def test_abstains_without_asking_the_model(
     assert fake_llm.requests == []  # not even a model listing
 
 
-def test_api_abstains_in_extractive_mode(index: PaperIndex, index_dir: Path) -> None:
-    answer = api.ask(index, UNANSWERABLE, Settings(index_dir=index_dir))
+def test_api_abstains_in_extractive_mode(
+    read_only_index: PaperIndex, read_only_index_dir: Path
+) -> None:
+    answer = api.ask(read_only_index, UNANSWERABLE, Settings(index_dir=read_only_index_dir))
 
     assert answer.abstained and answer.mode == "extractive"
     assert answer.citations == [] and answer.confidence < 0.5
@@ -184,10 +178,12 @@ def test_api_abstains_in_extractive_mode(index: PaperIndex, index_dir: Path) -> 
 
 
 def test_llm_json_answer_citations_usage_and_prompt(
-    run_cli: Any, index_dir: Path, fake_llm: FakeOpenAI
+    run_cli: Any, read_only_index_dir: Path, fake_llm: FakeOpenAI
 ) -> None:
     fake_llm.queue(LLM_REPLY)
-    cli = run_cli(["ask", LOOKUP, "--json", "--index", str(index_dir)], env=llm_env(fake_llm.url))
+    cli = run_cli(
+        ["ask", LOOKUP, "--json", "--index", str(read_only_index_dir)], env=llm_env(fake_llm.url)
+    )
 
     assert cli.exit_code == 0, cli.stderr
     data = json.loads(cli.stdout)
@@ -202,7 +198,7 @@ def test_llm_json_answer_citations_usage_and_prompt(
     assert [(c["n"], c["title"]) for c in data["citations"]] == [(1, titles[1]), (2, titles[2])]
     assert data["citations"][0]["paper_id"] == LONGLORA
     for citation in data["citations"]:
-        abstract = paper(index_dir, citation["paper_id"]).abstract
+        abstract = paper(read_only_index_dir, citation["paper_id"]).abstract
         shown = abstract.replace("<", "‹").replace(">", "›")
         assert f"[{citation['n']}] {citation['title']}\n{shown}" in user["content"]
         assert shown[:60] not in system["content"]
@@ -215,10 +211,10 @@ def test_llm_json_answer_citations_usage_and_prompt(
 
 
 def test_llm_streams_the_answer_in_plain_mode(
-    run_cli: Any, index_dir: Path, fake_llm: FakeOpenAI
+    run_cli: Any, read_only_index_dir: Path, fake_llm: FakeOpenAI
 ) -> None:
     fake_llm.queue(LLM_REPLY)
-    cli = run_cli(["ask", LOOKUP, "--index", str(index_dir)], env=llm_env(fake_llm.url))
+    cli = run_cli(["ask", LOOKUP, "--index", str(read_only_index_dir)], env=llm_env(fake_llm.url))
 
     assert cli.exit_code == 0, cli.stderr
     [request] = fake_llm.chat_requests
@@ -231,8 +227,10 @@ def test_llm_streams_the_answer_in_plain_mode(
     assert "Extractive mode" not in cli.stderr
 
 
-def test_llm_citation_checks(index: PaperIndex, index_dir: Path, fake_llm: FakeOpenAI) -> None:
-    settings = llm_settings(index_dir, fake_llm.url)
+def test_llm_citation_checks(
+    read_only_index: PaperIndex, read_only_index_dir: Path, fake_llm: FakeOpenAI
+) -> None:
+    settings = llm_settings(read_only_index_dir, fake_llm.url)
     fake_llm.queue(
         "LongLoRA uses shift short attention [1][9].",  # as its abstract says it
         "LongLoRA extends the context of LLaMA2 [1]. This claim comes from nowhere at all.",
@@ -240,9 +238,9 @@ def test_llm_citation_checks(index: PaperIndex, index_dir: Path, fake_llm: FakeO
     )
     tokens: list[str] = []
 
-    invalid = api.ask(index, LOOKUP, settings, on_token=tokens.append)
-    uncited = api.ask(index, LOOKUP, settings)
-    ungrounded = api.ask(index, LOOKUP, settings)
+    invalid = api.ask(read_only_index, LOOKUP, settings, on_token=tokens.append)
+    uncited = api.ask(read_only_index, LOOKUP, settings)
+    ungrounded = api.ask(read_only_index, LOOKUP, settings)
 
     assert invalid.answer == "LongLoRA uses shift short attention [1]."
     assert "[9]" not in "".join(tokens)  # removed before it was shown
@@ -280,13 +278,13 @@ FAULTS: dict[str, tuple[list[FakeReply], dict[str, str], tuple[str, str]]] = {
 
 @pytest.mark.parametrize("fault", list(FAULTS))
 def test_model_faults_fall_back_to_extractive(
-    fault: str, run_cli: Any, index_dir: Path, fake_llm: FakeOpenAI
+    fault: str, run_cli: Any, read_only_index_dir: Path, fake_llm: FakeOpenAI
 ) -> None:
     replies, env, (message, hint) = FAULTS[fault]
     fake_llm.queue(*replies)
     url = dead_url() if fault == "endpoint down" else fake_llm.url
     env = {"ASSISTANT_LLM_MAX_RETRIES": "0", **env}
-    cli = run_cli(["ask", LOOKUP, "--index", str(index_dir)], env=llm_env(url, **env))
+    cli = run_cli(["ask", LOOKUP, "--index", str(read_only_index_dir)], env=llm_env(url, **env))
 
     assert cli.exit_code == 0, cli.stderr
     assert "Traceback" not in cli.stderr + cli.stdout
@@ -297,9 +295,13 @@ def test_model_faults_fall_back_to_extractive(
     assert fake_llm.pending == 0
 
 
-def test_rate_limit_then_success(run_cli: Any, index_dir: Path, fake_llm: FakeOpenAI) -> None:
+def test_rate_limit_then_success(
+    run_cli: Any, read_only_index_dir: Path, fake_llm: FakeOpenAI
+) -> None:
     fake_llm.queue(FakeReply.error(429, retry_after=0), LLM_REPLY)
-    cli = run_cli(["ask", LOOKUP, "--json", "--index", str(index_dir)], env=llm_env(fake_llm.url))
+    cli = run_cli(
+        ["ask", LOOKUP, "--json", "--index", str(read_only_index_dir)], env=llm_env(fake_llm.url)
+    )
 
     assert cli.exit_code == 0, cli.stderr
     data = json.loads(cli.stdout)

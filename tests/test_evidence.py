@@ -7,8 +7,6 @@ for the model (scripted context-length errors, as llama.cpp and OpenAI send them
 from __future__ import annotations
 
 import re
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,27 +41,15 @@ OPENAI_OVERFLOW = (
 SOURCE_HEADER = re.compile(r"^\[(\d+)\] ", re.MULTILINE)
 
 
-@pytest.fixture(scope="module")
-def index_dir(_bundled_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    target = tmp_path_factory.mktemp("evidence") / "index"
-    shutil.copytree(_bundled_template, target)
-    return target
-
-
-@pytest.fixture(scope="module")
-def index(index_dir: Path) -> Iterator[PaperIndex]:
-    opened = api.open_index(Settings(index_dir=index_dir))
-    yield opened
-    opened.close()
-
-
-def retrieved(index: PaperIndex, k: int = 6) -> list[Paper]:
-    result = Retriever(index).search(QUESTION, RetrievalOptions(k=k))
+def retrieved(read_only_index: PaperIndex, k: int = 6) -> list[Paper]:
+    result = Retriever(read_only_index).search(QUESTION, RetrievalOptions(k=k))
     return [h.paper for h in result.results if h.paper is not None]
 
 
-def llm_settings(index_dir: Path, url: str, **extra: Any) -> Settings:
-    return Settings(index_dir=index_dir, llm_base_url=url, llm_model="fake-model", **extra)
+def llm_settings(read_only_index_dir: Path, url: str, **extra: Any) -> Settings:
+    return Settings(
+        index_dir=read_only_index_dir, llm_base_url=url, llm_model="fake-model", **extra
+    )
 
 
 def user_message(request: dict[str, Any]) -> str:
@@ -79,9 +65,9 @@ def sources_of(request: dict[str, Any]) -> list[int]:
 # --- formatting and the budget
 
 
-def test_key_sentences_come_first_and_the_rest_follows(index: PaperIndex) -> None:
-    papers = retrieved(index)
-    selector = SourceSelector(index, QUESTION, Settings(evidence_first=True))
+def test_key_sentences_come_first_and_the_rest_follows(read_only_index: PaperIndex) -> None:
+    papers = retrieved(read_only_index)
+    selector = SourceSelector(read_only_index, QUESTION, Settings(evidence_first=True))
     prompt = load_prompt("answer")
     choice = selector.choose(papers, prompt, {"question": QUESTION}, "answer")
     assert [p.paper_id for p in choice.papers] == [p.paper_id for p in papers]  # all fit
@@ -101,9 +87,9 @@ def test_key_sentences_come_first_and_the_rest_follows(index: PaperIndex) -> Non
         assert (sentence in lines[1]) != (sentence in lines[2])
 
 
-def test_evidence_off_gives_whole_abstracts(index: PaperIndex) -> None:
-    papers = retrieved(index, k=3)
-    selector = SourceSelector(index, QUESTION, Settings(evidence_first=False))
+def test_evidence_off_gives_whole_abstracts(read_only_index: PaperIndex) -> None:
+    papers = retrieved(read_only_index, k=3)
+    selector = SourceSelector(read_only_index, QUESTION, Settings(evidence_first=False))
     choice = selector.choose(papers, load_prompt("answer"), {"question": QUESTION}, "answer")
     text = choice.text(list(enumerate(choice.papers, start=1)))
     assert "Key sentences" not in text
@@ -113,19 +99,19 @@ def test_evidence_off_gives_whole_abstracts(index: PaperIndex) -> None:
 
 @pytest.mark.parametrize("evidence_first", [True, False])
 def test_a_small_context_cuts_sentences_then_papers(
-    index: PaperIndex, evidence_first: bool
+    read_only_index: PaperIndex, evidence_first: bool
 ) -> None:
-    papers = retrieved(index)
+    papers = retrieved(read_only_index)
     prompt = load_prompt("answer")
     values = {"question": QUESTION}
-    roomy = SourceSelector(index, QUESTION, Settings(evidence_first=evidence_first))
+    roomy = SourceSelector(read_only_index, QUESTION, Settings(evidence_first=evidence_first))
     full = roomy.choose(papers, prompt, values, "answer")
     full_tokens = estimate_tokens(full.text(list(enumerate(full.papers, 1))))
     # a context that leaves room for about half of the sources
     settings = Settings(
         evidence_first=evidence_first, llm_context_tokens=2048, answer_max_tokens=256
     )
-    tight = SourceSelector(index, QUESTION, settings)
+    tight = SourceSelector(read_only_index, QUESTION, settings)
     budget = tight.budget(prompt, values, "answer")
     assert 0 < budget < full_tokens
     choice = tight.choose(papers, prompt, values, "answer")
@@ -142,7 +128,7 @@ def test_a_small_context_cuts_sentences_then_papers(
         assert "Key sentences: " in text
     # tighter still: fewer papers
     tighter = SourceSelector(
-        index,
+        read_only_index,
         QUESTION,
         Settings(evidence_first=evidence_first, llm_context_tokens=1024, answer_max_tokens=256),
     )
@@ -161,10 +147,10 @@ def test_context_errors_are_recognised() -> None:
 # --- end to end, with the fake server
 
 
-def test_ask_sends_key_sentences_first(index: PaperIndex, fake_llm: FakeOpenAI) -> None:
+def test_ask_sends_key_sentences_first(read_only_index: PaperIndex, fake_llm: FakeOpenAI) -> None:
     fake_llm.queue(REPLY)
-    settings = llm_settings(index.settings.index_dir, fake_llm.url, evidence_first=True)
-    answer = api.ask(index, QUESTION, settings, registry=CitationRegistry())
+    settings = llm_settings(read_only_index.settings.index_dir, fake_llm.url, evidence_first=True)
+    answer = api.ask(read_only_index, QUESTION, settings, registry=CitationRegistry())
     assert answer.mode == "llm" and answer.grounded
     [request] = fake_llm.chat_requests
     user = user_message(request)
@@ -174,11 +160,11 @@ def test_ask_sends_key_sentences_first(index: PaperIndex, fake_llm: FakeOpenAI) 
 
 
 def test_a_context_error_is_retried_once_with_half_the_sources(
-    index: PaperIndex, fake_llm: FakeOpenAI
+    read_only_index: PaperIndex, fake_llm: FakeOpenAI
 ) -> None:
     fake_llm.queue(FakeReply.error(400, message=LLAMA_CPP_OVERFLOW), REPLY)
-    settings = llm_settings(index.settings.index_dir, fake_llm.url, evidence_first=True)
-    answer = api.ask(index, QUESTION, settings, registry=CitationRegistry())
+    settings = llm_settings(read_only_index.settings.index_dir, fake_llm.url, evidence_first=True)
+    answer = api.ask(read_only_index, QUESTION, settings, registry=CitationRegistry())
 
     assert answer.mode == "llm" and answer.llm_error is None
     first, second = fake_llm.chat_requests
@@ -189,14 +175,14 @@ def test_a_context_error_is_retried_once_with_half_the_sources(
 
 
 def test_a_second_context_error_falls_back_to_the_extractive_answer(
-    index: PaperIndex, fake_llm: FakeOpenAI
+    read_only_index: PaperIndex, fake_llm: FakeOpenAI
 ) -> None:
     fake_llm.queue(
         FakeReply.error(400, message=OPENAI_OVERFLOW),
         FakeReply.error(400, message=OPENAI_OVERFLOW),
     )
-    settings = llm_settings(index.settings.index_dir, fake_llm.url)
-    answer = api.ask(index, QUESTION, settings, registry=CitationRegistry())
+    settings = llm_settings(read_only_index.settings.index_dir, fake_llm.url)
+    answer = api.ask(read_only_index, QUESTION, settings, registry=CitationRegistry())
 
     assert answer.mode == "extractive"
     assert len(fake_llm.chat_requests) == 2  # one retry, not more
@@ -205,20 +191,25 @@ def test_a_second_context_error_falls_back_to_the_extractive_answer(
 
 
 def test_other_errors_are_not_retried_with_fewer_sources(
-    index: PaperIndex, fake_llm: FakeOpenAI
+    read_only_index: PaperIndex, fake_llm: FakeOpenAI
 ) -> None:
     fake_llm.queue(FakeReply.error(400, message="Unknown parameter: frobnicate"))
-    settings = llm_settings(index.settings.index_dir, fake_llm.url)
-    answer = api.ask(index, QUESTION, settings, registry=CitationRegistry())
+    settings = llm_settings(read_only_index.settings.index_dir, fake_llm.url)
+    answer = api.ask(read_only_index, QUESTION, settings, registry=CitationRegistry())
     assert answer.mode == "extractive" and len(fake_llm.chat_requests) == 1
 
 
-def test_cite_and_related_work_fit_the_context_too(index: PaperIndex, fake_llm: FakeOpenAI) -> None:
+def test_cite_and_related_work_fit_the_context_too(
+    read_only_index: PaperIndex, fake_llm: FakeOpenAI
+) -> None:
     base = llm_settings(
-        index.settings.index_dir, fake_llm.url, evidence_first=True, llm_context_tokens=1536
+        read_only_index.settings.index_dir,
+        fake_llm.url,
+        evidence_first=True,
+        llm_context_tokens=1536,
     )
     fake_llm.queue(FakeReply.error(400, message=LLAMA_CPP_OVERFLOW), "[1] It says so.")
-    cited = api.cite_claim(index, "LongLoRA uses shifted sparse attention.", base)
+    cited = api.cite_claim(read_only_index, "LongLoRA uses shifted sparse attention.", base)
     assert cited.mode == "llm" and cited.llm_error is None
     first, second = fake_llm.chat_requests
     assert len(sources_of(second)) == (len(sources_of(first)) + 1) // 2
@@ -226,7 +217,7 @@ def test_cite_and_related_work_fit_the_context_too(index: PaperIndex, fake_llm: 
 
     fake_llm.queue("### Long context\n\nShifted sparse attention extends LLaMA [1].")
     draft = api.related_work(
-        index,
+        read_only_index,
         "long-context language models",
         base.model_copy(update={"llm_context_tokens": 2048, "related_work_max_tokens": 512}),
     )

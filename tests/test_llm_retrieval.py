@@ -7,12 +7,9 @@ real llama.cpp server with SmolLM2 checks the protocol (any reply it gives is ha
 from __future__ import annotations
 
 import json
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from fake_openai import FakeOpenAI, FakeReply
 
 from assistant import api
@@ -26,23 +23,9 @@ QUESTION = "How can the context window of a pretrained language model be extende
 REPLY = "Fine-tuning with sparse local attention extends the context cheaply [1]."
 
 
-@pytest.fixture(scope="module")
-def index_dir(_bundled_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    target = tmp_path_factory.mktemp("llm-retrieval") / "index"
-    shutil.copytree(_bundled_template, target)
-    return target
-
-
-@pytest.fixture(scope="module")
-def index(index_dir: Path) -> Iterator[PaperIndex]:
-    opened = api.open_index(Settings(index_dir=index_dir))
-    yield opened
-    opened.close()
-
-
-def settings_for(index: PaperIndex, url: str, mode: str, **extra: Any) -> Settings:
+def settings_for(read_only_index: PaperIndex, url: str, mode: str, **extra: Any) -> Settings:
     return Settings(
-        index_dir=index.settings.index_dir,
+        index_dir=read_only_index.settings.index_dir,
         llm_base_url=url,
         llm_model="fake-model",
         llm_retrieval=mode,
@@ -50,16 +33,16 @@ def settings_for(index: PaperIndex, url: str, mode: str, **extra: Any) -> Settin
     )
 
 
-def plain_ids(index: PaperIndex, query: str = QUESTION, k: int = 6) -> list[str]:
-    return [h.paper_id for h in api.search(index, query, RetrievalOptions(k=k)).results]
+def plain_ids(read_only_index: PaperIndex, query: str = QUESTION, k: int = 6) -> list[str]:
+    return [h.paper_id for h in api.search(read_only_index, query, RetrievalOptions(k=k)).results]
 
 
 def source_ids(answer: Any) -> list[str]:
     return [c.paper_id for c in sorted(answer.sources, key=lambda c: c.n)]
 
 
-def ask(index: PaperIndex, settings: Settings) -> Any:
-    return api.ask(index, QUESTION, settings, registry=CitationRegistry())
+def ask(read_only_index: PaperIndex, settings: Settings) -> Any:
+    return api.ask(read_only_index, QUESTION, settings, registry=CitationRegistry())
 
 
 # --- parsing the model's replies
@@ -83,10 +66,12 @@ def test_queries_are_read_one_a_line() -> None:
 # --- rerank, with the fake server
 
 
-def test_rerank_reorders_by_the_models_ranking(index: PaperIndex, fake_llm: FakeOpenAI) -> None:
-    plain = plain_ids(index)
+def test_rerank_reorders_by_the_models_ranking(
+    read_only_index: PaperIndex, fake_llm: FakeOpenAI
+) -> None:
+    plain = plain_ids(read_only_index)
     fake_llm.queue("4, 2", REPLY)
-    answer = ask(index, settings_for(index, fake_llm.url, "rerank"))
+    answer = ask(read_only_index, settings_for(read_only_index, fake_llm.url, "rerank"))
 
     assert answer.mode == "llm"
     rerank_request, answer_request = fake_llm.chat_requests
@@ -103,23 +88,23 @@ def test_rerank_reorders_by_the_models_ranking(index: PaperIndex, fake_llm: Fake
 
 
 def test_a_malformed_ranking_keeps_the_retrieval_order(
-    index: PaperIndex, fake_llm: FakeOpenAI
+    read_only_index: PaperIndex, fake_llm: FakeOpenAI
 ) -> None:
     fake_llm.queue("The second paper looks most relevant to me.", REPLY)
-    answer = ask(index, settings_for(index, fake_llm.url, "rerank"))
+    answer = ask(read_only_index, settings_for(read_only_index, fake_llm.url, "rerank"))
 
     assert answer.mode == "llm"
-    assert source_ids(answer) == plain_ids(index)
+    assert source_ids(answer) == plain_ids(read_only_index)
     assert any("reranking could not be read" in note for note in answer.notes)
     assert answer.usage["retrieval_tokens"] > 0  # the call was made, and it cost tokens
 
 
 def test_a_ranking_naming_unknown_numbers_adds_no_paper(
-    index: PaperIndex, fake_llm: FakeOpenAI
+    read_only_index: PaperIndex, fake_llm: FakeOpenAI
 ) -> None:
-    plain = plain_ids(index)
+    plain = plain_ids(read_only_index)
     fake_llm.queue("42, 3, 17", REPLY)
-    answer = ask(index, settings_for(index, fake_llm.url, "rerank"))
+    answer = ask(read_only_index, settings_for(read_only_index, fake_llm.url, "rerank"))
 
     assert source_ids(answer)[0] == plain[2]
     assert set(source_ids(answer)) == set(plain)
@@ -127,35 +112,35 @@ def test_a_ranking_naming_unknown_numbers_adds_no_paper(
 
 
 def test_a_ranking_naming_only_unknown_numbers_changes_nothing(
-    index: PaperIndex, fake_llm: FakeOpenAI
+    read_only_index: PaperIndex, fake_llm: FakeOpenAI
 ) -> None:
     fake_llm.queue("0, 99", REPLY)
-    answer = ask(index, settings_for(index, fake_llm.url, "rerank"))
-    assert source_ids(answer) == plain_ids(index)
+    answer = ask(read_only_index, settings_for(read_only_index, fake_llm.url, "rerank"))
+    assert source_ids(answer) == plain_ids(read_only_index)
     assert any("named no candidate" in note for note in answer.notes)
 
 
 def test_a_failed_or_late_rerank_keeps_plain_retrieval(
-    index: PaperIndex, fake_llm: FakeOpenAI
+    read_only_index: PaperIndex, fake_llm: FakeOpenAI
 ) -> None:
     fake_llm.queue(FakeReply.error(400, message="bad request"), REPLY)
-    answer = ask(index, settings_for(index, fake_llm.url, "rerank"))
+    answer = ask(read_only_index, settings_for(read_only_index, fake_llm.url, "rerank"))
     assert answer.mode == "llm" and answer.llm_error is None
-    assert source_ids(answer) == plain_ids(index)
+    assert source_ids(answer) == plain_ids(read_only_index)
     assert any("could not rerank the papers" in note for note in answer.notes)
     assert "retrieval_tokens" not in answer.usage
 
     fake_llm.queue(FakeReply.slow(3.0, "1, 2"), REPLY)
-    late = settings_for(index, fake_llm.url, "rerank", llm_answer_timeout=1.0)
-    answer = ask(index, late)
-    assert answer.mode == "llm" and source_ids(answer) == plain_ids(index)
+    late = settings_for(read_only_index, fake_llm.url, "rerank", llm_answer_timeout=1.0)
+    answer = ask(read_only_index, late)
+    assert answer.mode == "llm" and source_ids(answer) == plain_ids(read_only_index)
     assert any("could not rerank" in note and "1 s" in note for note in answer.notes)
 
 
-def test_off_asks_the_model_once(index: PaperIndex, fake_llm: FakeOpenAI) -> None:
+def test_off_asks_the_model_once(read_only_index: PaperIndex, fake_llm: FakeOpenAI) -> None:
     fake_llm.queue(REPLY)
-    answer = ask(index, settings_for(index, fake_llm.url, "off"))
-    assert len(fake_llm.chat_requests) == 1 and source_ids(answer) == plain_ids(index)
+    answer = ask(read_only_index, settings_for(read_only_index, fake_llm.url, "off"))
+    assert len(fake_llm.chat_requests) == 1 and source_ids(answer) == plain_ids(read_only_index)
     assert "retrieval_tokens" not in answer.usage
 
 
@@ -163,16 +148,18 @@ def test_off_asks_the_model_once(index: PaperIndex, fake_llm: FakeOpenAI) -> Non
 
 
 def test_rewrite_searches_the_models_queries_beside_the_question(
-    index: PaperIndex, fake_llm: FakeOpenAI
+    read_only_index: PaperIndex, fake_llm: FakeOpenAI
 ) -> None:
-    plain = plain_ids(index)
+    plain = plain_ids(read_only_index)
     # a query naming a paper the question's own search does not find
     target = next(
-        pid for pid in plain_ids(index, "protein structure prediction", k=3) if pid not in plain
+        pid
+        for pid in plain_ids(read_only_index, "protein structure prediction", k=3)
+        if pid not in plain
     )
-    title = index.catalog.get_paper(target).title  # type: ignore[union-attr]
+    title = read_only_index.catalog.get_paper(target).title  # type: ignore[union-attr]
     fake_llm.queue(title, REPLY)  # fused by RRF: its rank 1 there earns it a place here
-    answer = ask(index, settings_for(index, fake_llm.url, "rewrite"))
+    answer = ask(read_only_index, settings_for(read_only_index, fake_llm.url, "rewrite"))
 
     rewrite_request = fake_llm.chat_requests[0]
     assert QUESTION in rewrite_request["messages"][-1]["content"]
@@ -181,9 +168,9 @@ def test_rewrite_searches_the_models_queries_beside_the_question(
     assert any(title in note and "model's queries" in note for note in answer.notes)
 
 
-def test_both_rewrites_then_reranks(index: PaperIndex, fake_llm: FakeOpenAI) -> None:
+def test_both_rewrites_then_reranks(read_only_index: PaperIndex, fake_llm: FakeOpenAI) -> None:
     fake_llm.queue("long context fine-tuning\nsparse attention", "2", REPLY)
-    answer = ask(index, settings_for(index, fake_llm.url, "both"))
+    answer = ask(read_only_index, settings_for(read_only_index, fake_llm.url, "both"))
 
     assert len(fake_llm.chat_requests) == 3
     rerank_request = fake_llm.chat_requests[1]["messages"][-1]["content"]
@@ -193,16 +180,16 @@ def test_both_rewrites_then_reranks(index: PaperIndex, fake_llm: FakeOpenAI) -> 
 
 
 def test_an_unreadable_rewrite_keeps_plain_retrieval(
-    index: PaperIndex, fake_llm: FakeOpenAI
+    read_only_index: PaperIndex, fake_llm: FakeOpenAI
 ) -> None:
     fake_llm.queue("Search queries:\n\n", REPLY)
-    answer = ask(index, settings_for(index, fake_llm.url, "rewrite"))
-    assert source_ids(answer) == plain_ids(index)
+    answer = ask(read_only_index, settings_for(read_only_index, fake_llm.url, "rewrite"))
+    assert source_ids(answer) == plain_ids(read_only_index)
     assert any("search queries could not be read" in note for note in answer.notes)
 
 
 def test_the_cli_takes_the_setting_from_the_environment(
-    run_cli: Any, index_dir: Path, fake_llm: FakeOpenAI
+    run_cli: Any, read_only_index_dir: Path, fake_llm: FakeOpenAI
 ) -> None:
     fake_llm.queue("1", REPLY)
     env = {
@@ -210,7 +197,7 @@ def test_the_cli_takes_the_setting_from_the_environment(
         "OPENAI_BASE_URL": fake_llm.url,
         "ASSISTANT_LLM_RETRIEVAL": "rerank",
     }
-    done = run_cli(["ask", QUESTION, "--json", "--index", str(index_dir)], env=env)
+    done = run_cli(["ask", QUESTION, "--json", "--index", str(read_only_index_dir)], env=env)
     assert done.exit_code == 0, done.stderr
     data = json.loads(done.stdout)
     assert data["mode"] == "llm" and data["usage"]["retrieval_tokens"] > 0
@@ -254,10 +241,10 @@ def test_real_model_rerank_and_rewrite_protocol(
 
 
 def test_after_a_failed_rewrite_the_model_is_not_asked_to_rerank(
-    index: PaperIndex, fake_llm: FakeOpenAI
+    read_only_index: PaperIndex, fake_llm: FakeOpenAI
 ) -> None:
     fake_llm.queue(FakeReply.error(400, message="bad request"), REPLY)
-    answer = ask(index, settings_for(index, fake_llm.url, "both"))
+    answer = ask(read_only_index, settings_for(read_only_index, fake_llm.url, "both"))
     assert len(fake_llm.chat_requests) == 2  # the rewrite, then the answer: no rerank
-    assert answer.mode == "llm" and source_ids(answer) == plain_ids(index)
+    assert answer.mode == "llm" and source_ids(answer) == plain_ids(read_only_index)
     assert any("could not rewrite the question" in note for note in answer.notes)
