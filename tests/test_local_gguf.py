@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_output import failure_lines, retrieved_ids, without_marks
 
 QUESTION = "What is ZeRO and how does it reduce memory?"
 CLAIM = "ZeRO removes memory redundancies in data-parallel training."
@@ -68,23 +69,6 @@ def timed(run_cli: Any, args: list[str], env: dict[str, str] | None = None) -> A
     assert seconds < ANSWER_S + STARTUP_S, f"{args[0]} took {seconds:.0f} s"
     assert "Traceback" not in done.stderr
     return done
-
-
-def failure_lines(stderr: str) -> list[str]:
-    return [line for line in stderr.splitlines() if line.startswith("Error:")]
-
-
-def retrieved_ids(run_cli: Any, index_dir: Path, query: str, k: int) -> set[str]:
-    done = run_cli(["search", query, "--k", str(k), "--json", "--index", str(index_dir)])
-    assert done.exit_code == 0, done.stderr
-    return {hit["paper_id"] for hit in json.loads(done.stdout)["results"]}
-
-
-def without_marks(text: str) -> str:
-    """Stdout without the marks appended after a stream (each quotes a sentence's start)."""
-    return "\n".join(
-        line for line in text.splitlines() if not line.startswith("[citation needed] “")
-    )
 
 
 # --- through the real CLI
