@@ -228,8 +228,8 @@ LEAD_SCORE_WEIGHT = 0.5
 QUOTE_MARGIN = 0.35
 #: Papers quoted: those whose retrieval score is at least this share of the best one's. Chosen
 #: on the bundled tuning part (bench/heldout.py): a lookup's answer cited 3.05 papers, 38% of
-#: them right; now 1.2, 80% right, the right one as often; topic answers: precision 0.79 ->
-#: 0.94, recall 0.61 -> 0.57.
+#: them right; now about 1.2, 80% right, with the same recall; topic answers: precision 0.79
+#: -> 0.94, recall 0.61 -> 0.57.
 QUOTE_SCORE_SHARE = 0.7
 
 
