@@ -1,10 +1,23 @@
-"""Reading the CLI's output in the tests that drive a real model (server or in-process)."""
+"""The tests that drive a real model (server or in-process): their limits, and reading the
+CLI's output."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 from typing import Any
+
+
+def limits_env(first_token_s: int, answer_s: int, caps: dict[str, int]) -> dict[str, str]:
+    """Deterministic replies within deadlines and per-command length caps."""
+    return {
+        "ASSISTANT_LLM_TEMPERATURE": "0",
+        "ASSISTANT_LLM_FIRST_TOKEN_TIMEOUT": str(first_token_s),
+        "ASSISTANT_LLM_ANSWER_TIMEOUT": str(answer_s),
+        "ASSISTANT_ANSWER_MAX_TOKENS": str(caps["answer"]),
+        "ASSISTANT_RELATED_WORK_MAX_TOKENS": str(caps["related_work"]),
+        "ASSISTANT_CITE_MAX_TOKENS": str(caps["cite"]),
+    }
 
 
 def retrieved_ids(run_cli: Any, index_dir: Path, query: str, k: int) -> set[str]:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_output import failure_lines, retrieved_ids, without_marks
+from cli_output import failure_lines, limits_env, retrieved_ids, without_marks
 
 QUESTION = "What is ZeRO and how does it reduce memory?"
 CLAIM = "ZeRO removes memory redundancies in data-parallel training."
@@ -49,14 +49,9 @@ def smollm_gguf() -> Path:
 
 def model_env() -> dict[str, str]:
     return {
-        "ASSISTANT_LLM_TEMPERATURE": "0",
+        **limits_env(FIRST_TOKEN_S, ANSWER_S, CAPS),
         "ASSISTANT_LLM_CONTEXT_TOKENS": "1024",
         "ASSISTANT_LLM_GGUF_THREADS": "1",
-        "ASSISTANT_LLM_FIRST_TOKEN_TIMEOUT": str(FIRST_TOKEN_S),
-        "ASSISTANT_LLM_ANSWER_TIMEOUT": str(ANSWER_S),
-        "ASSISTANT_ANSWER_MAX_TOKENS": str(CAPS["answer"]),
-        "ASSISTANT_RELATED_WORK_MAX_TOKENS": str(CAPS["related_work"]),
-        "ASSISTANT_CITE_MAX_TOKENS": str(CAPS["cite"]),
     }
 
 

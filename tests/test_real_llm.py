@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_output import failure_lines, retrieved_ids, without_marks
+from cli_output import failure_lines, limits_env, retrieved_ids, without_marks
 
 QUESTION = "What is ZeRO and how does it reduce memory?"
 FOLLOW_UP = "Which models can it train?"
@@ -37,12 +37,7 @@ def env(smollm_server: Any) -> dict[str, str]:
     return {
         "OPENAI_BASE_URL": smollm_server.url,
         "ASSISTANT_LLM_MODEL": smollm_server.alias,
-        "ASSISTANT_LLM_TEMPERATURE": "0",
-        "ASSISTANT_LLM_FIRST_TOKEN_TIMEOUT": str(FIRST_TOKEN_S),
-        "ASSISTANT_LLM_ANSWER_TIMEOUT": str(ANSWER_S),
-        "ASSISTANT_ANSWER_MAX_TOKENS": str(CAPS["answer"]),
-        "ASSISTANT_RELATED_WORK_MAX_TOKENS": str(CAPS["related_work"]),
-        "ASSISTANT_CITE_MAX_TOKENS": str(CAPS["cite"]),
+        **limits_env(FIRST_TOKEN_S, ANSWER_S, CAPS),
     }
 
 
