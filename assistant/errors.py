@@ -32,5 +32,9 @@ class IndexMismatchError(AssistantError):
     """The index was built with other embedding or chunking settings."""
 
 
+class IndexDamagedError(AssistantError):
+    """A file of the index cannot be read: the message names the file, the hint the fix."""
+
+
 class LLMError(AssistantError):
     """The language model endpoint failed after retries."""

@@ -95,7 +95,7 @@ def build_own(rows: list[tuple[str, str, str]], folder: Path) -> Search:
 
     index = LexicalIndex.build((pid, title, abstract, n) for n, (pid, title, abstract) in
                                enumerate(rows))  # fmt: skip
-    index.save(folder, 0)
+    index.save(folder)
     return lambda query: [pid for pid, _score in index.search(query, 10)]
 
 

@@ -1,14 +1,16 @@
 """A BM25 index over papers (title and abstract), stored beside the Chroma index.
 
 It is kept in sync with the catalog: each ingest commit updates it incrementally (new papers are
-appended, replaced ones are tombstoned), and the saved file carries the catalog version it
-matches, so a stale or missing file (after a crash) is rebuilt from the catalog on open.
+appended, replaced ones are tombstoned). Each paper carries its state token
+(:mod:`assistant.index.state`), so the index knows which version of which papers it holds: a file
+behind the catalog (after a crash) catches up from it on open, a damaged one is rebuilt.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import zipfile
 from collections import Counter
 from collections.abc import Iterable
 from itertools import chain
@@ -17,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from assistant.index.state import xor_of_array
 from assistant.index.terms import TOKENIZER_VERSION, WORD, Analyzer
 
 # WORD and Analyzer are re-exported: they were defined here before assistant.index.terms.
@@ -36,6 +39,7 @@ class LexicalIndex:
         self.doc_pos: dict[str, int] = {}
         self.doc_len = np.zeros(0, dtype=np.float32)
         self.alive = np.zeros(0, dtype=bool)
+        self.tokens = np.zeros(0, dtype=np.uint64)  # each position's paper state token
         self.terms: list[str] = []
         self.term_row: dict[str, int] = {}
         self.offsets = np.zeros(1, dtype=np.int64)
@@ -43,28 +47,45 @@ class LexicalIndex:
         self.post_tf = np.zeros(0, dtype=np.float32)
         self._pending: dict[str, tuple[list[int], list[int]]] = {}
         self._pending_len: list[float] = []
+        self._pending_tokens: list[int] = []
         self._df: np.ndarray | None = None
-        self.version = -1
 
     # --- building
     def _document_tokens(self, title: str, abstract: str) -> list[str]:
         title_terms = self.analyzer.bm25_terms(title)
         return title_terms + title_terms + self.analyzer.bm25_terms(abstract)
 
-    def add(self, paper_id: str, title: str, abstract: str) -> None:
-        """Add or replace one paper."""
-        old = self.doc_pos.get(paper_id)
-        if old is not None and old < len(self.alive):
-            self.alive[old] = False
+    def add(self, paper_id: str, title: str, abstract: str, token: int) -> None:
+        """Add or replace one paper (``token``: its state token)."""
+        self.remove(paper_id)
         position = len(self.doc_ids)
         self.doc_ids.append(paper_id)
         self.doc_pos[paper_id] = position
         tokens = self._document_tokens(title, abstract)
         self._pending_len.append(float(len(tokens)))
+        self._pending_tokens.append(token)
         for term, tf in Counter(tokens).items():
             docs, tfs = self._pending.setdefault(term, ([], []))
             docs.append(position)
             tfs.append(tf)
+
+    def remove(self, paper_id: str) -> None:
+        """Drop a paper (its postings stay, dead, until the index is rebuilt)."""
+        old = self.doc_pos.pop(paper_id, None)
+        if old is not None and old < len(self.alive):
+            self.alive[old] = False
+            self._df = None
+
+    @property
+    def state(self) -> int:
+        """The XOR of the live papers' tokens (compared with the catalog's)."""
+        self._freeze()
+        return xor_of_array(self.tokens[self.alive])
+
+    def paper_tokens(self) -> dict[str, int]:
+        """The live papers and their tokens."""
+        self._freeze()
+        return {pid: int(self.tokens[pos]) for pid, pos in self.doc_pos.items()}
 
     def _freeze(self) -> None:
         """Merge pending additions into the sparse rows (one stable sort, no per-term loop)."""
@@ -72,6 +93,9 @@ class LexicalIndex:
             return
         self.doc_len = np.concatenate([self.doc_len, np.asarray(self._pending_len, np.float32)])
         self.alive = np.concatenate([self.alive, np.ones(len(self._pending_len), dtype=bool)])
+        self.tokens = np.concatenate(
+            [self.tokens, np.asarray(self._pending_tokens, dtype=np.uint64)]
+        )
         added = [t for t in self._pending if t not in self.term_row]
         if added:
             all_terms = sorted(self.terms + added)
@@ -109,6 +133,7 @@ class LexicalIndex:
         self.term_row = term_row
         self._pending = {}
         self._pending_len = []
+        self._pending_tokens = []
         self._df = None
         # Stale positions of replaced papers: the map keeps only the newest, mark others dead.
         live = np.zeros(len(self.doc_ids), dtype=bool)
@@ -216,37 +241,40 @@ class LexicalIndex:
         return math.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
 
     # --- persistence
-    def save(self, index_dir: Path, version: int) -> None:
-        """Write atomically, stamped with the catalog version it reflects."""
+    def save(self, index_dir: Path) -> None:
+        """Write atomically; the file's state is that of the papers it holds."""
         self._freeze()
-        self.version = version
         tmp = index_dir / (self.FILENAME + ".tmp.npz")
-        header = {"version": version, "tokenizer": TOKENIZER_VERSION}
-        np.savez(
-            tmp,
-            header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8),
-            doc_ids=np.frombuffer("\n".join(self.doc_ids).encode(), dtype=np.uint8),
-            terms=np.frombuffer("\n".join(self.terms).encode(), dtype=np.uint8),
-            doc_len=self.doc_len,
-            alive=self.alive,
-            offsets=self.offsets,
-            post_doc=self.post_doc,
-            post_tf=self.post_tf,
-        )
-        tmp.replace(index_dir / self.FILENAME)
+        header = {"tokenizer": TOKENIZER_VERSION}
+        try:
+            np.savez(
+                tmp,
+                header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8),
+                doc_ids=np.frombuffer("\n".join(self.doc_ids).encode(), dtype=np.uint8),
+                terms=np.frombuffer("\n".join(self.terms).encode(), dtype=np.uint8),
+                doc_len=self.doc_len,
+                alive=self.alive,
+                tokens=self.tokens,
+                offsets=self.offsets,
+                post_doc=self.post_doc,
+                post_tf=self.post_tf,
+            )
+            tmp.replace(index_dir / self.FILENAME)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     @classmethod
-    def load(cls, index_dir: Path, expected_version: int | None) -> LexicalIndex | None:
-        """The saved index if it matches ``expected_version`` (None: any version), else None."""
+    def load(cls, index_dir: Path) -> LexicalIndex | None:
+        """The saved index, or None when it is missing, damaged or of another tokenizer.
+
+        Every part is read whole, so the zip members' CRC checks any damaged byte."""
         path = index_dir / cls.FILENAME
         if not path.is_file():
             return None
         try:
             with np.load(path) as data:
                 header: dict[str, Any] = json.loads(bytes(data["header"]).decode())
-                if header.get("tokenizer") != TOKENIZER_VERSION or (
-                    expected_version is not None and header.get("version") != expected_version
-                ):
+                if header.get("tokenizer") != TOKENIZER_VERSION:
                     return None
                 index = cls()
                 doc_text = bytes(data["doc_ids"]).decode()
@@ -255,21 +283,29 @@ class LexicalIndex:
                 index.terms = term_text.split("\n") if term_text else []
                 index.doc_len = data["doc_len"]
                 index.alive = data["alive"]
+                index.tokens = data["tokens"]
                 index.offsets = data["offsets"]
                 index.post_doc = data["post_doc"]
                 index.post_tf = data["post_tf"]
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, UnicodeError):
+            return None
+        docs = len(index.doc_ids)
+        if not (
+            len(index.doc_len) == len(index.alive) == len(index.tokens) == docs
+            and len(index.offsets) == len(index.terms) + 1
+            and len(index.post_doc) == len(index.post_tf) == int(index.offsets[-1])
+            and (len(index.post_doc) == 0 or int(index.post_doc.max()) < docs)
+        ):
             return None
         index.term_row = {t: i for i, t in enumerate(index.terms)}
         index.doc_pos = {pid: i for i, pid in enumerate(index.doc_ids) if bool(index.alive[i])}
-        index.version = int(header["version"])
         return index
 
     @classmethod
     def build(cls, rows: Iterable[tuple[str, str, str, int]]) -> LexicalIndex:
-        """A fresh index over (paper_id, title, abstract, seq) rows."""
+        """A fresh index over (paper_id, title, abstract, state token) rows."""
         index = cls()
-        for paper_id, title, abstract, _seq in rows:
-            index.add(paper_id, title, abstract)
+        for paper_id, title, abstract, token in rows:
+            index.add(paper_id, title, abstract, token)
         index._freeze()
         return index

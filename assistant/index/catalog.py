@@ -13,6 +13,8 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from assistant.index.catalog_guard import GuardedConnection
+from assistant.index.state import paper_token, xor_of
 from assistant.ingest.chunking import Chunk
 from assistant.records import Paper
 
@@ -47,6 +49,8 @@ CREATE TABLE IF NOT EXISTS chunks (
 CREATE INDEX IF NOT EXISTS chunks_paper ON chunks(paper_id);
 CREATE TABLE IF NOT EXISTS paper_keys (key TEXT PRIMARY KEY, paper_id TEXT NOT NULL);
 """
+
+STATE_META = "state"  # the XOR of the papers' tokens (assistant.index.state), as hex
 
 _PAPER_COLUMNS = (
     "paper_id, title, abstract, year, authors, venue, doi, arxiv_id, url, source, extra"
@@ -85,7 +89,10 @@ class Catalog:
 
     def __init__(self, index_dir: Path) -> None:
         self.path = index_dir / self.FILENAME
-        self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        self._db = sqlite3.connect(
+            self.path, timeout=30, isolation_level=None, factory=GuardedConnection
+        )
+        self._db.path = self.path
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
@@ -106,8 +113,36 @@ class Catalog:
 
     @property
     def version(self) -> int:
-        """Incremented by every committed change of papers; derived caches compare it."""
+        """Incremented by every committed change of papers."""
         return int(self.get_meta("version") or 0)
+
+    @property
+    def state(self) -> int:
+        """The XOR of the papers' tokens: what a derived file must hold to be current."""
+        recorded = self.get_meta(STATE_META)
+        if recorded is not None:
+            return int(recorded, 16)
+        state = xor_of(self.paper_tokens().values())  # an index made before states were kept
+        with self.transaction():
+            self._db.execute(
+                "INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", (STATE_META, f"{state:x}")
+            )
+        return int(self.get_meta(STATE_META) or "0", 16)
+
+    def paper_tokens(self) -> dict[str, int]:
+        """Every paper's token (its id and content hash), read in one statement."""
+        return {
+            pid: paper_token(pid, digest)
+            for pid, digest in self._db.execute("SELECT paper_id, content_hash FROM papers")
+        }
+
+    def _change_state(self, delta: int) -> None:
+        """XOR ``delta`` into the recorded state (inside a write transaction)."""
+        if delta:
+            self._db.execute(
+                "UPDATE meta SET value = ? WHERE key = ?",
+                (f"{self.state ^ delta:x}", STATE_META),
+            )
 
     # --- papers
     def count_papers(self) -> int:
@@ -141,13 +176,18 @@ class Catalog:
         ``orders``: the ingest order of papers (a shared server's), instead of the next ones.
         """
         with self.transaction():
+            self.state  # noqa: B018 - recorded before it changes (an index made before states)
             next_seq = int(
                 self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM papers").fetchone()[0]
             )
+            delta = 0
             for paper, digest, chunks in entries:
                 existing = self._db.execute(
-                    "SELECT seq FROM papers WHERE paper_id=?", (paper.paper_id,)
+                    "SELECT seq, content_hash FROM papers WHERE paper_id=?", (paper.paper_id,)
                 ).fetchone()
+                if existing:
+                    delta ^= paper_token(paper.paper_id, existing[1])
+                delta ^= paper_token(paper.paper_id, digest)
                 if orders is not None and paper.paper_id in orders:
                     seq = orders[paper.paper_id]
                 elif existing:
@@ -192,6 +232,7 @@ class Catalog:
                             for c in chunks
                         ],
                     )
+            self._change_state(delta)
             self._bump_version()
 
     def update_metadata(self, papers: list[Paper]) -> None:
@@ -225,6 +266,9 @@ class Catalog:
             self._db.execute("DELETE FROM chunks")
             self._db.execute("DELETE FROM paper_keys")
             self._db.execute("DELETE FROM meta WHERE key = 'duplicates_merged'")
+            self._db.execute(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES (?, '0')", (STATE_META,)
+            )
             self._bump_version()
 
     # --- duplicates: identity keys (DOI, arXiv id, title + first author) of the indexed papers

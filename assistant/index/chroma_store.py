@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import math
 import secrets
 import time
@@ -21,6 +22,8 @@ from urllib.parse import urlparse
 
 from assistant.errors import AssistantError, UsageError
 from assistant.records import Paper
+
+logger = logging.getLogger(__name__)
 
 TOKEN_HINT = (
     "Set ASSISTANT_CHROMA_TOKEN to the token the server was started with (ask whoever runs "
@@ -43,6 +46,58 @@ def _is_auth_failure(exc: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+_CONNECTION_FAILURES = (
+    "ConnectError",
+    "ConnectTimeout",
+    "RemoteProtocolError",
+    "ReadError",
+    "ReadTimeout",
+    "WriteError",
+    "PoolTimeout",
+    "ConnectionError",
+    "ConnectionResetError",
+    "ConnectionRefusedError",
+)
+
+
+def _is_connection_failure(exc: BaseException) -> bool:
+    """True when the server went away or stopped answering (httpx's transport errors)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if type(seen).__name__ in _CONNECTION_FAILURES:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+class _ServerCollection:
+    """A server collection whose calls turn a lost connection into an error with a hint."""
+
+    def __init__(self, collection: Any, url: str) -> None:
+        self._collection = collection
+        self._url = url
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._collection, name)
+        if not callable(method):
+            return method
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(*args, **kwargs)
+            except Exception as exc:
+                if not _is_connection_failure(exc):
+                    raise
+                raise AssistantError(
+                    f"Lost the connection to the Chroma server at {self._url} "
+                    f"({type(exc).__name__}).",
+                    hint="Check that the server is running; then run the command again. An "
+                    "ingest keeps every batch it committed: rerun it to finish the rest.",
+                ) from None
+
+        return call
 
 
 def _scrub(text: str, token: str | None) -> str:
@@ -143,9 +198,14 @@ class VectorStore:
     ) -> None:
         self._client: Any = connect(index_dir, chroma_url, token, token_header)
         self.name = collection
-        self._collection = self._client.get_or_create_collection(
-            name=collection, metadata={"hnsw:space": "cosine"}, embedding_function=None
+        self._url = chroma_url
+        self._collection = self._open(collection)
+
+    def _open(self, name: str) -> Any:
+        made = self._client.get_or_create_collection(
+            name=name, metadata={"hnsw:space": "cosine"}, embedding_function=None
         )
+        return _ServerCollection(made, self._url) if self._url else made
 
     @property
     def client(self) -> Any:
@@ -195,9 +255,7 @@ class VectorStore:
     def reset(self) -> None:
         """Drop and recreate the collection (for --rebuild)."""
         self._client.delete_collection(self.name)
-        self._collection = self._client.get_or_create_collection(
-            name=self.name, metadata={"hnsw:space": "cosine"}, embedding_function=None
-        )
+        self._collection = self._open(self.name)
 
     def drop_other(self, name: str) -> None:
         """Delete another collection of this client if it exists (a replaced fingerprint's)."""
@@ -256,11 +314,14 @@ class SharedRecords:
     LOCK = "__lock__"
     LEASE_S = 120.0
 
-    def __init__(self, client: Any, name: str) -> None:
+    def __init__(self, client: Any, name: str, url: str) -> None:
         self.name = name
         self._client = client
-        self._collection = client.get_or_create_collection(
-            name=name, metadata={"role": "assistant-papers"}, embedding_function=None
+        self._collection = _ServerCollection(
+            client.get_or_create_collection(
+                name=name, metadata={"role": "assistant-papers"}, embedding_function=None
+            ),
+            url,
         )
 
     def head(self) -> dict[str, Any] | None:
@@ -317,8 +378,10 @@ class SharedRecords:
     def lock(self, wait_s: float = 300.0) -> Iterator[None]:
         """Hold the write lock (waiting up to ``wait_s`` seconds for another writer)."""
         me = secrets.token_hex(8)
-        deadline = time.monotonic() + wait_s
+        started = time.monotonic()
+        deadline = started + wait_s
         pause = 0.02
+        told = 0.0  # seconds waited when the wait was last reported
         while True:
             now = time.time()
             self._collection.add(
@@ -334,6 +397,20 @@ class SharedRecords:
             if holder is not None and now - float(holder.get("since", now)) > self.LEASE_S:
                 self._release(str(holder.get("owner")))  # its writer died
                 continue
+            waited = time.monotonic() - started
+            if holder is not None and waited >= max(2.0, told + 15.0):
+                told = waited
+                held = now - float(holder.get("since", now))
+                logger.warning(
+                    "Waiting for the write lock of the shared index %s: another ingest has held "
+                    "it for %.0f s (waited %.0f s; a crashed ingest's lock expires after %.0f s, "
+                    "and this one gives up after %.0f s).",
+                    self.name,
+                    held,
+                    waited,
+                    self.LEASE_S,
+                    wait_s,
+                )
             if time.monotonic() > deadline:
                 raise AssistantError(
                     f"Another member's ingest has held the write lock of the shared index "

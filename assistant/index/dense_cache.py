@@ -1,22 +1,32 @@
 """A matrix of chunk vectors, cached on disk beside the Chroma index.
 
 Chroma holds the vectors; this cache lets a search score every chunk exactly with one matrix
-product and start without importing chromadb. It carries the catalog version it reflects; a
-stale or missing cache is rebuilt from Chroma.
+product and start without importing chromadb. It holds each paper's state token
+(:mod:`assistant.index.state`), so it knows which version of which papers it reflects: a cache
+behind the catalog catches up (the missing papers' vectors read from Chroma), a damaged one is
+rebuilt.
 
-On disk it is two files: ``dense.npz`` (the header, chunk and paper ids, and the per-paper row
-layout) and ``dense-<token>.npy`` (the vectors), which a search memory-maps instead of reading.
-The header names its vectors file, and is replaced atomically after that file is complete, so a
-reader always sees a matching pair.
+On disk it is two files: ``dense.npz`` (the header, chunk and paper ids, the per-paper row
+layout and the papers' tokens) and ``dense-<token>.npy`` (the vectors), which a search
+memory-maps instead of reading. The header names its vectors file and that file's sha256, and
+is replaced atomically after that file is complete, so a reader always sees a matching pair; the
+vectors are checked against the sha256 when their size or modification time changes.
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import io
 import json
 import secrets
+import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from assistant.files import is_intact, record_verified
+from assistant.index.state import tokens_array, xor_of
 
 
 def _grouped(owners: list[str]) -> bool:
@@ -53,11 +63,26 @@ class DenseCache:
         self._papers: set[str] | None = None
         self._layout: tuple[list[str], np.ndarray] | None = None
         self._positions: tuple[object, dict[str, int]] | None = None
-        self.version = -1
+        self.tokens: dict[str, int] = {}  # paper id -> state token, chunkless papers too
+
+    @property
+    def state(self) -> int:
+        """The XOR of the held papers' tokens (compared with the catalog's)."""
+        return xor_of(self.tokens.values())
 
     # --- changes
-    def put(self, chunk_ids: list[str], paper_ids: list[str], vectors: np.ndarray) -> None:
-        """Add or replace chunks (a paper's chunks in one call, so its rows stay together)."""
+    def put(
+        self,
+        chunk_ids: list[str],
+        paper_ids: list[str],
+        vectors: np.ndarray,
+        tokens: dict[str, int],
+    ) -> None:
+        """Add or replace papers: their chunks (a paper's chunks in one call, so its rows stay
+        together) and their state ``tokens`` (every paper put, with chunks or not)."""
+        self.tokens.update(tokens)
+        if not chunk_ids:
+            return
         self._removed.update(chunk_ids)  # an older copy of the same id is dropped on merge
         self._pending_ids.extend(chunk_ids)
         self._pending_papers.extend(paper_ids)
@@ -68,6 +93,8 @@ class DenseCache:
 
     def remove_papers(self, paper_ids: set[str]) -> None:
         """Drop every chunk of these papers (before their new chunks are put)."""
+        for pid in paper_ids:
+            self.tokens.pop(pid, None)
         if not paper_ids & self._present_papers():
             return  # the common case while ingesting new papers: no copy of the matrix
         self._merge()
@@ -186,68 +213,105 @@ class DenseCache:
         self.group_by_paper()
         return self.chunk_ids, self.paper_of_chunk, [self.vectors]
 
-    def save(self, index_dir: Path, version: int, fingerprint: str) -> None:
-        """Write the vectors file, then atomically the header naming it; drop older files."""
+    def save(self, index_dir: Path, fingerprint: str) -> None:
+        """Write the vectors file, then atomically the header naming it; drop older files.
+
+        One save at a time per folder: two processes saving at once would otherwise each drop
+        the vectors file the other's header names."""
+        with (index_dir / "dense.lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                self._save(index_dir, fingerprint)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _save(self, index_dir: Path, fingerprint: str) -> None:
         ids, owners, blocks = self._rows_to_save()
         dim = next((b.shape[1] for b in blocks if b.shape[0]), self.dim)
         starts = [i for i in range(len(owners)) if i == 0 or owners[i] != owners[i - 1]]
-        token = secrets.token_hex(6)
-        vectors_name = f"dense-{token}.npy"
+        vectors_name = f"dense-{secrets.token_hex(6)}.npy"
         tmp_vectors = index_dir / (vectors_name + ".tmp")
-        with tmp_vectors.open("wb") as handle:
-            np.lib.format.write_array_header_1_0(
-                handle, {"descr": "<f4", "fortran_order": False, "shape": (len(ids), dim)}
-            )
-            step = 65536  # slices: a memory-mapped matrix is never copied whole
-            for block in blocks:
-                for lo in range(0, block.shape[0], step):
-                    piece = np.ascontiguousarray(block[lo : lo + step], dtype=np.float32)
-                    handle.write(piece.tobytes())
-        tmp_vectors.replace(index_dir / vectors_name)
-        header = {"version": version, "fingerprint": fingerprint, "dim": dim}
         tmp = index_dir / (self.FILENAME + ".tmp.npz")
-        np.savez(
-            tmp,
-            header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8),
-            vectors_file=np.frombuffer(vectors_name.encode(), dtype=np.uint8),
-            chunk_ids=np.frombuffer("\n".join(ids).encode(), dtype=np.uint8),
-            papers=np.frombuffer("\n".join(owners[i] for i in starts).encode(), dtype=np.uint8),
-            starts=np.asarray(starts, dtype=np.int64),
-        )
-        tmp.replace(index_dir / self.FILENAME)
+        digest = hashlib.sha256()
+        try:
+            head = io.BytesIO()
+            np.lib.format.write_array_header_1_0(
+                head, {"descr": "<f4", "fortran_order": False, "shape": (len(ids), dim)}
+            )
+            with tmp_vectors.open("wb") as handle:
+                handle.write(head.getvalue())
+                digest.update(head.getvalue())
+                step = 65536  # slices: a memory-mapped matrix is never copied whole
+                for block in blocks:
+                    for lo in range(0, block.shape[0], step):
+                        piece = np.ascontiguousarray(block[lo : lo + step], dtype=np.float32)
+                        data = piece.tobytes()
+                        digest.update(data)
+                        handle.write(data)
+            tmp_vectors.replace(index_dir / vectors_name)
+            record_verified(index_dir / vectors_name, digest.hexdigest())
+            header = {
+                "fingerprint": fingerprint,
+                "dim": dim,
+                "vectors_sha256": digest.hexdigest(),
+            }
+            token_ids = list(self.tokens)
+            np.savez(
+                tmp,
+                header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8),
+                vectors_file=np.frombuffer(vectors_name.encode(), dtype=np.uint8),
+                chunk_ids=np.frombuffer("\n".join(ids).encode(), dtype=np.uint8),
+                papers=np.frombuffer("\n".join(owners[i] for i in starts).encode(), dtype=np.uint8),
+                starts=np.asarray(starts, dtype=np.int64),
+                token_papers=np.frombuffer("\n".join(token_ids).encode(), dtype=np.uint8),
+                tokens=tokens_array(self.tokens[pid] for pid in token_ids),
+            )
+            tmp.replace(index_dir / self.FILENAME)
+        finally:
+            tmp.unlink(missing_ok=True)
+            tmp_vectors.unlink(missing_ok=True)
         for old in index_dir.glob("dense-*.npy*"):
-            if old.name != vectors_name:
+            if not old.name.startswith(vectors_name):
                 old.unlink(missing_ok=True)
-        self.version = version
 
     @classmethod
-    def load(cls, index_dir: Path, version: int | None, fingerprint: str) -> DenseCache | None:
-        """The saved cache when it matches (``version`` None: any version), else None."""
+    def load(cls, index_dir: Path, fingerprint: str) -> DenseCache | None:
+        """The saved cache when it is whole and of this fingerprint, else None (missing,
+        damaged, or of other settings)."""
         path = index_dir / cls.FILENAME
         if not path.is_file():
             return None
         try:
             with np.load(path) as data:
                 header = json.loads(bytes(data["header"]).decode())
-                if header.get("fingerprint") != fingerprint or (
-                    version is not None and header.get("version") != version
-                ):
+                if header.get("fingerprint") != fingerprint:
                     return None
                 cache = cls(int(header["dim"]))
                 vectors_name = bytes(data["vectors_file"]).decode()
                 ids = bytes(data["chunk_ids"]).decode()
                 papers_text = bytes(data["papers"]).decode()
                 starts = np.asarray(data["starts"], dtype=np.int64)
-            vectors = np.load(index_dir / Path(vectors_name).name, mmap_mode="r")
-        except (OSError, ValueError, KeyError):
+                token_text = bytes(data["token_papers"]).decode()
+                tokens = data["tokens"]
+            vectors_path = index_dir / Path(vectors_name).name
+            if not is_intact(vectors_path, str(header["vectors_sha256"])):
+                return None
+            vectors = np.load(vectors_path, mmap_mode="r")
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, UnicodeError):
             return None
         cache.chunk_ids = ids.split("\n") if ids else []
         papers = papers_text.split("\n") if papers_text else []
-        if vectors.shape != (len(cache.chunk_ids), cache.dim) or len(papers) != len(starts):
+        token_papers = token_text.split("\n") if token_text else []
+        if (
+            vectors.shape != (len(cache.chunk_ids), cache.dim)
+            or len(papers) != len(starts)
+            or len(token_papers) != len(tokens)
+            or not set(papers) <= set(token_papers)
+        ):
             return None
         cache.vectors = vectors
         ends = np.append(starts[1:], len(cache.chunk_ids)).astype(np.int64)
         cache.paper_of_chunk = np.repeat(np.asarray(papers, dtype=object), ends - starts).tolist()
         cache._layout = (papers, starts)
-        cache.version = int(header["version"])
+        cache.tokens = dict(zip(token_papers, (int(t) for t in tokens), strict=True))
         return cache

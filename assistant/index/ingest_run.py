@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from assistant.index.catalog import content_hash
+from assistant.index.state import paper_token
 from assistant.ingest.chunking import (
     Chunk,
     chunk_paper,
@@ -134,12 +135,11 @@ def commit_batch(index: IngestTarget, chunked: ChunkedBatch, vectors: Any, known
     else:
         index.catalog.write_papers(entries)
     # Derived indexes follow the committed state.
-    replaced = {paper.paper_id for paper, _d, _c in entries}
-    index.dense.remove_papers(replaced)
-    if ids:
-        index.dense.put(ids, paper_of, vectors)
+    tokens = {paper.paper_id: paper_token(paper.paper_id, digest) for paper, digest, _c in entries}
+    index.dense.remove_papers(set(tokens))
+    index.dense.put(ids, paper_of, vectors, tokens)
     for paper, _digest, _chunks in entries:
-        index.lexical.add(paper.paper_id, paper.title, paper.abstract)
+        index.lexical.add(paper.paper_id, paper.title, paper.abstract, tokens[paper.paper_id])
     return len(chunked.distinct)
 
 

@@ -19,7 +19,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from assistant.errors import AssistantError, IndexMismatchError
+from assistant.errors import AssistantError, IndexDamagedError, IndexMismatchError
 from assistant.index.catalog import Catalog
 from assistant.index.fingerprint import index_fingerprint  # noqa: F401 - re-exported
 from assistant.index.ingest_run import IngestRun, ProgressFn
@@ -75,7 +75,8 @@ class PaperIndex:
                 f"Cannot create the index folder {self.dir}: {exc.strerror}",
                 hint="Choose another with --index DIR or ASSISTANT_INDEX_DIR.",
             ) from exc
-        self.catalog = Catalog(self.dir)
+        self.catalog = self._open_catalog(rebuild)
+        self._holding_ingest_lock = False
         self.shipped_vectors: ShippedVectors | None = None  # the demo's (index/demo.py)
         self.demo_removed = 0  # papers of the demo the last ingest replaced
         self.spec = index_fingerprint(settings, embedder.name if embedder else None)
@@ -89,6 +90,38 @@ class PaperIndex:
             if not rebuild:
                 self.shared.check()
                 self.shared.sync()
+
+    def _open_catalog(self, rebuild: bool) -> Catalog:
+        """The catalog; a damaged one is set aside for a rebuild, and an error otherwise, as is
+        a missing one beside the files of an index that held papers (never a new empty index)."""
+        try:
+            catalog = Catalog(self.dir)
+        except IndexDamagedError:
+            if not rebuild:
+                raise
+            for suffix in ("", "-wal", "-shm"):
+                damaged = self.dir / (Catalog.FILENAME + suffix)
+                if damaged.exists():
+                    damaged.replace(damaged.with_name(damaged.name + ".damaged"))
+            catalog = Catalog(self.dir)
+        if rebuild or self.settings.chroma_url:  # on a server, the folder is only a cache
+            return catalog
+        if catalog.get_meta("fingerprint") is None and catalog.count_papers() == 0:
+            left = [n for n in ("lexical.npz", "dense.npz", "chroma") if (self.dir / n).exists()]
+            if left:
+                catalog.close()
+                raise IndexDamagedError(
+                    f"The index in {self.dir} has lost its catalog ({Catalog.FILENAME} is "
+                    f"missing or empty) but still holds {', '.join(left)}: the catalog is the "
+                    "record of its papers, and the others cannot stand in for it (they keep "
+                    "chunks and terms, not whole records).",
+                    hint=(
+                        f"Restore {Catalog.FILENAME} from a backup, or rebuild the index from "
+                        f"your paper files: 'assistant ingest --rebuild FILES... --index "
+                        f"{self.dir}'."
+                    ),
+                )
+        return catalog
 
     def _check_compatible(self) -> None:
         recorded = self.catalog.get_meta("fingerprint")
@@ -141,43 +174,50 @@ class PaperIndex:
 
     @cached_property
     def lexical(self) -> LexicalIndex:
+        """The BM25 index, at the catalog's state (caught up and saved when behind)."""
         from assistant.index.bm25 import LexicalIndex
+        from assistant.index.derived import catch_up_lexical
 
-        version = self.catalog.version
-        loaded = LexicalIndex.load(self.dir, version)
-        if loaded is not None:
+        loaded = LexicalIndex.load(self.dir)
+        if loaded is not None and self.ingest_running():
+            return loaded  # the other process's ingest saves its own; read what it saved
+        lexical = loaded or LexicalIndex()
+        if loaded is not None and loaded.state == self.catalog.state:
             return loaded
-        if self.ingest_running():  # serve the last saved state; the ingest will save a new one
-            stale = LexicalIndex.load(self.dir, None)
-            if stale is not None:
-                return stale
-        rebuilt = LexicalIndex.build(self.catalog.iter_lexical_rows())
-        if self.catalog.count_papers():
-            self._save_quietly(lambda: rebuilt.save(self.dir, version))
-        return rebuilt
+        changed = catch_up_lexical(lexical, self.catalog)
+        if (changed or loaded is None) and not self.ingest_running():
+            self._save_quietly(lambda: lexical.save(self.dir))
+        return lexical
 
     @cached_property
     def dense(self) -> DenseCache | ServerDense:
-        """The local mirror of the vectors; on a large shared index, the server itself."""
+        """The local mirror of the vectors, at the catalog's state; on a large shared index,
+        the server itself."""
         from assistant.index.dense_cache import DenseCache
+        from assistant.index.derived import catch_up_dense
 
         if self.shared is not None and self.shared.dense_on_server():
             from assistant.index.server_dense import ServerDense
 
             return ServerDense(self.store, self.catalog)
-        version = self.catalog.version
         fingerprint = self.spec["fingerprint"]
-        loaded = DenseCache.load(self.dir, version, fingerprint)
-        if loaded is not None:
+        loaded = DenseCache.load(self.dir, fingerprint)
+        if loaded is not None and self.ingest_running():
+            return loaded  # don't read Chroma while another process writes it
+        if loaded is not None and loaded.state == self.catalog.state:
             return loaded
-        if self.ingest_running():  # don't read Chroma while another process writes it
-            stale = DenseCache.load(self.dir, None, fingerprint)
-            if stale is not None:
-                return stale
-        return self._rebuild_dense(version)
+        dense = loaded or DenseCache(0)
+        # Another process may have written Chroma since this one opened it: read it afresh.
+        self._close_store()
+        changed = catch_up_dense(dense, self)
+        if (changed or loaded is None) and not self.ingest_running():
+            self._save_quietly(lambda: dense.save(self.dir, fingerprint))
+        return dense
 
     def ingest_running(self) -> bool:
         """True while another process holds this index's ingest lock."""
+        if self._holding_ingest_lock:
+            return False
         path = self.dir / "ingest.lock"
         if not path.exists():
             return False
@@ -189,32 +229,32 @@ class PaperIndex:
             fcntl.flock(handle, fcntl.LOCK_UN)
         return False
 
-    def _rebuild_dense(self, version: int) -> DenseCache:
-        """Read the committed papers' vectors back from Chroma."""
-        import numpy as np
+    def drop_behind_caches(self) -> None:
+        """Forget derived indexes loaded at another state than the catalog's (they are loaded
+        again, caught up, on next use): an ingest must build on exactly the committed state."""
+        state = self.catalog.state
+        for attr in ("lexical", "dense"):
+            cached = self.__dict__.get(attr)
+            if cached is not None and getattr(cached, "state", state) != state:
+                del self.__dict__[attr]
 
-        from assistant.index.dense_cache import DenseCache
-
-        chunk_rows = self.catalog.chunk_ids()
-        cache = DenseCache(self.embedder.dim or 0)
-        # Another process may have written Chroma since this one opened it: read it afresh.
-        self._close_store()
-        if chunk_rows:
-            ids = [cid for cid, _ in chunk_rows]
-            found = self.store.get_embeddings(ids)
-            present = [(cid, pid) for cid, pid in chunk_rows if cid in found]
-            if present:
-                vectors = np.asarray([found[cid] for cid, _ in present], dtype=np.float32)
-                cache = DenseCache(vectors.shape[1])
-                cache.put([c for c, _ in present], [p for _, p in present], vectors)
-        self._save_quietly(lambda: cache.save(self.dir, version, self.spec["fingerprint"]))
-        return cache
-
-    @staticmethod
-    def _save_quietly(save: Callable[[], None]) -> None:
-        # A read-only index folder still searches; it just rebuilds caches each time.
-        with contextlib.suppress(OSError):
+    def _save_quietly(self, save: Callable[[], None]) -> None:
+        # A read-only index folder still searches; it just rebuilds caches each time. A full
+        # disk is said (a notice), as the caches then stay behind until there is space.
+        try:
             save()
+        except OSError as exc:
+            from assistant.disk_space import disk_full_error, is_disk_full
+
+            if is_disk_full(exc):
+                import logging
+
+                full = disk_full_error("the search caches (BM25, vectors)", self.dir)
+                logging.getLogger(__name__).warning(
+                    "%s Searches still work; the caches are rebuilt from the catalog once there "
+                    "is space (free some, or move the index to another disk).",
+                    full.message,
+                )
 
     # --- ingest
     @contextlib.contextmanager
@@ -229,9 +269,11 @@ class PaperIndex:
                     hint="Wait for it to finish (searches keep working meanwhile), "
                     "or run this one with --wait to queue behind it.",
                 ) from exc
+            self._holding_ingest_lock = True
             try:
                 yield
             finally:
+                self._holding_ingest_lock = False
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     @contextlib.contextmanager
@@ -262,16 +304,16 @@ class PaperIndex:
                 rebuild = True
             if rebuild:
                 self._reset()
+            self.drop_behind_caches()
             self.catalog.set_meta({k: v for k, v in self.spec.items()})
             run = IngestRun(self, progress, total)
             yield run
             if not demo and (run.report.added or run.report.updated) and self.holds_only_demo():
                 self.catalog.set_meta({"demo": DEMO_KEPT})
             if run.changed or rebuild:
-                version = self.catalog.version
                 fingerprint = self.spec["fingerprint"]
-                self._save_quietly(lambda: self.lexical.save(self.dir, version))
-                self._save_quietly(lambda: self.dense.save(self.dir, version, fingerprint))
+                self._save_quietly(lambda: self.lexical.save(self.dir))
+                self._save_quietly(lambda: self.dense.save(self.dir, fingerprint))
         run.report.seconds = round(time.perf_counter() - started, 3)
 
     def ingest(

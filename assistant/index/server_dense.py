@@ -58,14 +58,16 @@ class ServerDense:
         return self._catalog.count_chunks()
 
     # --- what ingest and sync call on a dense mirror
-    def put(self, chunk_ids: list[str], paper_ids: list[str], vectors: Any) -> None:
-        self.remove_papers(set(paper_ids))
+    def put(
+        self, chunk_ids: list[str], paper_ids: list[str], vectors: Any, tokens: dict[str, int]
+    ) -> None:
+        self.remove_papers(set(paper_ids) | set(tokens))
 
     def remove_papers(self, paper_ids: set[str]) -> None:
         for pid in paper_ids:
             self._vectors.pop(pid, None)
 
-    def save(self, index_dir: Path, version: int, fingerprint: str) -> None:
+    def save(self, index_dir: Path, fingerprint: str) -> None:
         """Nothing to save: the vectors stay on the server."""
 
     # --- reading

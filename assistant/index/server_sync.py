@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from assistant.errors import AssistantError, IndexMismatchError
+from assistant.index.state import paper_token
 from assistant.ingest.chunking import Chunk
 from assistant.records import Paper
 
@@ -105,7 +106,7 @@ class SharedIndex:
         self.index = index
         self.url = index.settings.chroma_url
         self.records: SharedRecords = SharedRecords(
-            index.store.client, f"{index.settings.collection}-papers"
+            index.store.client, f"{index.settings.collection}-papers", str(self.url)
         )
         self.joined: SyncReport | None = None  # set by the first sync of this folder
         self.last: SyncReport | None = None  # the last sync that read records
@@ -186,7 +187,7 @@ class SharedIndex:
         if top <= mark:
             return None
         lexical, dense = index.lexical, _dense(index, self.dense_on_server())
-        version, consistent, pulled = catalog.version, True, 0
+        pulled = 0
         for after in range(mark, top, WINDOW):
             upto = min(after + WINDOW, top)
             rows = self.records.fetch(after, upto)
@@ -200,18 +201,20 @@ class SharedIndex:
                 if entries:
                     catalog.write_papers(entries, orders=orders)
                 catalog.set_meta({MARK_META: str(upto)})
-                consistent = consistent and catalog.version == version + bool(entries)
-                version = catalog.version
             self._apply(entries, lexical, dense)
             pulled += len(entries)
-        if consistent:  # else another process changed the folder meanwhile: rebuilt on open
-            lexical.compact()
-            fingerprint = index.spec["fingerprint"]
-            index._save_quietly(lambda: lexical.save(index.dir, version))
-            index._save_quietly(lambda: dense.save(index.dir, version, fingerprint))
+        lexical.compact()
+        # The caches' states say whether they hold what the catalog holds (another process may
+        # have written the folder meanwhile): saved if so, else caught up on next use.
+        state = catalog.state
+        if lexical.state == state:
+            index._save_quietly(lambda: lexical.save(index.dir))
         else:
-            for attr in ("lexical", "dense"):
-                index.__dict__.pop(attr, None)
+            index.__dict__.pop("lexical", None)
+        if getattr(dense, "state", state) == state:
+            index._save_quietly(lambda: dense.save(index.dir, index.spec["fingerprint"]))
+        else:
+            index.__dict__.pop("dense", None)
         return pulled
 
     def _apply(self, entries: list[Entry], lexical: Any, dense: Any) -> None:
@@ -222,17 +225,24 @@ class SharedIndex:
 
         if not entries:
             return
+        tokens = {p.paper_id: paper_token(p.paper_id, digest) for p, digest, _c in entries}
         for paper, _digest, _chunks in entries:
-            lexical.add(paper.paper_id, paper.title, paper.abstract)
+            lexical.add(paper.paper_id, paper.title, paper.abstract, tokens[paper.paper_id])
         if isinstance(dense, ServerDense):  # no mirror: the vectors stay on the server
-            dense.remove_papers({p.paper_id for p, _d, _c in entries})
+            dense.remove_papers(set(tokens))
             return
         owners = {c.chunk_id: p.paper_id for p, _d, chunks in entries for c in chunks}
         found = self.index.store.get_embeddings(list(owners))
         ids = [cid for cid in owners if cid in found]
-        dense.remove_papers({p.paper_id for p, _d, _c in entries})
-        if ids:
-            dense.put(ids, [owners[c] for c in ids], np.asarray([found[c] for c in ids]))
+        dense.remove_papers(set(tokens))
+        vectors = np.asarray([found[c] for c in ids], dtype=np.float32).reshape(len(ids), -1)
+        # A paper whose chunks the server lacks gets no token: the next catch-up embeds them.
+        complete = {
+            p.paper_id: tokens[p.paper_id]
+            for p, _d, chunks in entries
+            if all(c.chunk_id in found for c in chunks)
+        }
+        dense.put(ids, [owners[c] for c in ids], vectors, complete)
 
     # --- writing
     def commit(self, entries: list[Entry]) -> list[Entry]:
@@ -395,13 +405,8 @@ def _dense(index: SyncedIndex, on_server: bool) -> Any:
 
     if "dense" not in index.__dict__ and on_server:
         index.__dict__["dense"] = ServerDense(index.store, index.catalog)
-    if "dense" not in index.__dict__:
-        catalog = index.catalog
-        loaded = DenseCache.load(index.dir, catalog.version, index.spec["fingerprint"])
-        if loaded is None and catalog.count_chunks() == 0:
-            loaded = DenseCache(0)
-        if loaded is not None:
-            index.__dict__["dense"] = loaded
+    if "dense" not in index.__dict__ and index.catalog.count_chunks() == 0:
+        index.__dict__["dense"] = DenseCache(0)
     return index.dense
 
 
