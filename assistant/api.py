@@ -52,21 +52,26 @@ def ingest_paths(
     otherwise the papers go beside it.
     """
     from assistant.index.paper_index import INGEST_WINDOW
-    from assistant.ingest.readers import read_paths
+    from assistant.ingest.readers import FieldLimits, read_paths
 
     # First pass: count the papers and find the rejects without keeping anything, so that
     # --strict can refuse before any change and progress knows the total. The second pass
     # streams the papers into the index a window at a time: memory does not grow with input.
     files = [Path(p) for p in paths]
     limit = index.settings.max_abstract_chars
-    checked = read_paths(files, fmt, sink=_discard, window=INGEST_WINDOW, max_abstract_chars=limit)
+    limits = FieldLimits.of(index.settings)
+    checked = read_paths(
+        files, fmt, sink=_discard, window=INGEST_WINDOW, max_abstract_chars=limit, limits=limits
+    )
     if (strict and checked.rejects) or not checked.count:
         # nothing to index: never empty the index, even with --rebuild
         return IngestReport(rejected=len(checked.rejects), rejects=checked.rejects)
     with index.ingesting(
         rebuild, wait, progress, total=checked.count, replace_demo=replace_demo
     ) as run:
-        read_paths(files, fmt, sink=run.add, window=INGEST_WINDOW, max_abstract_chars=limit)
+        read_paths(
+            files, fmt, sink=run.add, window=INGEST_WINDOW, max_abstract_chars=limit, limits=limits
+        )
     report = run.report
     report.rejected = len(checked.rejects)
     report.rejects = checked.rejects

@@ -49,7 +49,7 @@ class ReadResult(BaseModel):
     rejects: list[Reject] = Field(default_factory=list)
     count: int = Field(default=0, description="Papers read (also those streamed to a sink).")
     truncated: list[Reject] = Field(
-        default_factory=list, description="Papers kept with their over-long abstract cut."
+        default_factory=list, description="Papers kept with an over-long field cut."
     )
 
 
@@ -66,7 +66,7 @@ class IngestReport(BaseModel):
     rejects: list[Reject] = Field(default_factory=list)
     truncated: list[Reject] = Field(
         default_factory=list,
-        description="Papers ingested with their abstract cut to max_abstract_chars, and where.",
+        description="Fields cut to their limit (max_abstract_chars...), and where.",
     )
 
 

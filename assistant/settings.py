@@ -115,8 +115,8 @@ class Settings(BaseSettings):
     model_cache_dir: Path | None = Field(
         default=None,
         description=(
-            "Folder for the int8 model derived at first use (default: <index>/.runtime); "
-            "point several indexes at one folder to derive it once."
+            "Folder for the int8 model derived at first use, shared by all indexes (default: "
+            "$XDG_CACHE_HOME/literature-assistant/models or ~/.cache/literature-assistant/models)."
         ),
     )
     chunk_tokens: int = Field(
@@ -150,6 +150,27 @@ class Settings(BaseSettings):
             "Longest abstract ingested; a longer one is cut at a sentence end (noted in the "
             "ingest report with its file and line)."
         ),
+    )
+    max_title_chars: int = Field(
+        default=1_000,
+        ge=100,
+        description="Longest title ingested; a longer one is cut at a space (noted in the ingest "
+        "report with its file and line).",
+    )
+    max_author_chars: int = Field(
+        default=300,
+        ge=50,
+        description="Longest author name ingested; a longer one is cut at a space (noted).",
+    )
+    max_authors: int = Field(
+        default=500,
+        ge=10,
+        description="Most authors kept of a paper; the rest of a longer list is dropped (noted).",
+    )
+    max_venue_chars: int = Field(
+        default=500,
+        ge=50,
+        description="Longest venue ingested; a longer one is cut at a space (noted).",
     )
     max_snippet_chars: int = Field(
         default=400,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Literal
 from assistant.chat.turns import Turn
 from assistant.errors import LLMError
 from assistant.generation.answer import Citation
-from assistant.generation.prompts import as_data
+from assistant.generation.prompts import as_data, title_as_data
 
 if TYPE_CHECKING:
     from assistant.generation.llm.base import ChatModel
@@ -276,7 +276,7 @@ def history_text(
         cited = sorted(turn.answer.citations, key=lambda c: c.n)
         if cited:
             lines.append("Sources:")
-            lines.extend(f"[{c.n}] {as_data(c.title)}" for c in cited)
+            lines.extend(f"[{c.n}] {title_as_data(c.title)}" for c in cited)
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
 

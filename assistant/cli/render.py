@@ -2,18 +2,27 @@
 
 The command modules parse flags and call the library; what it returns is handed to these
 functions. Results go to stdout, messages (notes, warnings, errors, progress) to stderr. rich is
-imported inside the functions, so importing this module keeps ``assistant --help`` fast.
+imported inside the functions, so importing this module keeps ``assistant --help`` fast. Every
+console comes from :func:`~assistant.cli.render_base.console` and plain text is written with
+:func:`~assistant.cli.render_base.write_safe`: untrusted text never reaches the terminal raw.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from assistant.cli.render_base import clip, console, escape
+from assistant.cli.render_base import (
+    clip,
+    console,
+    escape,
+    escape_line,
+    terminal_line,
+    terminal_safe,
+    write_safe,
+)
 from assistant.cli.render_base import print_json as print_json  # re-exported for the commands
 
 if TYPE_CHECKING:
@@ -32,8 +41,8 @@ if TYPE_CHECKING:
 
 
 def print_text(text: str) -> None:
-    """Text on stdout as it is (no markup, no wrapping)."""
-    sys.stdout.write(text)
+    """Text on stdout (no markup, no wrapping), made safe for a terminal."""
+    write_safe(text)
 
 
 def message(text: str, err: Console | None = None) -> None:
@@ -53,7 +62,7 @@ def print_error(exc: AssistantError, err: Console | None = None) -> None:
 def unexpected_error(exc: Exception) -> None:
     """The last line of defence: a bug, reported without a traceback."""
     print(
-        f"Error: unexpected {type(exc).__name__}: {exc}\n"
+        f"Error: unexpected {type(exc).__name__}: {terminal_safe(str(exc))}\n"
         "Hint: run again with --debug for the traceback, and report it.",
         file=sys.stderr,
     )
@@ -200,19 +209,6 @@ def print_config(data: dict[str, Any], descriptions: dict[str, str], path: Path 
 # --- answers: ask and chat -----------------------------------------------------------------------
 
 
-def token_printer() -> tuple[Callable[[str], None], Callable[[], bool]]:
-    """A callback writing streamed tokens to stdout, and a function telling if any came."""
-    seen = False
-
-    def on_token(token: str) -> None:
-        nonlocal seen
-        seen = True
-        sys.stdout.write(token)
-        sys.stdout.flush()
-
-    return on_token, lambda: seen
-
-
 def references(citations: list[Citation]) -> list[str]:
     """``[n] Title (year). id or link`` lines."""
     from assistant.export.references import reference_line
@@ -280,7 +276,7 @@ def chat_banner(err: Console, papers: int, index_dir: Path, uses_llm: bool) -> N
     mode = "a language model" if uses_llm else "extractive answers (no LLM)"
     err.print(
         f"[dim]Chatting with the {papers} papers in "
-        f"{index_dir}, using {mode}. /help lists the commands; Ctrl-D leaves.[/]",
+        f"{escape(str(index_dir))}, using {mode}. /help lists the commands; Ctrl-D leaves.[/]",
         markup=True,
     )
 
@@ -354,9 +350,9 @@ def turn_crashed(err: Console, exc: Exception) -> None:
 
 def session_saved(err: Console, session_id: str, turns: int) -> None:
     err.print(
-        f"[dim]Session {session_id} saved ({turns} turn{'s' * (turns != 1)}). "
+        f"[dim]Session {escape(session_id)} saved ({turns} turn{'s' * (turns != 1)}). "
         f"Resume it with 'assistant chat -c' or 'assistant chat --session "
-        f"{session_id}'.[/]",
+        f"{escape(session_id)}'.[/]",
         markup=True,
     )
 
@@ -365,7 +361,7 @@ def print_sessions(listed: list[SessionInfo], folder: Path) -> None:
     """The saved sessions, most recent first."""
     out = console()
     if not listed:
-        out.print(f"No saved chat sessions in {folder}.")
+        out.print(f"No saved chat sessions in {escape(str(folder))}.")
         return
     from rich.table import Table
 
@@ -379,7 +375,7 @@ def print_sessions(listed: list[SessionInfo], folder: Path) -> None:
             info.id,
             info.updated_at[:16].replace("T", " "),
             str(info.turns),
-            escape(info.title),
+            escape_line(info.title),
         )
     out.print(table)
 
@@ -388,31 +384,30 @@ def print_sessions(listed: list[SessionInfo], folder: Path) -> None:
 
 
 def print_cite(result: CiteResult, wrote_bib: bool) -> None:
-    out = sys.stdout
-    out.write(result.summary + "\n")
+    write_safe(result.summary + "\n")
     if result.papers:
-        out.write("\n")
+        write_safe("\n")
         for paper in result.papers:
             _print_cited(paper)
         if not wrote_bib:
-            keys = ", ".join(p.bibkey for p in result.papers)
-            out.write(f"BibTeX keys: {keys} (--bib FILE writes the entries; --json has them).\n")
+            keys = ", ".join(terminal_line(p.bibkey) for p in result.papers)
+            write_safe(f"BibTeX keys: {keys} (--bib FILE writes the entries; --json has them).\n")
     elif result.nearest:
-        out.write("\nNearest papers (not supporting):\n")
+        write_safe("\nNearest papers (not supporting):\n")
         for paper in result.nearest:
-            out.write(f"- {paper.title} ({paper.paper_id})\n")
+            write_safe(f"- {terminal_line(paper.title)} ({terminal_line(paper.paper_id)})\n")
 
 
 def _print_cited(paper: CitedPaper) -> None:
     year = f" ({paper.year})" if paper.year else ""
     lines = [
-        f"{paper.rank}. {paper.title}{year} [{paper.bibkey}]",
-        f"   “{paper.sentence}” (similarity {paper.score:.2f})",
+        f"{paper.rank}. {terminal_line(paper.title)}{year} [{terminal_line(paper.bibkey)}]",
+        f"   “{terminal_line(paper.sentence)}” (similarity {paper.score:.2f})",
     ]
     if paper.justification:
-        lines.append(f"   Why: {paper.justification}")
-    lines.append(f"   {paper.link or paper.paper_id}")
-    sys.stdout.write("\n".join(lines) + "\n\n")
+        lines.append(f"   Why: {terminal_line(paper.justification)}")
+    lines.append(f"   {terminal_line(paper.link or paper.paper_id)}")
+    write_safe("\n".join(lines) + "\n\n")
 
 
 def print_draft(draft: RelatedWork, streamed: bool) -> None:
@@ -424,11 +419,11 @@ def print_draft(draft: RelatedWork, streamed: bool) -> None:
 
         print_marks(console(), draft.uncited, draft.support)
     else:
-        out.write(draft.markdown.rstrip() + "\n")
+        write_safe(draft.markdown.rstrip() + "\n")
     if draft.references:
         out.write("\nReferences\n")
         for reference in draft.references:
-            out.write(f"{reference.line()}\n")
+            write_safe(f"{reference.line()}\n")
     out.flush()
 
 
@@ -467,9 +462,9 @@ def print_similar(result: SimilarResult, max_chars: int = 400) -> None:
         table.add_row(
             str(hit.rank),
             f"{hit.similarity:.2f}" + ("" if hit.close else "\n[yellow]not close[/]"),
-            f"[bold]{escape(clip(hit.title, max_chars))}[/]{shared}\n"
+            f"[bold]{escape_line(clip(hit.title, max_chars))}[/]{shared}\n"
             f"[dim]{escape(clip(hit.snippet, max_chars))}[/]",
             str(hit.year or ""),
-            hit.paper_id,
+            escape_line(hit.paper_id),
         )
     out.print(table)

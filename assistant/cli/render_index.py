@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from assistant.cli.render_base import clip, console, escape, print_json
+from assistant.cli.render_base import clip, console, escape, escape_line, print_json
 
 if TYPE_CHECKING:
     from assistant.chat.session import CommandResult
@@ -26,14 +26,26 @@ def print_ingest(report: IngestReport, papers_in_index: int) -> None:
     for note in report.truncated[:50]:
         err.print(f"[yellow]cut[/] {escape(note.describe())}", markup=True)
     if len(report.truncated) > 50:
-        err.print(f"... and {len(report.truncated) - 50} more abstracts cut")
+        err.print(f"... and {len(report.truncated) - 50} more cuts")
     console().print(
         f"added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
         f"rejected {report.rejected}"
         + (f" ({report.duplicates_merged} duplicates merged)" if report.duplicates_merged else "")
-        + (f" ({len(report.truncated)} abstracts cut)" if report.truncated else "")
+        + _cuts(report)
         + f" in {report.seconds:.1f} s; index: {papers_in_index} papers"
     )
+
+
+def _cuts(report: IngestReport) -> str:
+    """`` (1 abstracts cut, 2 titles cut)``: the fields cut to their limits, by field."""
+    from assistant.ingest.readers import CUT_FIELDS
+
+    counts = [
+        (field, sum(note.reason.startswith(f"{field} of ") for note in report.truncated))
+        for field in CUT_FIELDS
+    ]
+    parts = [f"{count} {field}s cut" for field, count in counts if count]
+    return f" ({', '.join(parts)})" if parts else ""
 
 
 SNIPPET_CHARS = 400  # the max_snippet_chars setting's default
@@ -72,10 +84,10 @@ def print_search(result: SearchResult, max_chars: int = SNIPPET_CHARS) -> None:
         table.add_row(
             str(hit.rank),
             f"{hit.score:.3f}",
-            f"[bold]{escape(clip(hit.title, max_chars))}[/]\n"
+            f"[bold]{escape_line(clip(hit.title, max_chars))}[/]\n"
             f"[dim]{escape(clip(hit.snippet, max_chars))}[/]",
             str(hit.year or ""),
-            hit.paper_id,
+            escape_line(hit.paper_id),
         )
     out.print(table)
     if not result.covered:
@@ -96,7 +108,12 @@ def print_papers(shown: list[Paper], count: int) -> None:
     table.add_column("title", overflow="fold")
     table.add_column("source", overflow="fold")
     for p in shown:
-        table.add_row(p.paper_id, str(p.year or ""), escape(p.title), escape(p.source or ""))
+        table.add_row(
+            escape_line(p.paper_id),
+            str(p.year or ""),
+            escape_line(p.title),
+            escape_line(p.source or ""),
+        )
     out = console()
     out.print(table)
     more = f" (showing {len(shown)}; --limit 0 for all)" if len(shown) < count else ""
@@ -106,7 +123,7 @@ def print_papers(shown: list[Paper], count: int) -> None:
 def print_paper(paper: Paper, max_chars: int = 20_000) -> None:
     """One paper: title, metadata and abstract (at most ``max_chars`` of it; --json has all)."""
     out = console()
-    out.print(f"[bold]{escape(clip(paper.title, max_chars))}[/]", markup=True)
+    out.print(f"[bold]{escape_line(clip(paper.title, max_chars))}[/]", markup=True)
     fields = [
         ("id", paper.paper_id),
         ("citation key", paper.citation_key),
@@ -120,10 +137,10 @@ def print_paper(paper: Paper, max_chars: int = 20_000) -> None:
     ]
     for name, value in fields:
         if value:
-            out.print(f"[dim]{name}:[/] {escape(str(value))}", markup=True)
+            out.print(f"[dim]{name}:[/] {escape_line(str(value))}", markup=True)
     sources = paper.extra.get("sources")
     if sources:
-        out.print(f"[dim]merged from:[/] {escape(sources)}", markup=True)
+        out.print(f"[dim]merged from:[/] {escape_line(sources)}", markup=True)
     out.print()
     out.print(escape(clip(paper.abstract, max_chars)))
     if len(paper.abstract) > max_chars:
@@ -134,13 +151,14 @@ def print_stats(info: dict[str, Any]) -> None:
     """``PaperIndex.describe()``, one fact a line."""
     out = console()
     out.print(
-        f"index:           {info['index_dir']}"
-        + (f" (Chroma server {info['chroma_url']})" if info["chroma_url"] else "")
+        f"index:           {escape(str(info['index_dir']))}"
+        + (f" (Chroma server {escape(str(info['chroma_url']))})" if info["chroma_url"] else "")
     )
     out.print(f"papers:          {info['papers']}")
     out.print(f"chunks:          {info['chunks']}")
     out.print(
-        f"embedding model: {info['embedding_model']} (chunks of {info['chunk_tokens']} word pieces)"
+        f"embedding model: {escape(str(info['embedding_model']))} "
+        f"(chunks of {info['chunk_tokens']} word pieces)"
     )
     out.print(f"size on disk:    {info['size_bytes'] / 1e6:.1f} MB")
     low, high = info["year_range"]
@@ -151,7 +169,7 @@ def print_stats(info: dict[str, Any]) -> None:
     if info["sources"]:
         out.print("sources:         papers  file")
     for name, count in info["sources"].items():
-        out.print(f"  {count:6d}  {escape(name or '(unknown source)')}")
+        out.print(f"  {count:6d}  {escape_line(name or '(unknown source)')}")
 
 
 # --- the answer log (assistant logs) -------------------------------------------------------------
@@ -177,9 +195,9 @@ def print_log_entries(entries: list[Any], folder: Any, what: str) -> None:
             str(entry.id),
             entry.created_at[:19].replace("T", " "),
             entry.command,
-            escape(entry.model or entry.mode),
+            escape_line(entry.model or entry.mode),
             "" if entry.total_tokens is None else f"{entry.total_tokens:,}",
-            escape(clip(entry.question, 120)),
+            escape_line(clip(entry.question, 120)),
         )
     out.print(table)
 
@@ -210,7 +228,7 @@ def print_log_entry(entry: Any) -> None:
     if entry.citations:
         out.print("\n[bold]Cited papers[/]", markup=True)
         for cited in entry.citations:
-            out.print(f"- {escape(cited['title'])} ({escape(cited['paper_id'])})")
+            out.print(f"- {escape_line(cited['title'])} ({escape_line(cited['paper_id'])})")
 
 
 def print_command_json(line: str, result: CommandResult) -> None:

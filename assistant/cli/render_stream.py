@@ -2,7 +2,8 @@
 
 :class:`StreamPrinter` is the ``on_token`` of ``ask``, ``chat`` and ``related-work``: while the
 model has sent nothing it shows a spinner with the seconds waited on stderr (on a terminal);
-then it writes the answer's text to stdout as it comes. The model's reasoning (``<think>``
+then it writes the answer's text to stdout as it comes, made safe for a terminal
+(:class:`~assistant.cli.render_base.TerminalStream`). The model's reasoning (``<think>``
 blocks, ``reasoning_content``) goes to its :meth:`~StreamPrinter.reasoning`: shown dimmed on
 stderr with ``--show-reasoning``, else only counted by the spinner. After the stream,
 :func:`print_marks` appends the marks of uncited sentences (each with its first words) instead
@@ -64,13 +65,14 @@ class StreamPrinter:
         out: TextIO | None = None,
         label: str = "Waiting for the model",
     ) -> None:
-        from assistant.cli.render_base import console
+        from assistant.cli.render_base import TerminalStream, console
 
         self.show_reasoning = show_reasoning
         self.err = err if err is not None else console(stderr=True)
         self.out = out if out is not None else sys.stdout
         self.label = label
         self.seen = False
+        self.safe = TerminalStream()
         self.reasoning_pieces = 0
         self._reasoning_open = False
         self._live: Live | None = None
@@ -89,10 +91,15 @@ class StreamPrinter:
         return self
 
     def stop(self) -> None:
-        """Remove the spinner; end a reasoning block shown on stderr."""
+        """Remove the spinner; end a reasoning block shown on stderr; write what the answer's
+        stream held back (an escape sequence that never ended)."""
         if self._live is not None:
             self._live.stop()
             self._live = None
+        held = self.safe.flush()
+        if held:
+            self.out.write(held)
+            self.out.flush()
         if self._reasoning_open:
             self.err.print()
             self._reasoning_open = False
@@ -127,7 +134,7 @@ class StreamPrinter:
         if not self.seen:
             self.stop()
             self.seen = True
-        self.out.write(token)
+        self.out.write(self.safe.feed(token))
         self.out.flush()
 
     def reasoning(self, text: str) -> None:

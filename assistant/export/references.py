@@ -1,14 +1,18 @@
 """Reference lines: ``[n] Title (year). link`` for answers, drafts and conversations.
 
 One format, with two options for conversation transcripts, which have always shown the paper's
-id and its link, and a full stop after the title whatever it ends with.
+id and its link, and a full stop after the title whatever it ends with. A title is written on one
+line with its bracketed numbers as ``(n)``, so that it cannot forge a reference entry.
 """
 
 from __future__ import annotations
 
 from typing import Literal, Protocol
 
-__all__ = ["Referenced", "Where", "reference_line"]
+from assistant.generation.citations import quote_text
+from assistant.ingest.text import clean_line
+
+__all__ = ["Referenced", "Where", "reference_line", "reference_title"]
 
 #: ``link_or_id``: the link, else the id; ``id_and_link``: the id, then the link if any.
 Where = Literal["link_or_id", "id_and_link"]
@@ -41,10 +45,17 @@ def reference_line(
     The full stop after the title (or year) is left out when there is no year and the title
     already ends with ``.``, ``?`` or ``!``, unless ``always_stop``.
     """
+    title = reference_title(ref.title)
     year = f" ({ref.year})" if ref.year else ""
-    stop = "." if always_stop or year or not ref.title.endswith((".", "?", "!")) else ""
+    stop = "." if always_stop or year or not title.endswith((".", "?", "!")) else ""
     if where == "id_and_link":
         place = ref.paper_id + (f" {ref.link}" if ref.link else "")
     else:
         place = ref.link or ref.paper_id
-    return f"[{ref.n}] {ref.title}{year}{stop} {place}"
+    return f"[{ref.n}] {title}{year}{stop} {clean_line(place)}"
+
+
+def reference_title(title: str) -> str:
+    """``title`` on one line (control characters and newlines made spaces), its bracketed
+    numbers shown as ``(n)``: ``"[3] A\n[4] B"`` -> ``"(3) A (4) B"``."""
+    return quote_text(clean_line(title))

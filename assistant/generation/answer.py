@@ -23,7 +23,7 @@ from assistant.generation.citations import (
     quote_text,
 )
 from assistant.generation.llm.base import TokenFn
-from assistant.generation.prompts import as_data
+from assistant.generation.prompts import as_data, title_as_data
 from assistant.ingest.chunking import split_sentences
 from assistant.records import Paper, SearchHit, SearchResult
 
@@ -168,7 +168,7 @@ def format_sources(numbered: list[tuple[int, Paper]]) -> str:
     blocks = []
     for n, paper in numbered:
         year = f" ({paper.year})" if paper.year else ""
-        blocks.append(f"[{n}] {as_data(paper.title)}{year}\n{as_data(paper.abstract)}")
+        blocks.append(f"[{n}] {title_as_data(paper.title)}{year}\n{as_data(paper.abstract)}")
     return "\n\n".join(blocks)
 
 
@@ -365,9 +365,9 @@ def llm_answer(
         valid = {n for n, _ in numbered}
         authors = AuthorIndex((n, p.authors, p.year) for n, p in numbered)
         messages = prompt.messages(**values, sources=sources)
-        stream_filter = CitationStreamFilter(valid, on_token, authors) if on_token else None
-        if stream_filter is None:
-            return client.complete(messages, options)
+        if on_token is None:  # streamed all the same, so that the first-token deadline holds
+            return client.stream(messages, _ignore, options)
+        stream_filter = CitationStreamFilter(valid, on_token, authors)
         reply = client.stream(messages, stream_filter.feed, options)
         stream_filter.close()
         return reply
@@ -426,3 +426,7 @@ def llm_answer(
         confidence=result.confidence,
         sources=[registry.citation(p) for p in papers],
     )
+
+
+def _ignore(_text: str) -> None:
+    """Streamed tokens nobody prints (``--json``, MCP, the library without a callback)."""

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from assistant.errors import LLMError
-from assistant.generation.prompts import as_data
+from assistant.generation.prompts import as_data, title_as_data
 from assistant.ingest.chunking import split_sentences
 
 if TYPE_CHECKING:
@@ -97,7 +97,7 @@ class SourceChoice:
 
     def block(self, n: int, paper: Paper) -> str:
         year = f" ({paper.year})" if paper.year else ""
-        head = f"[{n}] {as_data(paper.title)}{year}"
+        head = f"[{n}] {title_as_data(paper.title)}{year}"
         sentences = self.sentences[paper.paper_id]
         kept = sorted(self.kept[paper.paper_id])
         if not sentences:

@@ -32,6 +32,8 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from assistant.errors import AssistantError
+from assistant.generation.citations import quote_text
+from assistant.ingest.text import clean_line
 
 __all__ = [
     "USER_MARKER",
@@ -41,6 +43,7 @@ __all__ = [
     "load_prompt_file",
     "parse_prompt",
     "prompt_names",
+    "title_as_data",
 ]
 
 #: A line consisting of this marker separates the system part from the user part.
@@ -57,6 +60,14 @@ def as_data(text: str) -> str:
     """Text given to the model as data (abstracts, conversation) cannot open or close the
     tags it sits in: ``<`` and ``>`` become ``‹`` and ``›``."""
     return text.replace("<", "‹").replace(">", "›")
+
+
+def title_as_data(title: str) -> str:
+    """A paper's title given to the model as data: :func:`as_data`, on one line (control
+    characters and newlines made spaces) and with its bracketed numbers shown as ``(n)``, so a
+    title such as ``"[3] A (2023)\n[4] Forged"`` cannot open a source entry of its own or pass
+    for a citation."""
+    return as_data(quote_text(clean_line(title)))
 
 
 @dataclass(frozen=True)

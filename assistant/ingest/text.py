@@ -17,6 +17,28 @@ def clean_text(s: str) -> str:
     return " ".join(s.split())
 
 
+#: A whole terminal escape sequence (ECMA-48): a CSI (``ESC [`` parameters, final byte), a
+#: control string (OSC, DCS, SOS, PM, APC: ``ESC ]`` ... ended by BEL or ST, as OSC 8
+#: hyperlinks and window titles are) or a short ``ESC`` sequence (``ESC c``, ``ESC ( B``). An
+#: unterminated control string matches its two-character introducer only.
+ESCAPE_SEQUENCE = re.compile(
+    r"\x1b(?:\[[0-?]*[ -/]*[@-~]|[\]PX^_][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)|[ -/]*[0-~])"
+)
+#: C0 controls (whitespace included), DEL and C1 controls.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def clean_line(s: str) -> str:
+    """``s`` as one line: escape sequences removed, other control characters (newlines
+    included) and every run of whitespace made one space, the ends stripped.
+
+    For fields that are one line wherever they are shown: titles, author names, venues.
+    """
+    if _CONTROL.search(s) is not None:
+        s = _CONTROL.sub(" ", ESCAPE_SEQUENCE.sub("", s))
+    return " ".join(s.split())
+
+
 def normalize_title(title: str, *, keep_accents: bool = False) -> str:
     """Lower-case, turn punctuation into spaces and collapse spaces, for title matching.
 

@@ -13,8 +13,9 @@
 A failed call (error, deadline), a malformed reply or one naming no candidate leaves the
 ranking as it was, with a note. Only the :class:`~assistant.generation.llm.base.ChatModel`
 protocol is used. The calls are not streamed (nothing is shown, and llama.cpp's server reports
-token usage only then), so each is bounded by the whole-reply deadline (``llm_answer_timeout``)
-and sent with the reply cap of ``cite``; their usage is returned, to be added to the answer's.
+token usage only then), so each must come whole by the first-token deadline (its first token
+comes with its last; retries within ``llm_answer_timeout``) and is sent with the cap of
+``cite``; their usage is returned, to be added to the answer's.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from assistant.errors import LLMError
-from assistant.generation.prompts import as_data
+from assistant.generation.prompts import as_data, title_as_data
 
 if TYPE_CHECKING:
     from assistant.generation.llm.base import ChatModel, LLMUsage
@@ -236,7 +237,7 @@ def rerank(
     for n, paper in enumerate(papers, start=1):
         year = f" ({paper.year})" if paper.year else ""
         sentences = " ".join(keys.get(paper.paper_id) or [])
-        blocks.append(f"[{n}] {as_data(paper.title)}{year}\n{as_data(sentences)}".rstrip())
+        blocks.append(f"[{n}] {title_as_data(paper.title)}{year}\n{as_data(sentences)}".rstrip())
     text = _call(
         model, "rerank", {"question": question, "candidates": "\n\n".join(blocks)}, assisted
     )

@@ -19,7 +19,9 @@ from assistant.errors import UsageError
 from assistant.ingest.dedup import merge_duplicates, merge_two  # re-exported: long imported here
 from assistant.ingest.readers._base import (
     BOM,
+    CUT_FIELDS,
     Collector,
+    FieldLimits,
     PaperSink,
     SinkError,
     open_binary,
@@ -34,8 +36,10 @@ from assistant.ingest.readers.ris import looks_like_ris, read_ris
 from assistant.records import ReadResult, Reject
 
 __all__ = [
+    "CUT_FIELDS",
     "EXTENSIONS",
     "FORMATS",
+    "FieldLimits",
     "detect_format",
     "merge_duplicates",
     "merge_two",
@@ -172,18 +176,21 @@ def read_file(
     sink: PaperSink | None = None,
     window: int = 4096,
     max_abstract_chars: int | None = None,
+    limits: FieldLimits | None = None,
 ) -> ReadResult:
     """Read one file in ``fmt`` (detected when None); problems become rejects, never exceptions.
 
     With a ``sink``, papers are passed to it in lists of ``window`` instead of being returned
     (``ReadResult.count`` counts them); what the sink raises is raised as it is. An abstract
-    longer than ``max_abstract_chars`` is cut at a sentence end and listed in ``truncated``.
+    longer than ``max_abstract_chars`` is cut at a sentence end, and a title, author or venue
+    over its limit (``limits``, by default :class:`FieldLimits`' own) at a space; each cut is
+    listed in ``truncated``.
     Raises UsageError only for a path that does not exist or an unknown ``fmt``.
     """
     path = Path(path)
     fmt = _check_format(fmt)
     _check_exists(path)
-    out = Collector(path, sink, window, max_abstract_chars)
+    out = Collector(path, sink, window, max_abstract_chars, limits)
     try:
         with open_binary(path) as handle:
             head = handle.read(_HEAD_BYTES)
@@ -241,10 +248,11 @@ def read_paths(
     sink: PaperSink | None = None,
     window: int = 4096,
     max_abstract_chars: int | None = None,
+    limits: FieldLimits | None = None,
 ) -> ReadResult:
     """Read files and folders (recursively: known extensions, sorted, hidden files skipped).
 
-    ``sink``/``window``/``max_abstract_chars``: as :func:`read_file` does.
+    ``sink``/``window``/``max_abstract_chars``/``limits``: as :func:`read_file` does.
 
     Raises UsageError for a path that does not exist or an unknown ``fmt``; every other problem
     is a reject in the result, and the other files and records are still read.
@@ -269,7 +277,7 @@ def read_paths(
         else:
             files = [path]
         for file in files:
-            one = read_file(file, fmt, sink, window, max_abstract_chars)
+            one = read_file(file, fmt, sink, window, max_abstract_chars, limits)
             result.papers.extend(one.papers)
             result.rejects.extend(one.rejects)
             result.truncated.extend(one.truncated)

@@ -7,11 +7,15 @@ import io
 import re
 import zlib
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-from assistant.ingest.text import clean_text, make_paper_id, truncate_text
+from assistant.ingest.text import clean_line, clean_text, clip, make_paper_id, truncate_text
 from assistant.records import Paper, Reject
+
+if TYPE_CHECKING:
+    from assistant.settings import Settings
 
 BOM = b"\xef\xbb\xbf"
 
@@ -186,11 +190,41 @@ class SinkError(Exception):
         self.error = error
 
 
+@dataclass(frozen=True)
+class FieldLimits:
+    """The longest title, author name, author list and venue kept at ingest.
+
+    Far above real data (the settings ``max_title_chars``... have the same defaults): they
+    bound what one bad record can put into every later result, prompt and table.
+    """
+
+    title_chars: int = 1_000
+    author_chars: int = 300
+    authors: int = 500
+    venue_chars: int = 500
+
+    @classmethod
+    def of(cls, settings: Settings) -> FieldLimits:
+        return cls(
+            title_chars=settings.max_title_chars,
+            author_chars=settings.max_author_chars,
+            authors=settings.max_authors,
+            venue_chars=settings.max_venue_chars,
+        )
+
+
+#: The fields a record may have cut, as each cut's reason starts (``"title of 1,300,000
+#: characters cut to ..."``); the ingest report counts the cuts by these.
+CUT_FIELDS = ("abstract", "title", "author name", "author list", "venue")
+
+
 class Collector:
     """Gathers a file's papers and rejects as a reader finds them.
 
     With a ``sink``, papers are handed on in lists of ``window`` (and at the end of the file)
     instead of being kept, so a large file is never held whole; ``count`` still counts them.
+    A field over its limit (``max_abstract_chars``, ``limits``) is cut, and the cut listed in
+    ``truncated`` with the record's file and line.
     """
 
     def __init__(
@@ -199,6 +233,7 @@ class Collector:
         sink: PaperSink | None = None,
         window: int = 4096,
         max_abstract_chars: int | None = None,
+        limits: FieldLimits | None = None,
     ) -> None:
         self.path = path
         self.source = path.name
@@ -209,6 +244,7 @@ class Collector:
         self._sink = sink
         self._window = window
         self._max_abstract = max_abstract_chars
+        self._limits = limits if limits is not None else FieldLimits()
 
     def reject(self, location: str | None, reason: str) -> None:
         """Record a problem at ``location`` ('line 3', 'entry smith2020 (line 12)', or None)."""
@@ -219,22 +255,60 @@ class Collector:
         if isinstance(paper, str):
             self.reject(location, paper)
             return
-        limit = self._max_abstract
-        if limit is not None and len(paper.abstract) > limit:
-            cut = truncate_text(paper.abstract, limit)
-            self.truncated.append(
-                Reject(
-                    path=str(self.path),
-                    location=location,
-                    reason=f"abstract of {len(paper.abstract):,} characters cut to {len(cut):,} "
-                    f"(max_abstract_chars = {limit:,})",
-                )
-            )
-            paper = paper.model_copy(update={"abstract": cut})
+        paper = self._within_limits(location, paper)
         self.papers.append(paper)
         self.count += 1
         if self._sink is not None and len(self.papers) >= self._window:
             self.flush()
+
+    def _within_limits(self, location: str | None, paper: Paper) -> Paper:
+        """``paper`` with each field over its limit cut, each cut noted in ``truncated``."""
+        limits = self._limits
+        update: dict[str, Any] = {}
+
+        def cut(field: str, text: str, limit: int, setting: str, cut_text: str) -> str:
+            self.truncated.append(
+                Reject(
+                    path=str(self.path),
+                    location=location,
+                    reason=f"{field} of {len(text):,} characters cut to {len(cut_text):,} "
+                    f"({setting} = {limit:,})",
+                )
+            )
+            return cut_text
+
+        limit = self._max_abstract
+        if limit is not None and len(paper.abstract) > limit:
+            abstract = paper.abstract
+            update["abstract"] = cut(
+                "abstract", abstract, limit, "max_abstract_chars", truncate_text(abstract, limit)
+            )
+        if len(paper.title) > limits.title_chars:
+            title, limit = paper.title, limits.title_chars
+            update["title"] = cut("title", title, limit, "max_title_chars", clip(title, limit))
+        if paper.venue is not None and len(paper.venue) > limits.venue_chars:
+            venue, limit = paper.venue, limits.venue_chars
+            update["venue"] = cut("venue", venue, limit, "max_venue_chars", clip(venue, limit))
+        authors = paper.authors
+        if len(authors) > limits.authors:
+            self.truncated.append(
+                Reject(
+                    path=str(self.path),
+                    location=location,
+                    reason=f"author list of {len(authors):,} names cut to the first "
+                    f"{limits.authors:,} (max_authors = {limits.authors:,})",
+                )
+            )
+            authors = update["authors"] = authors[: limits.authors]
+        if any(len(name) > limits.author_chars for name in authors):
+            limit = limits.author_chars
+            update["authors"] = [
+                cut("author name", name, limit, "max_author_chars", clip(name, limit))
+                if len(name) > limit
+                else name
+                for name in authors
+            ]
+        return paper.model_copy(update=update) if update else paper
 
     def flush(self) -> None:
         """Hand the papers gathered so far to the sink."""
@@ -342,11 +416,15 @@ def build_paper(
 ) -> Paper | str:
     """A Paper with cleaned title and abstract and its id, or why the record cannot be one.
 
-    The optional text fields are expected already cleaned (see ``optional_text``); empty
-    strings become None. A DOI field holding several DOIs keeps the first.
+    The title, author names and venue are made one line each (:func:`clean_line`: escape
+    sequences and control characters removed); the other optional text fields are expected
+    already cleaned (see ``optional_text``); empty strings become None. A DOI field holding
+    several DOIs keeps the first.
     """
-    title = clean_text(title)
+    title = clean_line(title)
     abstract = clean_text(abstract)
+    authors = [name for name in (clean_line(a) for a in authors) if name]
+    venue = clean_line(venue) if venue else None
     if not title and not abstract:
         return "record has no title and no abstract"
     if not title:
