@@ -41,6 +41,7 @@ def _isolated_environment(
         if name.startswith(("ASSISTANT_", "OPENAI_")):
             monkeypatch.delenv(name)
     monkeypatch.setenv("ASSISTANT_MODEL_CACHE_DIR", str(model_cache_dir))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))  # the written-files record
     monkeypatch.chdir(tmp_path)
 
 

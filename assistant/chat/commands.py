@@ -38,7 +38,7 @@ class ChatSession(Protocol):
 
     def cited(self) -> list[Citation]: ...
 
-    def export(self, kind: str, path: Path) -> tuple[Path, int]: ...
+    def export(self, kind: str, path: Path, force: bool = False) -> tuple[Path, int]: ...
 
 
 CommandKind = Literal[
@@ -49,7 +49,8 @@ HELP_LINES = [
     "/sources                 the papers cited so far, with their numbers and the",
     "                         abstract sentence each citation rests on",
     "/similar N               papers like [N], a paper of the last answer (filters apply)",
-    "/export md|bib|json FILE save the chat (Markdown, JSON) or its papers (BibTeX)",
+    "/export md|bib|json FILE save the chat (Markdown, JSON) or its papers (BibTeX);",
+    "                         --force replaces a file the assistant did not write",
     "/filter                  show the filters of the next questions; set them with",
     "                         since|until|year YEAR, author|venue NAME, source FILE,",
     "                         where KEY=VALUE, or clear",
@@ -180,14 +181,16 @@ def _similar_command(chat: ChatSession, args: list[str]) -> CommandResult:
 
 
 def _export_command(chat: ChatSession, args: list[str]) -> CommandResult:
-    usage = "Usage: /export md|bib|json FILE"
+    usage = "Usage: /export md|bib|json FILE [--force]"
+    force = "--force" in args
+    args = [arg for arg in args if arg != "--force"]
     if not args or len(args) > 2:
         return CommandResult("error", usage)
     kind = EXPORT_KINDS.get(args[0].lower())
     if kind is None:
         return CommandResult("error", f"Cannot export as {args[0]!r}. {usage}")
     path = Path(args[1]) if len(args) == 2 else Path(f"chat-{chat.session_id or 'new'}.{kind}")
-    written, count = chat.export(kind, path)
+    written, count = chat.export(kind, path, force)
     what = {"md": "conversation", "bib": "BibTeX", "json": "conversation"}[kind]
     plural = count != 1
     noun = f"entr{'ies' if plural else 'y'}" if kind == "bib" else f"turn{'s' * plural}"

@@ -244,11 +244,19 @@ class ChatSession:
         """Every paper cited so far, with its conversation number."""
         return cited_papers(self.turns)
 
-    def export(self, kind: str, path: Path) -> tuple[Path, int]:
-        """Write the conversation (``md``, ``json``) or the cited papers' BibTeX (``bib``).
+    def export(self, kind: str, path: Path, force: bool = False) -> tuple[Path, int]:
+        """Write the conversation (``md``, ``json``) or the cited papers' BibTeX (``bib``);
+        ``force`` replaces a file the assistant did not write.
 
         Returns the path written and how many turns (or BibTeX entries) it holds.
         """
         return export_conversation(
-            kind, path, self.turns, self.session_id, self.created_at, self.filters, self.index
+            kind,
+            path,
+            self.turns,
+            self.session_id,
+            self.created_at,
+            self.filters,
+            self.index,
+            force,
         )

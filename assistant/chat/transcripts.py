@@ -119,13 +119,17 @@ def export_conversation(
     created_at: str | None,
     filters: SearchFilters,
     index: PaperIndex,
+    force: bool = False,
 ) -> tuple[Path, int]:
     """Write the conversation (``md``, ``json``) or the cited papers' BibTeX (``bib``).
 
-    The papers' BibTeX comes from ``index``'s catalog. Returns the path written and how many
-    turns (or BibTeX entries) it holds.
+    The papers' BibTeX comes from ``index``'s catalog. The file is written atomically; an
+    existing file the assistant did not write is replaced only with ``force``
+    (:mod:`assistant.output_files`). Returns the path written and how many turns (or BibTeX
+    entries) it holds.
     """
     from assistant.export.bibtex import bibliography
+    from assistant.output_files import overwrite_refused, replace_reason, write_output_file
 
     fmt = EXPORT_KINDS.get(kind.lower())
     if fmt is None:
@@ -147,12 +151,12 @@ def export_conversation(
         text = bibliography(ordered)
         count = len(ordered)
     target = path.expanduser()
-    try:
-        if target.parent and not target.parent.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(
-            f"Cannot write {target}: {exc.strerror or exc}", hint="Choose another file."
-        ) from exc
+    reason = None if force else replace_reason(target)
+    if reason is not None:
+        raise overwrite_refused(
+            target,
+            reason,
+            hint=f"Add --force to replace it (/export {fmt} FILE --force), or choose another name.",
+        )
+    write_output_file(target, text, force=True, make_parents=True)
     return target, count

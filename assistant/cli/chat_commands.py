@@ -185,6 +185,8 @@ def _turn(
         render.turn_interrupted(err, streamed(), saved=len(session.turns) > turns_before)
     except AssistantError as exc:
         render.turn_error(err, exc, streamed())
+    except common.OutputBroken:  # stdout is gone: no later turn could be shown either
+        raise
     except Exception as exc:  # noqa: BLE001 - one broken turn must not end the conversation
         if common.state["debug"]:
             raise

@@ -15,11 +15,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from assistant.cli import common, render, render_index
+from assistant.cli.interrupts import Terminated, sigterm_interrupts, stop_name
 from assistant.cli.options import (
     NO_FILTERS,
     ChromaOpt,
     CslJsonOpt,
     FilterFlags,
+    ForceOpt,
     IndexOpt,
     JsonOpt,
     MethodOpt,
@@ -97,21 +99,32 @@ def ingest(
         settings = common.settings(index_dir=index_dir, chroma_url=chroma_url)
         index = common.open_index(settings, rebuild=rebuild)
         replace = not bundled and _replace_demo(index, keep_demo)
+        held_before = index.catalog.count_papers()
         update, close = common.progress_bar("Embedding")
         try:
-            if bundled:
-                report = ingest_bundled(index, wait=wait, progress=update, rebuild=rebuild)
-            else:
-                report = ingest_paths(
-                    index,
-                    paths or [],
-                    fmt=fmt,
-                    rebuild=rebuild,
-                    strict=strict,
-                    wait=wait,
-                    progress=update,
-                    replace_demo=replace,
-                )
+            with sigterm_interrupts():
+                if bundled:
+                    report = ingest_bundled(index, wait=wait, progress=update, rebuild=rebuild)
+                else:
+                    report = ingest_paths(
+                        index,
+                        paths or [],
+                        fmt=fmt,
+                        rebuild=rebuild,
+                        strict=strict,
+                        wait=wait,
+                        progress=update,
+                        replace_demo=replace,
+                    )
+        except KeyboardInterrupt as stopped:
+            close()
+            held = index.catalog.count_papers()
+            render.message(
+                f"{stop_name(stopped)}. The papers committed before it stopped are in the "
+                f"index and searchable ({held} papers now, {held - held_before:+d}); run the "
+                "same command again to finish (what is committed is not embedded again)."
+            )
+            raise typer.Exit(143 if isinstance(stopped, Terminated) else 130) from None
         finally:
             close()
         if index.demo_removed:
@@ -281,6 +294,7 @@ def papers(
     ] = None,
     ris: RisOpt = None,
     csl_json: CslJsonOpt = None,
+    force: ForceOpt = False,
     index_dir: IndexOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -288,6 +302,7 @@ def papers(
     if ctx.invoked_subcommand is not None:
         return
     with common.errors():
+        replace = common.approve_outputs(force, bib, ris, csl_json)
         settings = common.settings(index_dir=index_dir)
         index = common.open_index(settings)
         selected = list(
@@ -300,7 +315,7 @@ def papers(
             if path is not None:
                 from assistant.export.formats import describe, export_text
 
-                common.write_text_file(path, export_text(fmt, shown))  # type: ignore[arg-type]
+                common.write_text_file(path, export_text(fmt, shown), replace)  # type: ignore[arg-type]
                 described = describe(fmt, len(shown))  # type: ignore[arg-type]
                 render.message(f"Wrote {described} to {render.escape(str(path))}.")
         if as_json:

@@ -73,6 +73,14 @@ CslJsonOpt = Annotated[
         "--csl-json", help="Write the papers as CSL-JSON to this file.", show_default=False
     ),
 ]
+ForceOpt = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="Replace existing output files that the assistant did not write (or that were "
+        "changed since).",
+    ),
+]
 UsageOpt = Annotated[
     bool,
     typer.Option("-u", "--usage", help="Print the tokens used (and the cost, when known)."),

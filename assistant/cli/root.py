@@ -23,6 +23,7 @@ from assistant.cli import (
     index_commands,
     logs_command,
     mcp_command,
+    notices,
     render,
     similar_command,
     write_commands,
@@ -57,6 +58,7 @@ def _main(
     ] = False,
 ) -> None:
     common.state["debug"] = debug
+    notices.install()
 
 
 # Registration order is the order of 'assistant --help' (command groups come last).
@@ -79,12 +81,22 @@ app.add_typer(logs_command.logs_app, name="logs")
 
 def main() -> None:
     """Console-script entry point."""
+    common.guard_stdout()
     try:
-        app(prog_name="assistant")
+        try:
+            app(prog_name="assistant")
+        finally:
+            sys.stdout.flush()  # the output's last part, while its failure can still be said
+    except common.OutputBroken as exc:
+        sys.exit(common.output_broken(exc))
     except SystemExit:
         raise
     except Exception as exc:  # noqa: BLE001 - last line of defence: never a bare traceback
         if common.state["debug"] or os.environ.get("ASSISTANT_DEBUG"):
             raise
-        render.unexpected_error(exc)
+        full = common.disk_full_of(exc)
+        if full is not None:
+            render.print_error(full)
+        else:
+            render.unexpected_error(exc)
         sys.exit(1)

@@ -20,6 +20,7 @@ from assistant.cli.options import (
     CslJsonOpt,
     ExtractiveOpt,
     FilterFlags,
+    ForceOpt,
     IndexOpt,
     JsonOpt,
     ModelOpt,
@@ -47,9 +48,11 @@ def _write_references(
     targets: dict[ExportFormat, Path | None],
     err: Console,
     nothing: str,
+    force: bool,
 ) -> None:
     """Write the cited papers (``(paper id, key)`` pairs) to each of ``--bib``, ``--ris`` and
-    ``--csl-json`` given, with the keys the command showed; ``nothing`` says why none is."""
+    ``--csl-json`` given, with the keys the command showed; ``nothing`` says why none is.
+    ``force``: existing files may be replaced (:func:`common.approve_outputs`)."""
     from assistant.export.formats import describe, export_text, papers_by_id
 
     chosen = [(fmt, path) for fmt, path in targets.items() if path is not None]
@@ -59,7 +62,7 @@ def _write_references(
         return
     papers = papers_by_id(index.catalog, [pid for pid, _key in cited]) if chosen else []
     for fmt, path in chosen:
-        common.write_text_file(path, export_text(fmt, papers, dict(cited)))
+        common.write_text_file(path, export_text(fmt, papers, dict(cited)), force)
         render.say(err, f"Wrote {describe(fmt, len(papers))} to {path}.")
 
 
@@ -70,6 +73,7 @@ def cite(
     bib: BibOpt = None,
     ris: RisOpt = None,
     csl_json: CslJsonOpt = None,
+    force: ForceOpt = False,
     model: ModelOpt = None,
     base_url: BaseUrlOpt = None,
     extractive: ExtractiveOpt = False,
@@ -86,6 +90,7 @@ def cite(
         from assistant.retrieval.retriever import RetrievalOptions
         from assistant.usage import usage_of
 
+        replace = common.approve_outputs(force, bib, ris, csl_json)
         settings, index = common.open_for_answers(
             model, base_url, extractive, index_dir, chroma_url
         )
@@ -104,6 +109,7 @@ def cite(
             {"bib": bib, "ris": ris, "csl-json": csl_json},
             err,
             "no paper supports the claim",
+            replace,
         )
         if as_json:
             render.print_json(result.public_json())
@@ -131,6 +137,7 @@ def related_work(
     bib: BibOpt = None,
     ris: RisOpt = None,
     csl_json: CslJsonOpt = None,
+    force: ForceOpt = False,
     model: ModelOpt = None,
     base_url: BaseUrlOpt = None,
     extractive: ExtractiveOpt = False,
@@ -148,6 +155,7 @@ def related_work(
         from assistant.retrieval.retriever import RetrievalOptions
         from assistant.usage import usage_of
 
+        replace = common.approve_outputs(force, out, bib, ris, csl_json)
         settings, index = common.open_for_answers(
             model, base_url, extractive, index_dir, chroma_url
         )
@@ -167,7 +175,7 @@ def related_work(
             if path is not None and not draft.covered:
                 render.say(err, f"Nothing written to {path}: no section was drafted.")
         if out is not None and draft.covered:
-            common.write_text_file(out, draft.document())
+            common.write_text_file(out, draft.document(), replace)
             render.say(err, f"Wrote the draft to {out}.")
         if draft.covered:
             _write_references(
@@ -176,6 +184,7 @@ def related_work(
                 references,
                 err,
                 "the draft cites no paper",
+                replace,
             )
         if as_json:
             render.print_json(draft.public_json())

@@ -78,10 +78,13 @@ class MiniLMEmbedder(OnnxSentenceEncoder):
         quantized: bool = False,
         model_cache_dir: Path | None = None,
     ) -> None:
+        from assistant.embeddings.minilm_int8 import default_model_cache_dir
+
         self._files = minilm_files()
         super().__init__(self._files["tokenizer.json"], batch_size, threads, runtime_dir)
         self.quantized = quantized
-        self.model_cache_dir = model_cache_dir or runtime_dir
+        # Resolved now: the session is made with XDG_CACHE_HOME pointed into ``runtime_dir``.
+        self.model_cache_dir = model_cache_dir or default_model_cache_dir()
         self.name = MINILM_Q8_NAME if quantized else MINILM_NAME
 
     def _model_path(self) -> Path:
@@ -90,11 +93,6 @@ class MiniLMEmbedder(OnnxSentenceEncoder):
             return source
         from assistant.embeddings.minilm_int8 import derived_model
 
-        if self.model_cache_dir is None:
-            raise AssistantError(
-                "No folder to keep the derived int8 model in.",
-                hint="Set ASSISTANT_MODEL_CACHE_DIR or open the model through an index.",
-            )
         return derived_model(
             source,
             MINILM_FILES_SHA256["model.onnx"],

@@ -14,27 +14,44 @@ equal to an uninterrupted one. With fixed scales a text's vector is the same in 
 The quantized graph is then rewritten (int8_fusion.py: fused int8 products, no NaN guards),
 which computes the same numbers about 1.3x faster.
 
-The derived file is written once into a cache folder (by default the index's ``.runtime``;
-``ASSISTANT_MODEL_CACHE_DIR`` shares one among indexes), through a temporary file and an atomic
-rename, with a stamp beside it (recipe and graph versions, the source's sha256, the derived
-file's sha256 and size). The source is sha256-checked at every load (minilm.py); the derived
-file is checked against the stamp's versions, source and size only, so that a cold process does
-not hash 23 MB a second time. A file that does not match
-(a truncated write, an older recipe, another source) is derived again.
+The derived file is written once per user into a cache folder (``ASSISTANT_MODEL_CACHE_DIR``,
+by default ``$XDG_CACHE_HOME/literature-assistant/models`` or
+``~/.cache/literature-assistant/models``: never inside an index, so that an index on a small
+volume holds only the index), under a lock (two processes deriving at once derive it once),
+through a temporary file and an atomic rename, with a stamp beside it: recipe and graph
+versions, the source's sha256, the derived file's size, sha256 and modification time. The
+source is sha256-checked at every load (minilm.py). The derived file is checked against the
+stamp: a file of another size is derived again; one whose modification time changed is hashed
+again (a cold start with an unchanged file does not hash 23 MB), and derived again, with a
+notice, when its bytes are not what was derived. A full disk is said as such, with the space the
+derivation needs.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
 import os
 import tempfile
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from assistant.disk_space import disk_full_error, free_bytes, is_disk_full
 from assistant.errors import AssistantError
-from assistant.files import bundled_corpus_dir, sha256_of
+from assistant.files import (
+    bundled_corpus_dir,
+    is_intact,
+    record_verified,
+    sha256_of,
+    sync_folder,
+    write_atomically,
+)
+
+logger = logging.getLogger(__name__)
 
 DERIVED_NAME = "all-MiniLM-L6-v2-q8.onnx"
 # Bump when the recipe changes the vectors (quantization, calibration): older derived files and
@@ -46,6 +63,11 @@ GRAPH_VERSION = "fused-1"
 CALIBRATION_TEXTS = 240
 # The calibrated ranges shipped in assistant/data, so that a first run need not calibrate.
 RANGES_FILE = "minilm-int8-ranges.json"
+# Disk space a derivation takes at its peak in the cache folder (the float32 model folded from
+# the packaged one, the quantizer's copies, the result: 181 MB measured), with a margin. The
+# derived file itself is 22.8 MB.
+DERIVE_SPACE_NEEDED = 200_000_000
+MOVE_HINT = "set ASSISTANT_MODEL_CACHE_DIR to a folder on another disk"
 
 INSTALL_HINT = (
     "Install the pinned quantization packages: pip install onnx==1.17.0 ml_dtypes==0.6.0, "
@@ -53,9 +75,45 @@ INSTALL_HINT = (
 )
 
 
-def _stamp(source_sha256: str, derived: Path) -> list[str]:
-    """What identifies a usable derived file (its own sha256 is recorded, not re-checked)."""
-    return [f"{RECIPE_VERSION}+{GRAPH_VERSION}", source_sha256, str(derived.stat().st_size)]
+def default_model_cache_dir() -> Path:
+    """The per-user cache of derived models: ``$XDG_CACHE_HOME/literature-assistant/models``,
+    else ``~/.cache/literature-assistant/models``."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "literature-assistant" / "models"
+
+
+def _recipe(source_sha256: str) -> list[str]:
+    """What the derived file was made by: the recipe and graph versions, the source's sha256."""
+    return [f"{RECIPE_VERSION}+{GRAPH_VERSION}", source_sha256]
+
+
+def _stamp_text(source_sha256: str, digest: str) -> str:
+    """The stamp line: the recipe, the source's sha256, the derived file's sha256."""
+    return " ".join([*_recipe(source_sha256), digest]) + "\n"
+
+
+def _check_derived(target: Path, stamp: Path, source_sha256: str) -> str:
+    """``intact``, ``stale`` (none yet, or made by another recipe or source: derive it) or
+    ``damaged`` (its bytes are not the ones derived). It is hashed only when its size or
+    modification time is not the one last verified (:func:`~assistant.files.is_intact`)."""
+    try:
+        fields = stamp.read_text().split()
+    except OSError:
+        return "stale"
+    if fields[:2] != _recipe(source_sha256) or len(fields) != 3 or not target.exists():
+        return "stale"
+    return "intact" if is_intact(target, fields[2]) else "damaged"
+
+
+@contextlib.contextmanager
+def _derivation_lock(cache_dir: Path) -> Iterator[None]:
+    """One derivation at a time per cache folder (across processes)."""
+    with (cache_dir / ".derive.lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def derived_model(
@@ -67,24 +125,67 @@ def derived_model(
     """
     target = cache_dir / DERIVED_NAME
     stamp = target.with_name(target.name + ".sha256")
-    intact = target.is_file() and stamp.is_file()
-    if intact and stamp.read_text().split()[:3] == _stamp(source_sha256, target):
+    if _check_derived(target, stamp, source_sha256) == "intact":
         return target
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=cache_dir, prefix=".derive-") as work:
-            produced = _quantize(source, source_sha256, Path(work), tokenizer, max_tokens)
-            text = " ".join([*_stamp(source_sha256, produced), sha256_of(produced)]) + "\n"
-            os.replace(produced, target)
-        stamp_tmp = stamp.with_name(stamp.name + ".tmp")
-        stamp_tmp.write_text(text)
-        os.replace(stamp_tmp, stamp)
+        with _derivation_lock(cache_dir):
+            state = _check_derived(target, stamp, source_sha256)  # another process may have
+            if state == "intact":
+                return target
+            if state == "damaged":
+                logger.warning(
+                    "The derived embedding model %s is not what was derived (its bytes changed "
+                    "since): deriving it again.",
+                    target,
+                )
+            _derive_into(source, source_sha256, cache_dir, tokenizer, max_tokens)
     except OSError as exc:
+        if is_disk_full(exc):
+            raise _disk_full(cache_dir) from exc
         raise AssistantError(
             f"Cannot write the derived embedding model into {cache_dir}: {exc.strerror or exc}.",
             hint="Set ASSISTANT_MODEL_CACHE_DIR to a writable folder.",
         ) from exc
     return target
+
+
+def _disk_full(cache_dir: Path) -> AssistantError:
+    return disk_full_error(
+        f"the derived embedding model ({DERIVED_NAME})", cache_dir, DERIVE_SPACE_NEEDED, MOVE_HINT
+    )
+
+
+def _derive_into(
+    source: Path, source_sha256: str, cache_dir: Path, tokenizer: Path, max_tokens: int
+) -> None:
+    """Derive the model in a temporary folder of ``cache_dir``, then rename it and its stamp
+    into place. A full disk (said in any of the shapes onnx and onnxruntime give it) is a
+    :func:`disk_full_error` with the space needed."""
+    free = free_bytes(cache_dir)
+    if free is not None and free < DERIVE_SPACE_NEEDED:
+        raise _disk_full(cache_dir)
+    target = cache_dir / DERIVED_NAME
+    with tempfile.TemporaryDirectory(dir=cache_dir, prefix=".derive-") as work:
+        try:
+            produced = _quantize(source, source_sha256, Path(work), tokenizer, max_tokens)
+            with produced.open("rb+") as handle:
+                os.fsync(handle.fileno())
+            digest = sha256_of(produced)
+            text = _stamp_text(source_sha256, digest)
+        except Exception as exc:
+            # onnxruntime says "Protobuf serialization failed" when it cannot write a model:
+            # measured while the partial files still take their space.
+            left = free_bytes(cache_dir)
+            if is_disk_full(exc) or (left is not None and left < 1_000_000):
+                raise _disk_full(cache_dir) from exc
+            raise
+        os.replace(produced, target)
+        record_verified(target, digest)
+    write_atomically(
+        target.with_name(target.name + ".sha256"), text.encode(), "the derived model's stamp"
+    )
+    sync_folder(cache_dir)
 
 
 def _quantize(
