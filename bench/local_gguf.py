@@ -1,10 +1,11 @@
-"""Time to first token and total time: a GGUF file in-process (``gguf:PATH``) vs llama.cpp's server.
+"""Time to first token and total time: a GGUF file run by the assistant (``gguf:PATH``) vs a server.
 
     python bench/local_gguf.py --limit 5
 
 Asks the first ``--limit`` answerable dev questions (bench/devset.jsonl, on the bundled index)
-through SmolLM2-135M-Instruct twice: run in-process by ``-m gguf:PATH``
-(assistant/generation/llm/llama_cpp_local.py) and through llama.cpp's OpenAI-compatible server
+through SmolLM2-135M-Instruct twice: run by ``-m gguf:PATH`` in the assistant's own model process
+(assistant/generation/llm/llama_cpp_local.py; ``in_process`` in the results, the name it had when
+it ran inside the assistant's process) and through llama.cpp's OpenAI-compatible server
 (tests/llama_server.py) with the same file, context (8192), threads (llama.cpp's defaults),
 sampling (temperature 0) and papers per answer; the two alternate per question, so a change in
 the machine's load falls on both. Deadlines are raised (``--first-token-timeout``) so that each

@@ -102,7 +102,7 @@ class FakeReply:
     @classmethod
     def keep_alive_forever(cls, every: float = 0.2) -> FakeReply:
         """Answer 200 and then send only SSE comments (``: keep-alive``) every ``every`` s, as
-        proxies do while a request is queued (streaming requests only)."""
+        proxies do while a request is queued (to a non-streaming request too)."""
         return cls(keep_alive=every)
 
     @classmethod
@@ -241,7 +241,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
             return
         model = item.model or str(body.get("model") or (fake.models[0] if fake.models else "fake"))
-        if streaming:
+        if streaming or item.keep_alive is not None:
             self._serve_stream(item, body, model)
         elif item.malformed:
             self._send_raw(200, b'{"id": "chatcmpl-fake", "choices": [ this is not json', "json")

@@ -190,7 +190,7 @@ def test_llm_json_answer_citations_usage_and_prompt(
     assert (data["mode"], data["abstained"], data["grounded"]) == ("llm", False, True)
     assert data["answer"] == LLM_REPLY
     [request] = fake_llm.chat_requests
-    assert not request.get("stream")
+    assert request["stream"] is True  # streamed, so the first-token deadline holds (issue 21)
     system, user = request["messages"]
     assert (system["role"], user["role"]) == ("system", "user")
     titles = numbered_titles(user["content"])

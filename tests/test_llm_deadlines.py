@@ -124,6 +124,66 @@ def test_a_stalled_complete_call_is_bounded_by_the_answer_deadline(
     assert_extractive_fallback(answer, f"did not finish its answer within {DEADLINE:g} s")
 
 
+STALLS = {"no headers": FakeReply.stalled, "keep-alives only": FakeReply.keep_alive_forever}
+
+
+@pytest.mark.parametrize("stall", list(STALLS))
+def test_a_whole_reply_asked_without_a_callback_keeps_the_first_token_deadline(
+    small_index_dir: Path, fake_llm: FakeOpenAI, stall: str
+) -> None:
+    """The library's ask() with no on_token (as --json, MCP and scripts call it): a stalled
+    server costs the first-token deadline, not the answer deadline."""
+    fake_llm.queue(*(STALLS[stall]() for _ in range(3)))
+    settings = settings_for(
+        small_index_dir,
+        fake_llm.url,
+        llm_first_token_timeout=DEADLINE,
+        llm_answer_timeout=30.0,
+        llm_timeout=5.0,  # a read timeout longer than the keep-alive interval never fires
+    )
+    answer, seconds = timed_ask(small_index_dir, settings, stream=False)
+
+    assert DEADLINE - 0.5 <= seconds < DEADLINE + MARGIN
+    assert_extractive_fallback(answer, f"sent no answer within {DEADLINE:g} s")
+    assert "ASSISTANT_LLM_FIRST_TOKEN_TIMEOUT" in (answer.llm_error or "")
+    [request] = fake_llm.chat_requests
+    assert request["stream"] is True  # streamed though no callback prints it
+
+
+@pytest.mark.parametrize(
+    ("command", "stall"),
+    [("ask", "keep-alives only"), ("ask", "no headers"), ("cite", "keep-alives only")],
+)
+def test_json_output_keeps_the_first_token_deadline(
+    run_cli: Any, small_index_dir: Path, fake_llm: FakeOpenAI, command: str, stall: str
+) -> None:
+    fake_llm.queue(*(STALLS[stall]() for _ in range(3)))
+    first_token, answer_timeout = 2.0, 60.0
+    started = time.monotonic()
+    text = QUESTION if command == "ask" else "ZeRO removes memory redundancies in training."
+    cli = run_cli(
+        [command, text, "--json", "--index", str(small_index_dir)],
+        env=env_for(
+            fake_llm.url,
+            ASSISTANT_LLM_FIRST_TOKEN_TIMEOUT=str(first_token),
+            ASSISTANT_LLM_ANSWER_TIMEOUT=str(answer_timeout),
+            ASSISTANT_LLM_TIMEOUT="10",
+        ),
+    )
+    seconds = time.monotonic() - started
+
+    assert cli.exit_code == 0, cli.stderr
+    assert seconds < answer_timeout / 2  # process start and retrieval included
+    data = json.loads(cli.stdout)
+    assert data["mode"] != "llm"
+    assert f"sent no answer within {first_token:g} s" in data["llm_error"]
+    assert "ASSISTANT_LLM_FIRST_TOKEN_TIMEOUT" in data["llm_error"]
+    if command == "ask":
+        assert data["answer"].startswith("“") and data["citations"]
+    else:
+        assert data["papers"] or data["nearest"]
+
+
 def test_ask_cli_falls_back_within_the_deadline_with_one_line(
     run_cli: Any, small_index_dir: Path, fake_llm: FakeOpenAI
 ) -> None:

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -160,6 +162,37 @@ def test_a_first_token_deadline_too_short_gives_the_extractive_answer(
     assert done.stdout.startswith("“")
 
 
+SIGILL_LLAMA_CPP = Path(__file__).parent / "data" / "sigill_llama_cpp"
+
+
+def test_a_model_process_that_dies_by_sigill_gives_the_reason_and_the_extractive_answer(
+    run_cli: Any, small_index_dir: Path, smollm_gguf: Path
+) -> None:
+    """llama.cpp built with instructions the CPU does not run: the model's process dies by
+    SIGILL on the first token (tests/data/sigill_llama_cpp), the assistant does not."""
+    env = {**model_env(), "PYTHONPATH": str(SIGILL_LLAMA_CPP)}
+    args = ["-m", f"gguf:{smollm_gguf}", "--index", str(small_index_dir)]
+    done = run_cli(["ask", QUESTION, "--k", "2", *args], env=env)
+    assert done.exit_code == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    [error] = failure_lines(done.stderr)
+    assert f"The process running the local model {MODEL_NAME} died with SIGILL" in error
+    assert "(illegal instruction)" in error and "CPU instructions" in error
+    assert '"-DGGML_NATIVE=OFF -DGGML_AMX_TILE=OFF' in error and "llama-cpp-python==0.3.36" in error
+    assert error.endswith("Showing the extractive answer.")
+    assert done.stdout.startswith("“")
+
+    # A conversation goes on: each turn starts a new model process (which dies again).
+    chat = run_cli(
+        ["chat", "--json", "--k", "2", *args], input=f"{QUESTION}\n{CLAIM}\n/quit\n", env=env
+    )
+    assert chat.exit_code == 0, chat.stderr
+    turns = [json.loads(line) for line in chat.stdout.splitlines() if '"turn"' in line]
+    assert [t["turn"] for t in turns] == [1, 2]
+    for turn in turns:
+        assert turn["mode"] == "extractive" and "died with SIGILL" in turn["llm_error"]
+
+
 @pytest.mark.parametrize(
     ("content", "expected"),
     [(None, "does not exist"), (b"PK\x03\x04 not a model", "is not a GGUF model file")],
@@ -256,6 +289,77 @@ def test_a_deadline_stops_the_prompts_evaluation_too(
     patient = make_chat_model(local_settings(small_index_dir, smollm_gguf, llm_context_tokens=2048))
     reply = patient.stream([{"role": "user", "content": "Say hello."}], lambda _piece: None)
     assert reply.text and reply.usage and reply.usage.completion_tokens > 0  # usable again
+
+
+@pytest.mark.parametrize("signal_name", ["SIGILL", "SIGKILL"])
+def test_a_model_process_killed_mid_answer_is_a_clear_error_and_the_next_call_restarts_it(
+    small_index_dir: Path, smollm_gguf: Path, signal_name: str
+) -> None:
+    """A real signal to the model's process at its first token: the call fails with the cause
+    (a SIGILL names the build flags), and the next call gets a new process that answers."""
+    import signal
+
+    from assistant.errors import LLMError
+    from assistant.generation.llm import llama_cpp_local
+    from assistant.generation.llm.base import make_chat_model
+
+    settings = local_settings(small_index_dir, smollm_gguf)
+    model = make_chat_model(settings)
+    assert isinstance(model, llama_cpp_local.LocalGGUFModel)
+    process = llama_cpp_local._loaded(model.path, settings)
+    first_pid = process.pid
+    assert first_pid is not None
+
+    def kill_at_first_token(_piece: str) -> None:
+        os.kill(first_pid, getattr(signal, signal_name))
+
+    messages = [{"role": "user", "content": "Say hello."}]
+    with pytest.raises(LLMError, match=f"died with {signal_name}") as raised:
+        model.stream(messages, kill_at_first_token)
+    assert "while answering" in raised.value.message
+    if signal_name == "SIGILL":
+        assert "-DGGML_AMX_TILE=OFF" in (raised.value.hint or "")
+    reply = model.complete(messages)
+    assert reply.text and reply.usage and reply.usage.completion_tokens > 0
+    assert process.pid != first_pid and process.alive
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a running process (a zombie left for init to reap has ended)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status
+
+
+def test_the_model_process_ends_when_the_assistant_is_killed_mid_answer(
+    smollm_gguf: Path,
+) -> None:
+    """kill -9 of the assistant while the model reads a long prompt: the model's process
+    notices (its input closes, or its output does) and exits, leaving nothing running."""
+    code = f"""
+from assistant.generation.llm import llama_cpp_local
+from assistant.generation.llm.base import make_chat_model
+from assistant.settings import Settings
+
+settings = Settings(llm_model="gguf:{smollm_gguf}", llm_context_tokens=2048,
+                    llm_gguf_threads=1, llm_first_token_timeout=600, llm_answer_timeout=900)
+model = make_chat_model(settings)
+print(llama_cpp_local._loaded(model.path, settings).pid, flush=True)
+model.stream([{{"role": "user", "content": "memory and training " * 400}}], print)
+"""
+    assistant = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert assistant.stdout is not None
+    model_pid = int(assistant.stdout.readline())
+    assert _running(model_pid)
+    time.sleep(1.0)  # reading the prompt
+    assistant.kill()
+    assistant.wait()
+    gone_by = time.monotonic() + 20
+    while _running(model_pid) and time.monotonic() < gone_by:
+        time.sleep(0.2)
+    assert not _running(model_pid)
 
 
 def test_without_llama_cpp_the_error_names_the_extra(

@@ -252,3 +252,140 @@ def test_results_stay_within_the_budget(small_index_dir: Path, tmp_path: Path) -
     found = json.loads(texts["search"])
     assert 1 <= len(found["papers"]) < 20
     assert papers[longest].abstract.startswith(json.loads(texts["paper"])["abstract"][:-1])
+
+
+# --- budgets: huge arguments, huge papers -------------------------------------------------------
+
+MEGABYTE = 1_000_000
+#: Each tool's string arguments, and the arguments that make the call otherwise valid.
+STRING_ARGUMENTS: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
+    "search_papers": ({"query": "language models"}, ("query", "venue", "author")),
+    "get_paper": ({}, ("paper_id",)),
+    "ask": ({"question": "What is new?"}, ("question", "venue", "author")),
+    "find_citation": ({"claim": "Models improve."}, ("claim", "venue", "author")),
+    "related_work": ({"topic": "language models"}, ("topic", "venue", "author")),
+    "similar_papers": ({}, ("paper", "text", "venue", "author")),
+}
+
+
+def within_budget(result: CallToolResult, budget: int) -> str:
+    """The result's text, checked against the budget (and its structured copy too)."""
+    text = result.content[0].text  # type: ignore[union-attr]
+    assert len(text) <= budget, (len(text), text[:300])
+    if result.structuredContent is not None:
+        assert len(json.dumps(result.structuredContent, ensure_ascii=False)) <= budget + 200
+    return text
+
+
+def test_a_megabyte_argument_to_each_tool_gets_a_short_error(
+    small_index_dir: Path, tmp_path: Path
+) -> None:
+    budget = 8000
+    errors: dict[str, str] = {}
+    after: dict[str, Any] = {}
+    huge = "x" * MEGABYTE
+
+    async def body(session: ClientSession) -> None:
+        for tool, (valid, fields) in STRING_ARGUMENTS.items():
+            for field in fields:
+                result = await session.call_tool(tool, {**valid, field: huge})
+                errors[f"{tool}.{field}"] = within_budget(result, budget)
+                tool_error(result)
+        # index_stats takes no argument: a megabyte-long name and a megabyte-long value
+        for label, arguments in {"name": {huge: 1}, "value": {"verbose": huge}}.items():
+            result = await session.call_tool("index_stats", arguments)
+            errors[f"index_stats.{label}"] = within_budget(result, budget)
+            tool_error(result)
+        result = await session.call_tool(huge, {"query": huge})
+        errors["unknown tool"] = within_budget(result, budget)
+        tool_error(result)
+        after["search"] = payload(await session.call_tool("search_papers", {"query": "models"}))
+
+    run_session(small_index_dir, tmp_path, body)
+
+    for label, text in errors.items():
+        assert "x" * 100 not in text, label  # the value is never echoed back
+        assert len(text) < 1000, (label, text)
+    limits = {"query": 2000, "question": 2000, "topic": 2000, "claim": 4000, "venue": 300}
+    for label, text in errors.items():
+        field = label.split(".")[-1]
+        if field in limits:
+            assert f"{field}: at most {limits[field]} characters (got 1,000,000)" in text, text
+    assert "paper_id: at most 1000 characters (got 1,000,000)" in errors["get_paper.paper_id"]
+    assert "text: at most 25000 characters" in errors["similar_papers.text"]
+    assert "index_stats takes no arguments" in errors["index_stats.name"]
+    assert (
+        "got a str of length 1,000,000" in errors["index_stats.value"]
+        or "verbose" in (errors["index_stats.value"])
+    )
+    assert "Unknown tool" in errors["unknown tool"]
+    assert after["search"]["papers"]  # the server still answers
+
+
+def huge_title_paper(index_dir: Path) -> Paper:
+    """A paper with a 1.3 MB title put straight into the index through the library (as an index
+    built before ingest limited titles may hold one)."""
+    from assistant.api import open_index
+    from assistant.settings import Settings
+
+    abstract = (
+        "We study quokka-inspired gradient folding for sparse recurrent networks. "
+        "Gradient folding halves the memory of backpropagation through time on long sequences. "
+        "Experiments on three benchmarks show no loss in accuracy."
+    )
+    paper = Paper(
+        paper_id="huge-title-2024",
+        title="Quokka Gradient Folding " + "really " * 186_000 + "long",
+        abstract=abstract,
+        year=2024,
+        authors=["Ada Lovelace", "Alan Turing"],
+        venue="Workshop on Long Titles",
+    )
+    assert len(paper.title) > 1_300_000
+    index = open_index(Settings(index_dir=index_dir))
+    try:
+        index.ingest([paper])
+    finally:
+        index.close()
+    return paper
+
+
+def test_a_paper_with_a_megabyte_title_stays_within_the_budget(
+    small_index_dir: Path, tmp_path: Path
+) -> None:
+    paper = huge_title_paper(small_index_dir)
+    claim = split_sentences(paper.abstract)[1]
+    texts: dict[str, str] = {}
+
+    async def body(session: ClientSession) -> None:
+        calls = {
+            "get_paper": {"paper_id": paper.paper_id},
+            "find_citation": {"claim": claim, "k": 3},
+            "search_papers": {"query": "quokka-inspired gradient folding", "k": 5},
+            "similar_papers": {"paper": paper.paper_id, "k": 3},
+            "ask": {"question": "What is quokka-inspired gradient folding?"},
+            "related_work": {"topic": "quokka-inspired gradient folding", "k": 3},
+        }
+        for name, arguments in calls.items():
+            result = await session.call_tool(name, arguments)
+            texts[name] = within_budget(result, 8000)
+            payload(result)
+
+    run_session(small_index_dir, tmp_path, body)
+
+    record = json.loads(texts["get_paper"])
+    assert record["paper_id"] == paper.paper_id and record["abstract"] == paper.abstract
+    assert record["title"].startswith("Quokka Gradient Folding really")
+    assert len(record["title"]) < 600
+    assert "title" in record["truncated"] and "bibtex" in record["truncated"]
+    cited = json.loads(texts["find_citation"])
+    assert cited["papers"][0]["paper_id"] == paper.paper_id
+    assert cited["papers"][0]["sentence"] == claim
+    assert "ASSISTANT_MCP_RESULT_CHARS" in cited["truncated"]
+    found = json.loads(texts["search_papers"])
+    assert found["papers"][0]["paper_id"] == paper.paper_id
+    assert "title" in found["truncated"]
+    like = json.loads(texts["similar_papers"])
+    assert like["paper"]["paper_id"] == paper.paper_id and "truncated" in like
+    answer = json.loads(texts["ask"])
+    assert any(c["paper_id"] == paper.paper_id for c in answer["citations"])

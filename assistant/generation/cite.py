@@ -276,7 +276,8 @@ def _cite_with_model(
 
     def send(numbered: list[tuple[int, Paper]], sources: str) -> LLMReply:
         messages = prompt.messages(claim=claim, sources=sources)
-        return model.complete(messages, CallOptions(purpose="cite"))
+        # Streamed though nothing is printed, so that the first-token deadline holds.
+        return model.stream(messages, lambda _text: None, CallOptions(purpose="cite"))
 
     if selector is None:
         numbered = [(registry.number(p), p) for p in papers]

@@ -6,7 +6,8 @@ SDK's low-level server. A call's arguments are checked against the tool's pydant
 a tool error (``isError``) with a message and a hint: bad arguments, an unknown paper id or
 tool, an error of the library (:class:`~assistant.errors.AssistantError` carries its hint) and
 even a bug. The server never stops on a tool's failure. Each result is one JSON text (also
-given as ``structuredContent``) within ``Settings.mcp_result_chars``.
+given as ``structuredContent``) and each error text is within ``Settings.mcp_result_chars``;
+an argument is never echoed whole (a one-megabyte query is named by its length).
 
 Only this module imports ``mcp``, inside its functions, and only ``assistant mcp`` imports it.
 """
@@ -19,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from assistant.errors import AssistantError, UsageError
-from assistant.integrations.mcp_budget import dumps, fit
+from assistant.ingest.text import clip
+from assistant.integrations.mcp_budget import bounded, dumps
 from assistant.integrations.mcp_tools import TOOLS, ToolContext, ToolSpec
 
 if TYPE_CHECKING:
@@ -68,17 +70,43 @@ def error_text(exc: BaseException) -> str:
     )
 
 
+#: Longest argument value or name quoted back in an error (a longer one is described).
+_QUOTED_CHARS = 60
+
+
+def _quoted(value: Any) -> str:
+    """``value`` as an error quotes it: its repr when short, else what it is and how long."""
+    text = repr(value)
+    if len(text) <= _QUOTED_CHARS:
+        return text
+    if isinstance(value, str | list | dict):
+        return f"a {type(value).__name__} of length {len(value):,}"
+    return f"a {type(value).__name__}"
+
+
+def _problem(error: Any) -> str:
+    """One argument's problem, never quoting more than a few dozen characters of it."""
+    parts = [str(part) for part in error["loc"]]
+    name = ".".join(p if len(p) <= _QUOTED_CHARS else clip(p, _QUOTED_CHARS) for p in parts)
+    name = name or "arguments"
+    given = error.get("input")
+    if error["type"] == "string_too_long":
+        limit = error.get("ctx", {}).get("max_length")
+        return f"{name}: at most {limit} characters (got {len(given):,})"
+    quoted = error["type"] not in ("missing", "extra_forbidden")
+    detail = f" (got {_quoted(given)})" if quoted else ""
+    return f"{name}: {clip(str(error['msg']), 200)}{detail}"
+
+
 def argument_error(tool: ToolSpec, exc: ValidationError) -> UsageError:
     """Bad arguments as a usage error whose hint says what each wrong argument takes."""
     properties = tool.args.model_json_schema().get("properties", {})
     problems, hints = [], []
     for error in exc.errors():
-        name = ".".join(str(part) for part in error["loc"]) or "arguments"
-        given = f" (got {error['input']!r})" if error["type"] != "missing" else ""
-        problems.append(f"{name}: {error['msg']}{given}")
+        problems.append(_problem(error))
         described = properties.get(str(error["loc"][0]), {}) if error["loc"] else {}
         if described.get("description"):
-            hints.append(f"{name}: {described['description']}")
+            hints.append(f"{error['loc'][0]}: {described['description']}")
         elif error["type"] == "extra_forbidden":
             hints.append(f"{tool.name} takes {', '.join(properties) or 'no arguments'}.")
     return UsageError(
@@ -88,21 +116,22 @@ def argument_error(tool: ToolSpec, exc: ValidationError) -> UsageError:
 
 
 def run_tool(context: ToolContext, name: str, arguments: dict[str, Any] | None) -> tuple[str, Any]:
-    """Call a tool: (``"ok"``, result dict) or (``"error"``, error text). Never raises."""
+    """Call a tool: (``"ok"``, result dict) or (``"error"``, error text), either within the
+    result budget (:func:`~assistant.integrations.mcp_budget.bounded`). Never raises."""
+    budget = context.settings.mcp_result_chars
     tool = _BY_NAME.get(name)
     try:
         if tool is None:
             raise UsageError(
-                f"Unknown tool {name!r}.", hint=f"The tools are {', '.join(_BY_NAME)}."
+                f"Unknown tool {_quoted(name)}.", hint=f"The tools are {', '.join(_BY_NAME)}."
             )
         try:
             args = tool.args.model_validate(arguments or {})
         except ValidationError as exc:
             raise argument_error(tool, exc) from exc
-        data = tool.handler(context, args)
-        return "ok", fit(data, context.settings.mcp_result_chars, tool.list_key)
+        return bounded("ok", tool.handler(context, args), budget, tool.list_key)
     except Exception as exc:  # noqa: BLE001 - a tool's failure is the agent's to read
-        return "error", error_text(exc)
+        return bounded("error", error_text(exc), budget)
 
 
 def build_server(index: PaperIndex, settings: Settings) -> Server[Any, Any]:

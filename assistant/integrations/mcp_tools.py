@@ -1,9 +1,10 @@
 """The MCP tools: typed arguments, what each returns, and the result budget. No ``mcp`` import.
 
 Each tool is a :class:`ToolSpec`: a name, a description written for an agent, a pydantic model
-of its arguments (its JSON schema is the tool's input schema) and a handler that calls the
-library face (:mod:`assistant.api`) and returns a small JSON-able dict, which
-:func:`assistant.integrations.mcp_budget.fit` keeps within ``Settings.mcp_result_chars``.
+of its arguments (its JSON schema is the tool's input schema; every string has a maximum
+length) and a handler that calls the library face (:mod:`assistant.api`) and returns a small
+JSON-able dict, which :func:`assistant.integrations.mcp_budget.bounded` keeps within
+``Settings.mcp_result_chars``.
 :mod:`assistant.integrations.mcp_server` serves them.
 """
 
@@ -25,7 +26,19 @@ if TYPE_CHECKING:
 
 # --- arguments ----------------------------------------------------------------------------------
 
-Text = Annotated[str, StringConstraints(min_length=1, max_length=20_000)]
+# Every string argument has a maximum length, checked (by pydantic) before the tool runs; an
+# argument over it is an error that names the field, its limit and the length given.
+QUERY_CHARS = 2_000  # a search query, a question, a topic
+CLAIM_CHARS = 4_000  # a sentence (or a few) of a draft
+PAPER_REF_CHARS = 1_000  # a paper_id, DOI, arXiv id or exact title (ingest cuts titles there)
+PAPER_TEXT_CHARS = 25_000  # a title and an abstract (abstracts are cut at 20,000 by default)
+FILTER_CHARS = 300  # a venue or an author's name
+
+
+Query = Annotated[str, StringConstraints(min_length=1, max_length=QUERY_CHARS)]
+Claim = Annotated[str, StringConstraints(min_length=1, max_length=CLAIM_CHARS)]
+PaperRef = Annotated[str, StringConstraints(min_length=1, max_length=PAPER_REF_CHARS)]
+PaperText = Annotated[str, StringConstraints(min_length=1, max_length=PAPER_TEXT_CHARS)]
 Since = Annotated[
     int | None,
     Field(
@@ -41,9 +54,21 @@ Until = Annotated[
     ),
 ]
 Venue = Annotated[
-    str | None, Field(description="Only papers whose venue contains this text (any case).")
+    str | None,
+    Field(
+        max_length=FILTER_CHARS,
+        description="Only papers whose venue contains this text (any case; at most "
+        f"{FILTER_CHARS} characters).",
+    ),
 ]
-Author = Annotated[str | None, Field(description="Only papers with an author matching this name.")]
+Author = Annotated[
+    str | None,
+    Field(
+        max_length=FILTER_CHARS,
+        description=f"Only papers with an author matching this name (at most {FILTER_CHARS} "
+        "characters).",
+    ),
+]
 
 
 class Args(BaseModel):
@@ -64,7 +89,10 @@ class Args(BaseModel):
 
 
 class SearchArgs(Args):
-    query: Text = Field(description="What to look for: keywords, a question or a description.")
+    query: Query = Field(
+        description="What to look for: keywords, a question or a description (at most "
+        f"{QUERY_CHARS} characters)."
+    )
     k: int = Field(default=5, ge=1, le=50, description="How many papers to return (1-50).")
     since: Since = None
     until: Until = None
@@ -73,14 +101,16 @@ class SearchArgs(Args):
 
 
 class PaperArgs(Args):
-    paper_id: Text = Field(
+    paper_id: PaperRef = Field(
         description="The paper's paper_id as search_papers returns it (a DOI, an arXiv id or "
-        "the exact title also work)."
+        f"the exact title also work; at most {PAPER_REF_CHARS} characters)."
     )
 
 
 class AskArgs(Args):
-    question: Text = Field(description="The question, in natural language.")
+    question: Query = Field(
+        description=f"The question, in natural language (at most {QUERY_CHARS} characters)."
+    )
     since: Since = None
     until: Until = None
     venue: Venue = None
@@ -88,7 +118,10 @@ class AskArgs(Args):
 
 
 class CiteArgs(Args):
-    claim: Text = Field(description="The claim or sentence that needs a citation.")
+    claim: Claim = Field(
+        description="The claim or sentence that needs a citation (at most "
+        f"{CLAIM_CHARS} characters)."
+    )
     k: int = Field(default=5, ge=1, le=20, description="Most papers to return (1-20).")
     since: Since = None
     until: Until = None
@@ -97,7 +130,10 @@ class CiteArgs(Args):
 
 
 class RelatedArgs(Args):
-    topic: Text = Field(description="The topic of the section, e.g. 'long-context LLMs'.")
+    topic: Query = Field(
+        description="The topic of the section, e.g. 'long-context LLMs' (at most "
+        f"{QUERY_CHARS} characters)."
+    )
     k: int = Field(default=10, ge=2, le=30, description="Papers to draw on (2-30).")
     since: Since = None
     until: Until = None
@@ -106,15 +142,15 @@ class RelatedArgs(Args):
 
 
 class SimilarArgs(Args):
-    paper: Text | None = Field(
+    paper: PaperRef | None = Field(
         default=None,
         description="An indexed paper: its paper_id (from search_papers), DOI, arXiv id or exact "
-        "title. Give this or text.",
+        f"title (at most {PAPER_REF_CHARS} characters). Give this or text.",
     )
-    text: Text | None = Field(
+    text: PaperText | None = Field(
         default=None,
         description="Instead of paper: the title (first line) and abstract of a paper that is "
-        "not indexed.",
+        f"not indexed (at most {PAPER_TEXT_CHARS} characters).",
     )
     k: int = Field(default=5, ge=1, le=50, description="How many papers to return (1-50).")
     since: Since = None

@@ -167,8 +167,11 @@ class RepetitionGuard:
 class Deadlines:
     """The first-token and whole-reply deadlines of one call (its retries included).
 
-    ``first_token`` None means only the whole-reply deadline applies (a reply that is not
-    streamed has no first token). Call :meth:`started_answering` at the first token.
+    ``first_token`` None means only the whole-reply deadline applies. Call
+    :meth:`started_answering` at the first token (a reply that is not streamed has none before
+    it comes whole, so the first-token deadline bounds all of it). With ``per_attempt``, the
+    first-token clock starts again at each :meth:`new_attempt` (a server that answered, if only
+    to say "retry after 20 s", is not stalled); the whole-reply one never does.
     """
 
     def __init__(
@@ -176,31 +179,47 @@ class Deadlines:
         first_token: float | None,
         total: float,
         clock: Callable[[], float] = time.monotonic,
+        per_attempt: bool = False,
     ) -> None:
         self.clock = clock
         self.first_token = first_token
         self.total = total
-        self.started = clock()
+        self.per_attempt = per_attempt
+        self.started = self.attempt_started = clock()
         self.answering = first_token is None
 
     def started_answering(self) -> None:
         self.answering = True
 
+    def new_attempt(self) -> None:
+        """An attempt (the first, or a retry) begins."""
+        if self.per_attempt:
+            self.attempt_started = self.clock()
+
     @property
     def kind(self) -> str:
         """Which deadline binds now: ``"first_token"`` or ``"answer"``."""
-        if not self.answering and self.first_token is not None and self.first_token < self.total:
+        if self.answering or self.first_token is None:
+            return "answer"
+        if self.attempt_started + self.first_token < self.started + self.total:
             return "first_token"
         return "answer"
 
     @property
     def seconds(self) -> float:
-        """The binding deadline, in seconds after the start."""
+        """The binding deadline, in seconds (after the attempt's start for the first token)."""
         return self.first_token if self.kind == "first_token" and self.first_token else self.total
 
     def remaining(self) -> float:
         """Seconds left before the binding deadline (negative once it passed)."""
-        return self.started + self.seconds - self.clock()
+        start = self.attempt_started if self.kind == "first_token" else self.started
+        return start + self.seconds - self.clock()
+
+    def left_for_retry(self) -> tuple[float, float]:
+        """(seconds left, the deadline they are left of) for a retry and its wait."""
+        if self.per_attempt:
+            return self.started + self.total - self.clock(), self.total
+        return self.remaining(), self.seconds
 
     def elapsed(self) -> float:
         return self.clock() - self.started

@@ -1,32 +1,32 @@
-"""A local GGUF model file run in-process by llama.cpp (``-m gguf:PATH``): no server needed.
+"""A local GGUF model file run by llama.cpp (``-m gguf:PATH``): no server needed.
 
 :class:`LocalGGUFModel` implements :class:`~assistant.generation.llm.base.ChatModel` for
-``llm_model`` settings of the form ``gguf:/path/to/model.gguf``; it is the only module that
-imports :mod:`llama_cpp` (the optional ``local`` extra), lazily. The file is loaded once per
-process and kept for every later call (a conversation's turns, a benchmark's questions); the
-chat template is the one stored in the GGUF file.
+``llm_model`` settings of the form ``gguf:/path/to/model.gguf``. llama.cpp (the optional
+``local`` extra) runs in a child process, started by
+:mod:`~assistant.generation.llm.gguf_process` to run
+:mod:`~assistant.generation.llm.gguf_worker`, the only module that imports :mod:`llama_cpp`: a
+crash inside it (a build that uses CPU instructions the machine lacks dies with SIGILL) is a
+failed call with a message saying why, and the extractive answer, not the end of the
+assistant. The file is loaded once per process and kept for every later call (a
+conversation's turns, a benchmark's questions); the chat template is the one stored in the
+GGUF file.
 
-The same checks as for a model server apply: the reply is streamed through
+The same checks as for a model server apply: the reply is streamed back and read through
 :class:`~assistant.generation.llm.reply_reader.StreamReader` (``<think>`` blocks kept out of the
 answer, loops stopped), the per-command length caps are passed as ``max_tokens``, and the
-first-token and whole-answer deadlines hold. llama.cpp generates in a worker thread
+first-token and whole-answer deadlines hold, for whole replies (``complete``) too: the child
+streams either way. The child's events are read in a worker thread
 (:class:`~assistant.generation.llm.pump.Pump`); at a deadline the caller gives up at once and
-the worker is told to stop: between tokens, and inside the prompt's evaluation (the part before
+the child is told to stop: between tokens, and inside the prompt's evaluation (the part before
 the first token, which can take long on a big prompt) through llama.cpp's abort callback.
 Loading the file is not counted in the deadlines.
-
-llama.cpp's extra weight buffer types (AMX / repacked weights) are turned off when a model is
-loaded: with them, llama-cpp-python 0.3.36 built natively crashes (SIGSEGV in ``decode``) on
-the first completion on virtualised Xeons that report AMX (see also tests/llama_server.py).
 """
 
 from __future__ import annotations
 
-import logging
+import importlib.util
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -34,6 +34,12 @@ from typing import TYPE_CHECKING, Any
 from assistant.errors import LLMError
 from assistant.generation.llm.base import CallOptions, LLMReply, LLMUsage, TokenFn
 from assistant.generation.llm.failures import DeadlinePassed, one_line, says_context_exceeded
+from assistant.generation.llm.gguf_process import (
+    GenerationFailed,
+    LoadFailed,
+    ModelProcess,
+    ModelProcessDied,
+)
 from assistant.generation.llm.guards import Deadlines
 from assistant.generation.llm.pump import Pump, next_before
 from assistant.generation.llm.reply_reader import StreamReader
@@ -100,121 +106,45 @@ def _cap(settings: Settings, purpose: str) -> int | None:
     return caps.get(purpose)
 
 
-@dataclass
-class _Call:
-    """One generation: its token counts, and the flag that tells the worker to stop."""
-
-    stop: threading.Event = field(default_factory=threading.Event)
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-
-
-class _Aborted(Exception):
-    """Raised in the worker when the call was given up."""
-
-
-class _LoadedModel:
-    """One GGUF file loaded by llama.cpp, shared by the process; one generation at a time."""
-
-    def __init__(self, llama: Any) -> None:
-        self.llama = llama
-        self.lock = threading.Lock()
-        self.call: _Call | None = None
-        self.abort_callback: Any = None  # llama.cpp's pointer to it must stay valid
-
-    def should_abort(self) -> bool:
-        call = self.call
-        return call is not None and call.stop.is_set()
-
-    @contextmanager
-    def generating(self, call: _Call) -> Iterator[Any]:
-        """The llama, for ``call`` alone until the block ends."""
-        with self.lock:
-            if call.stop.is_set():  # given up while an earlier call held the model
-                raise _Aborted
-            self.call = call
-            try:
-                yield self.llama
-            finally:
-                self.call = None
-
-
-_LOADED: dict[tuple[str, int, int | None], _LoadedModel] = {}
+_LOADED: dict[tuple[str, int, int | None], ModelProcess] = {}
 _LOADING = threading.Lock()
 
 
-def _loaded(path: Path, settings: Settings) -> _LoadedModel:
-    """The model at ``path``, loaded on first use with the settings' context and threads."""
+def _loaded(path: Path, settings: Settings) -> ModelProcess:
+    """The model at ``path`` in its process, started and loaded on first use (and again after
+    the process died) with the settings' context and threads."""
+    if importlib.util.find_spec("llama_cpp") is None:
+        raise LLMError(
+            "Running a local model file needs llama-cpp-python, which is not installed.",
+            hint=INSTALL_HINT,
+        )
     key = (str(path), settings.llm_context_tokens, settings.llm_gguf_threads)
     with _LOADING:
-        if key not in _LOADED:
-            _LOADED[key] = _load(path, settings.llm_context_tokens, settings.llm_gguf_threads)
-        return _LOADED[key]
-
-
-def _load(path: Path, n_ctx: int, threads: int | None) -> _LoadedModel:
+        process = _LOADED.setdefault(key, ModelProcess(path, key[1], key[2]))
     try:
-        import llama_cpp
-        import llama_cpp.llama_cpp as low_level
-    except ImportError as exc:
+        process.ensure_started()
+    except LoadFailed as exc:
+        if exc.reason == "import":
+            raise LLMError(
+                "Running a local model file needs llama-cpp-python, which could not be "
+                f"imported ({one_line(exc.error)}).",
+                hint=INSTALL_HINT,
+            ) from None
         raise LLMError(
-            f"Running a local model file needs llama-cpp-python, which is not installed ({exc}).",
-            hint=INSTALL_HINT,
-        ) from None
-
-    class AbortableLlama(llama_cpp.Llama):
-        """Counts the prompt's and the answer's tokens, and stops between tokens when told."""
-
-        loaded: _LoadedModel | None = None
-
-        def generate(self, tokens: Any, *args: Any, **kwargs: Any) -> Any:
-            call = self.loaded.call if self.loaded else None
-            if call is not None:
-                call.prompt_tokens = len(tokens)
-            for token in super().generate(tokens, *args, **kwargs):
-                if call is not None:
-                    if call.stop.is_set():
-                        raise _Aborted
-                    if not low_level.llama_vocab_is_eog(self._model.vocab, token):
-                        call.completion_tokens += 1
-                yield token
-
-    default_params = low_level.llama_model_default_params
-
-    def without_extra_buffers() -> Any:
-        params = default_params()
-        params.use_extra_bufts = False
-        return params
-
-    low_level.llama_model_default_params = without_extra_buffers
-    try:
-        llama = AbortableLlama(
-            model_path=str(path),
-            n_ctx=n_ctx,
-            n_threads=threads,
-            n_threads_batch=threads,
-            n_gpu_layers=-1,  # all layers on the GPU when llama.cpp was built with one
-            verbose=False,
-        )
-    except (ValueError, RuntimeError, OSError) as exc:
-        raise LLMError(
-            f"llama.cpp could not load {path} ({one_line(str(exc))}).",
+            f"llama.cpp could not load {path} ({one_line(exc.error)}).",
             hint="The file may be truncated, or use an architecture this llama-cpp-python "
             "version does not know: download it again, or try another model.",
         ) from None
-    finally:
-        low_level.llama_model_default_params = default_params
-    # An aborted prompt evaluation makes llama.cpp log an error line; failures reach the user
-    # as LLMError instead.
-    logging.getLogger("llama-cpp-python").setLevel(logging.CRITICAL)
-    loaded = _LoadedModel(llama)
-    llama.loaded = loaded
-    # Checked by llama.cpp between the steps of each decode (on its first thread): the way to
-    # stop a long prompt evaluation, which no token boundary interrupts.
-    abort = low_level.ggml_abort_callback(lambda _data: loaded.should_abort())
-    low_level.llama_set_abort_callback(llama._ctx.ctx, abort, None)
-    loaded.abort_callback = abort
-    return loaded
+    except ModelProcessDied as exc:
+        raise _death_error(exc, path.name) from None
+    return process
+
+
+def _death_error(exc: ModelProcessDied, model: str) -> LLMError:
+    return LLMError(
+        f"The process running the local model {model} died {exc.cause}.",
+        hint=exc.hint,
+    )
 
 
 def _as_object(value: Any) -> Any:
@@ -250,7 +180,8 @@ class LocalGGUFModel:
     def complete(
         self, messages: list[dict[str, str]], options: CallOptions | None = None
     ) -> LLMReply:
-        """The whole reply, within ``llm_answer_timeout``."""
+        """The whole reply: its first token by ``llm_first_token_timeout`` (the child streams
+        it all the same), all of it by ``llm_answer_timeout``."""
         return self._generate(messages, _ignore, options or CallOptions(), streamed=False)
 
     def stream(
@@ -271,7 +202,8 @@ class LocalGGUFModel:
         _loaded(self.path, self.settings)
 
     def close(self) -> None:
-        """Nothing to release: the loaded model stays for the process's later calls."""
+        """Nothing to release: the loaded model stays for the process's later calls (its
+        child process ends with the assistant)."""
 
     # --- one generation
 
@@ -282,14 +214,14 @@ class LocalGGUFModel:
         options: CallOptions,
         streamed: bool,
     ) -> LLMReply:
-        loaded = _loaded(self.path, self.settings)  # before the deadlines start
+        process = _loaded(self.path, self.settings)  # before the deadlines start
         settings = self.settings
-        first_token = settings.llm_first_token_timeout if streamed else None
-        deadlines = Deadlines(first_token, settings.llm_answer_timeout)
+        # The child streams whole replies too, so the first token is seen in every mode.
+        deadlines = Deadlines(settings.llm_first_token_timeout, settings.llm_answer_timeout)
         shown = [0]
         on_reasoning = options.on_reasoning if streamed else None
         reader = StreamReader(on_token, on_reasoning, deadlines, shown)
-        call = _Call()
+        tokens = {"prompt": 0, "completion": 0}
         args = {
             "messages": messages,
             "stream": True,
@@ -301,10 +233,13 @@ class LocalGGUFModel:
         }
 
         def produce(put: Callable[[Any], None], on_cancel: Any) -> None:
-            on_cancel(call.stop.set)
-            with loaded.generating(call) as llama:
-                for chunk in llama.create_chat_completion(**args):
+            with process.generation(args) as generation:
+                on_cancel(generation.abort)
+                for chunk in generation:
                     put(_as_object(chunk))
+                tokens.update(
+                    prompt=generation.prompt_tokens, completion=generation.completion_tokens
+                )
 
         pump = Pump(produce, "gguf-generate")
         try:
@@ -313,7 +248,9 @@ class LocalGGUFModel:
                     item = next_before(pump, deadlines, shown[0])
                 except DeadlinePassed as exc:
                     raise self._deadline_error(exc) from None
-                except Exception as exc:  # raised by llama.cpp in the worker: the call failed
+                except ModelProcessDied as exc:
+                    raise _death_error(exc, self.model) from None
+                except Exception as exc:  # raised by llama.cpp in the child: the call failed
                     raise self._generation_error(exc) from exc
                 if item is Pump.END or reader.take(item):
                     break
@@ -330,9 +267,9 @@ class LocalGGUFModel:
         return LLMReply(
             text=text,
             usage=LLMUsage(
-                prompt_tokens=call.prompt_tokens,
-                completion_tokens=call.completion_tokens,
-                total_tokens=call.prompt_tokens + call.completion_tokens,
+                prompt_tokens=tokens["prompt"],
+                completion_tokens=tokens["completion"],
+                total_tokens=tokens["prompt"] + tokens["completion"],
                 cost_usd=0.0,
                 model=self.model,
                 reasoning_tokens=reader.reasoning_pieces or None,
@@ -358,6 +295,11 @@ class LocalGGUFModel:
 
     def _generation_error(self, exc: Exception) -> LLMError:
         text = one_line(str(exc))
+        if isinstance(exc, GenerationFailed):  # the child's text: "ValueError: ..."
+            name, _, text = text.partition(": ")
+            exc_name = name
+        else:
+            exc_name = type(exc).__name__
         if says_context_exceeded(text):
             return LLMError(
                 f"The prompt does not fit the local model's context ({text}).",
@@ -365,7 +307,7 @@ class LocalGGUFModel:
                 "it fewer papers (--k, ASSISTANT_ANSWER_PAPERS).",
             )
         return LLMError(
-            f"The local model {self.model} failed ({type(exc).__name__}: {text}).",
+            f"The local model {self.model} failed ({exc_name}: {text}).",
             hint="Try again, or another model file; ASSISTANT_LLM_CONTEXT_TOKENS sets its "
             "context size.",
         )

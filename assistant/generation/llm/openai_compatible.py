@@ -150,15 +150,23 @@ class LLMClient:
     ) -> LLMReply:
         """Send ``messages``; return the whole reply (no streaming), retrying transient errors.
 
-        The whole call, retries included, ends by ``llm_answer_timeout``.
+        Both deadlines hold: a reply that is not streamed shows its first token with its last,
+        so each attempt's reply must come whole by ``llm_first_token_timeout`` (a server that
+        never answers, or sends only keep-alives, costs that deadline, whatever the output
+        mode), and the whole call, retries included, ends by ``llm_answer_timeout``.
         """
         options = options or CallOptions()
-        deadlines = Deadlines(None, self.settings.llm_answer_timeout)
-        return self._with_retries(
-            lambda: self._complete_once(messages, options, deadlines),
-            delivered=lambda: 0,
-            deadlines=deadlines,
+        deadlines = Deadlines(
+            self.settings.llm_first_token_timeout,
+            self.settings.llm_answer_timeout,
+            per_attempt=True,
         )
+
+        def once() -> LLMReply:
+            deadlines.new_attempt()
+            return self._complete_once(messages, options, deadlines)
+
+        return self._with_retries(once, delivered=lambda: 0, deadlines=deadlines)
 
     def stream(
         self,
@@ -363,7 +371,8 @@ class LLMClient:
                     has_key=bool(self._key),
                 )
                 delay = self._delay(number - 1, failure.retry_after)
-                in_time = deadlines.remaining() > delay + 0.1
+                left, deadline = deadlines.left_for_retry()
+                in_time = left > delay + 0.1
                 retry = failure.retryable and number < attempts and not shown and in_time
                 if not retry:
                     message = failure.message
@@ -371,7 +380,7 @@ class LLMClient:
                         message = f"{message.rstrip('.')} (after {number} attempts)."
                     if failure.retryable and number < attempts and not shown:
                         message = (
-                            f"{message.rstrip('.')}, and the {deadlines.seconds:g} s deadline "
+                            f"{message.rstrip('.')}, and the {deadline:g} s deadline "
                             "leaves no time to retry."
                         )
                     cause = None if self._redact(str(exc)) != str(exc) else exc
