@@ -1,5 +1,5 @@
-"""Embedding models behind one protocol: the bundled MiniLM (exact or int8), OpenAI's API, and
-an ONNX model of your own in a folder (folder.py).
+"""Embedding models behind one protocol: the bundled MiniLM (exact or int8), OpenAI's API, an
+ONNX model of your own in a folder (folder.py), and one from the Hugging Face hub (hub.py).
 
 ``make_embedder(settings)`` picks the provider the ``embedding_model`` setting names.
 """

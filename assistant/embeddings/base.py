@@ -3,7 +3,8 @@
 A provider is one module with a ``make_embedder(name, settings)`` function, registered here by the
 prefix of the ``embedding_model`` setting (``openai:text-embedding-3-small``) or by exact name
 (the bundled models); a path to a folder (or ``onnx:<path>``) is a model of your own
-(folder.py). Provider modules are imported only when their model is asked for.
+(folder.py), and ``hf:REPO[@REVISION]`` one downloaded from the Hugging Face hub (hub.py).
+Provider modules are imported only when their model is asked for.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ PROVIDERS: dict[str, str] = {
     "all-MiniLM-L6-v2-q8": "assistant.embeddings.minilm",
     "openai:": "assistant.embeddings.openai",
     "onnx:": "assistant.embeddings.folder",
+    "hf:": "assistant.embeddings.hub",
 }
 FOLDER_PROVIDER = "assistant.embeddings.folder"
 
@@ -85,7 +87,8 @@ def make_embedder(settings: Settings) -> Embedder:
         raise UsageError(
             f"Unknown embedding model {name!r}.",
             hint="Use 'all-MiniLM-L6-v2-q8' or 'all-MiniLM-L6-v2' (bundled, offline), "
-            "'openai:<model>', or the path of a folder with model.onnx and tokenizer.json.",
+            "'openai:<model>', 'hf:<owner>/<name>' (a sentence encoder with ONNX weights on the "
+            "Hugging Face hub), or the path of a folder with model.onnx and tokenizer.json.",
         )
     embedder: Embedder = importlib.import_module(module).make_embedder(name, settings)
     return embedder

@@ -34,5 +34,12 @@ def index_fingerprint(settings: Settings, model_name: str | None = None) -> dict
         spec.update(model_identity(name, settings))
         digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
         return {**spec, "embedding_model": str(folder_of(name)), "fingerprint": digest}
+    if name.startswith("hf:"):  # a hub model counts as a folder model does; shown as hf:REPO@COMMIT
+        from assistant.embeddings.hub import model_identity as hub_identity
+
+        identity, shown = hub_identity(name, settings)
+        spec.update(identity)
+        digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
+        return {**spec, "embedding_model": shown, "fingerprint": digest}
     digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
     return {**spec, "fingerprint": digest}
