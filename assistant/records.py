@@ -29,6 +29,12 @@ class Paper(BaseModel):
         """
         return self.extra.get("bibkey") or None
 
+    @property
+    def has_abstract(self) -> bool:
+        """False for a title-only paper (kept with an empty abstract, indexed by its title,
+        venue, tags and keywords): nothing may be quoted or claimed from its abstract."""
+        return bool(self.abstract.strip())
+
 
 class Reject(BaseModel):
     """A record that could not be read, with where it was and why."""

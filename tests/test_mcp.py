@@ -4,12 +4,18 @@ The server runs as a subprocess (``python -m assistant mcp --index <this test's 
 test is the client (``mcp.client.stdio.stdio_client`` + ``ClientSession``). What is asked is
 taken from the index itself (a paper's title, one of its sentences), and every answer is
 checked against the index's catalog.
+
+Each test runs twice: the server on this environment's SDK, and on the SDK's other major
+version, from the Python that ``TEST_MCP1_PYTHON`` names (a second environment with
+``mcp`` 1.x, which ``.ci/run`` makes; without it that half is skipped, except in CI).
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
+import subprocess
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -23,7 +29,7 @@ pytest.importorskip("mcp", reason="the 'mcp' extra is not installed (pip install
 import anyio  # noqa: E402
 from mcp import ClientSession, StdioServerParameters  # noqa: E402
 from mcp.client.stdio import stdio_client  # noqa: E402
-from mcp.types import CallToolResult  # noqa: E402
+from mcp.types import CallToolResult, Tool  # noqa: E402
 
 from assistant.index.catalog import Catalog  # noqa: E402
 from assistant.ingest.chunking import split_sentences  # noqa: E402
@@ -39,6 +45,47 @@ TOOLS = {
     "index_stats",
 }
 Session = Callable[[ClientSession], Awaitable[None]]
+#: The SDK major version of this environment (the client's, and the first server's).
+MCP_MAJOR = int(importlib.metadata.version("mcp").split(".")[0])
+#: A Python whose environment has the ``mcp`` 1.x SDK (read before the tests clear variables).
+MCP1_PYTHON = os.environ.get("TEST_MCP1_PYTHON")
+
+
+@pytest.fixture(params=["this-sdk", "mcp-1.x"])
+def server_python(request: pytest.FixtureRequest) -> str:
+    """The Python the server runs on: this environment's, or one with the ``mcp`` 1.x SDK."""
+    if request.param == "this-sdk":
+        return sys.executable
+    other = MCP1_PYTHON
+    if not other:
+        if os.environ.get("CI"):
+            pytest.fail("TEST_MCP1_PYTHON is not set: .ci/run makes that environment")
+        pytest.skip("no second environment with mcp 1.x (set TEST_MCP1_PYTHON)")
+    version = subprocess.run(
+        [other, "-c", "import importlib.metadata as m; print(m.version('mcp'))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert version.startswith("1."), f"{other} has mcp {version}, not 1.x"
+    return other
+
+
+def is_error(result: CallToolResult) -> bool:
+    """``isError`` (SDK 1.x) or ``is_error`` (2.x)."""
+    return bool(getattr(result, "is_error", None) or getattr(result, "isError", None))
+
+
+def structured(result: CallToolResult) -> Any:
+    """``structuredContent`` (SDK 1.x) or ``structured_content`` (2.x)."""
+    if hasattr(result, "structured_content"):
+        return result.structured_content
+    return result.structuredContent
+
+
+def input_schema(tool: Tool) -> dict[str, Any]:
+    """``inputSchema`` (SDK 1.x) or ``input_schema`` (2.x)."""
+    return getattr(tool, "input_schema", None) or tool.inputSchema
 
 
 def catalog_papers(index_dir: Path) -> dict[str, Paper]:
@@ -50,7 +97,12 @@ def catalog_papers(index_dir: Path) -> dict[str, Paper]:
 
 
 def run_session(
-    index_dir: Path, tmp_path: Path, body: Session, *args: str, env: dict[str, str] | None = None
+    index_dir: Path,
+    tmp_path: Path,
+    body: Session,
+    *args: str,
+    env: dict[str, str] | None = None,
+    python: str = sys.executable,
 ) -> str:
     """Start the server on ``index_dir``, run ``body`` in a client session; returns its stderr."""
     server_env = {
@@ -59,7 +111,7 @@ def run_session(
     server_env["ASSISTANT_MODEL_CACHE_DIR"] = os.environ["ASSISTANT_MODEL_CACHE_DIR"]
     server_env.update(env or {})
     params = StdioServerParameters(
-        command=sys.executable,
+        command=python,
         args=["-m", "assistant", "mcp", "--index", str(index_dir), *args],
         env=server_env,
         cwd=str(tmp_path),
@@ -69,8 +121,12 @@ def run_session(
     async def main() -> None:
         with anyio.fail_after(300), log_path.open("w") as log:
             async with stdio_client(params, errlog=log) as (read, write):  # noqa: SIM117
+                # The read timeout: a timedelta in SDK 1.x, seconds in 2.x.
+                timeout = timedelta(seconds=120) if MCP_MAJOR < 2 else 120.0
                 async with ClientSession(
-                    read, write, read_timeout_seconds=timedelta(seconds=120)
+                    read,
+                    write,
+                    read_timeout_seconds=timeout,  # type: ignore[arg-type,unused-ignore]
                 ) as session:
                     await session.initialize()
                     await body(session)
@@ -81,23 +137,25 @@ def run_session(
 
 def payload(result: CallToolResult) -> dict[str, Any]:
     """A successful result's JSON (its text and its structured content are the same)."""
-    assert not result.isError, result.content
+    assert not is_error(result), result.content
     text = result.content[0].text  # type: ignore[union-attr]
     data = json.loads(text)
-    assert data == result.structuredContent
+    assert data == structured(result)
     return data
 
 
 def tool_error(result: CallToolResult) -> str:
     """A tool error's text: a message and a hint, no traceback."""
-    assert result.isError, result.content
+    assert is_error(result), result.content
     text = result.content[0].text  # type: ignore[union-attr]
     assert text.startswith("Error: ") and "\nHint: " in text, text
     assert "Traceback" not in text
     return text
 
 
-def test_lists_and_calls_every_tool(small_index_dir: Path, tmp_path: Path) -> None:
+def test_lists_and_calls_every_tool(
+    small_index_dir: Path, tmp_path: Path, server_python: str
+) -> None:
     papers = catalog_papers(small_index_dir)
     target = next(p for p in papers.values() if len(split_sentences(p.abstract)) >= 3)
     claim = split_sentences(target.abstract)[1]
@@ -130,17 +188,17 @@ def test_lists_and_calls_every_tool(small_index_dir: Path, tmp_path: Path) -> No
         )
         seen["index_stats"] = payload(await session.call_tool("index_stats", {}))
 
-    run_session(small_index_dir, tmp_path, body)
+    run_session(small_index_dir, tmp_path, body, python=server_python)
 
     tools = seen["tools"]
     assert set(tools) == TOOLS
     for tool in tools.values():
         assert len(tool.description or "") > 80, tool.name  # something an agent can act on
-        assert tool.inputSchema["type"] == "object"
-        assert tool.inputSchema.get("additionalProperties") is False
-    search_props = tools["search_papers"].inputSchema["properties"]
+        assert input_schema(tool)["type"] == "object"
+        assert input_schema(tool).get("additionalProperties") is False
+    search_props = input_schema(tools["search_papers"])["properties"]
     assert search_props["k"]["type"] == "integer" and search_props["k"]["minimum"] == 1
-    assert tools["search_papers"].inputSchema["required"] == ["query"]
+    assert input_schema(tools["search_papers"])["required"] == ["query"]
     assert {"since", "until", "venue", "author"} <= set(search_props)
 
     found = seen["search_papers"]
@@ -187,7 +245,9 @@ def test_lists_and_calls_every_tool(small_index_dir: Path, tmp_path: Path) -> No
     assert stats["papers"] == len(papers) and stats["answers"] == "extractive (no model)"
 
 
-def test_bad_arguments_are_tool_errors_with_hints(small_index_dir: Path, tmp_path: Path) -> None:
+def test_bad_arguments_are_tool_errors_with_hints(
+    small_index_dir: Path, tmp_path: Path, server_python: str
+) -> None:
     errors: dict[str, str] = {}
     after: dict[str, Any] = {}
 
@@ -209,7 +269,7 @@ def test_bad_arguments_are_tool_errors_with_hints(small_index_dir: Path, tmp_pat
             errors[label] = tool_error(await session.call_tool(name, arguments))
         after["search"] = payload(await session.call_tool("search_papers", {"query": "models"}))
 
-    stderr = run_session(small_index_dir, tmp_path, body)
+    stderr = run_session(small_index_dir, tmp_path, body, python=server_python)
 
     assert "no-such-paper-123" in errors["unknown id"] and "search_papers" in errors["unknown id"]
     assert "k:" in errors["k=0"] and "1-50" in errors["k=0"]
@@ -229,7 +289,9 @@ def test_bad_arguments_are_tool_errors_with_hints(small_index_dir: Path, tmp_pat
     assert "Traceback" not in stderr
 
 
-def test_results_stay_within_the_budget(small_index_dir: Path, tmp_path: Path) -> None:
+def test_results_stay_within_the_budget(
+    small_index_dir: Path, tmp_path: Path, server_python: str
+) -> None:
     texts: dict[str, str] = {}
 
     async def body(session: ClientSession) -> None:
@@ -244,7 +306,13 @@ def test_results_stay_within_the_budget(small_index_dir: Path, tmp_path: Path) -
     papers = catalog_papers(small_index_dir)
     longest = max(papers.values(), key=lambda p: len(p.abstract)).paper_id
     assert len(papers[longest].abstract) > 1200
-    run_session(small_index_dir, tmp_path, body, env={"ASSISTANT_MCP_RESULT_CHARS": "1200"})
+    run_session(
+        small_index_dir,
+        tmp_path,
+        body,
+        env={"ASSISTANT_MCP_RESULT_CHARS": "1200"},
+        python=server_python,
+    )
 
     for text in texts.values():
         assert len(text) <= 1200, text
@@ -272,13 +340,13 @@ def within_budget(result: CallToolResult, budget: int) -> str:
     """The result's text, checked against the budget (and its structured copy too)."""
     text = result.content[0].text  # type: ignore[union-attr]
     assert len(text) <= budget, (len(text), text[:300])
-    if result.structuredContent is not None:
-        assert len(json.dumps(result.structuredContent, ensure_ascii=False)) <= budget + 200
+    if structured(result) is not None:
+        assert len(json.dumps(structured(result), ensure_ascii=False)) <= budget + 200
     return text
 
 
 def test_a_megabyte_argument_to_each_tool_gets_a_short_error(
-    small_index_dir: Path, tmp_path: Path
+    small_index_dir: Path, tmp_path: Path, server_python: str
 ) -> None:
     budget = 8000
     errors: dict[str, str] = {}
@@ -301,7 +369,7 @@ def test_a_megabyte_argument_to_each_tool_gets_a_short_error(
         tool_error(result)
         after["search"] = payload(await session.call_tool("search_papers", {"query": "models"}))
 
-    run_session(small_index_dir, tmp_path, body)
+    run_session(small_index_dir, tmp_path, body, python=server_python)
 
     for label, text in errors.items():
         assert "x" * 100 not in text, label  # the value is never echoed back
@@ -351,7 +419,7 @@ def huge_title_paper(index_dir: Path) -> Paper:
 
 
 def test_a_paper_with_a_megabyte_title_stays_within_the_budget(
-    small_index_dir: Path, tmp_path: Path
+    small_index_dir: Path, tmp_path: Path, server_python: str
 ) -> None:
     paper = huge_title_paper(small_index_dir)
     claim = split_sentences(paper.abstract)[1]
@@ -371,7 +439,7 @@ def test_a_paper_with_a_megabyte_title_stays_within_the_budget(
             texts[name] = within_budget(result, 8000)
             payload(result)
 
-    run_session(small_index_dir, tmp_path, body)
+    run_session(small_index_dir, tmp_path, body, python=server_python)
 
     record = json.loads(texts["get_paper"])
     assert record["paper_id"] == paper.paper_id and record["abstract"] == paper.abstract

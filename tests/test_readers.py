@@ -13,6 +13,7 @@ import assistant
 from assistant.errors import UsageError
 from assistant.ingest.readers import (
     FORMATS,
+    FieldLimits,
     detect_format,
     merge_duplicates,
     read_file,
@@ -20,6 +21,10 @@ from assistant.ingest.readers import (
 )
 from assistant.ingest.text import clean_text, latex_to_text, make_paper_id, normalize_title
 from assistant.records import Paper, ReadResult
+
+#: Records without an abstract rejected, as the tests of rejects expect (the setting
+#: keep_papers_without_abstract=false; by default such a record is kept as a title-only paper).
+DROP_NO_ABSTRACT = FieldLimits(keep_without_abstract=False)
 
 SEEDS = Path(assistant.__file__).parent / "data" / "seeds"
 LONG = (
@@ -297,7 +302,7 @@ def test_jsonl_bad_lines_keep_good_records(tmp_path: Path) -> None:
         + jline(title="Good two", abstract=LONG)
     )
     path = write(tmp_path, "mixed.jsonl", text)
-    result = read_file(path)
+    result = read_file(path, limits=DROP_NO_ABSTRACT)
     assert [p.title for p in result.papers] == ["Good one", "Good two"]
     got = reasons(result)
     assert got[0].startswith(f"{path}:line 2: malformed JSON (")
@@ -334,7 +339,7 @@ def test_csv_with_quoted_multiline_abstract(tmp_path: Path) -> None:
         ",No abstract,,,,,,\n"
     )
     path = write(tmp_path, "table.csv", text)
-    result = read_file(path)
+    result = read_file(path, limits=DROP_NO_ABSTRACT)
     first, second = result.papers
     assert first.paper_id == "c1" and first.title == "First"
     assert first.abstract.endswith("reason. Second line of it.")
@@ -435,7 +440,7 @@ def test_bibtex_malformed_entry_is_rejected_and_parsing_continues(tmp_path: Path
         "@article{good3, title={Good Three}, abstract={Third abstract.}}\n"
     )
     path = write(tmp_path, "broken.bib", text)
-    result = read_file(path)
+    result = read_file(path, limits=DROP_NO_ABSTRACT)
     assert [p.title for p in result.papers] == ["Good One", "Good Two", "Good Three"]
     got = reasons(result)
     assert got[0].startswith(f"{path}:entry broken (line 2): unbalanced braces")

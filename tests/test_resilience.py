@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -66,8 +67,8 @@ def committed_papers(folder: Path) -> int:
     path = folder / "catalog.sqlite"
     if not path.exists():
         return 0
-    try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=0.05) as db:
+    try:  # closed at once (``with connect()`` alone leaves the connection open)
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1)) as db:
             return int(db.execute("SELECT count(*) FROM papers").fetchone()[0])
     except sqlite3.Error:
         return 0

@@ -19,13 +19,16 @@ from assistant.api import ingest_paths, open_index
 from assistant.export.bibtex import assign_keys, bibliography
 from assistant.export.csl_json import csl_json
 from assistant.export.ris import ris_text
-from assistant.ingest.readers import detect_format, read_file, read_paths
+from assistant.ingest.readers import FieldLimits, detect_format, read_file, read_paths
 from assistant.records import Paper
 from assistant.settings import Settings
 
 ZOTERO = Path(__file__).resolve().parent / "data" / "zotero"
 SAMPLES = {"bibtex": "library.bib", "csl-json": "library.json", "ris": "library.ris"}
 LORA_KEY = "huLoRALowRankAdaptation2021"
+#: The samples' item without an abstract is rejected, as these tests expect, with the setting
+#: that drops such items (keep_papers_without_abstract=false; by default it is kept, title only).
+DROP_NO_ABSTRACT = FieldLimits(keep_without_abstract=False)
 CAMEMBERT_AUTHORS_BIB = [
     "Louis Martin",
     "Benjamin Muller",
@@ -43,7 +46,7 @@ def by_title(papers: list[Paper]) -> dict[str, Paper]:
 
 
 def reasons(path: Path) -> list[str]:
-    return [r.describe() for r in read_file(path).rejects]
+    return [r.describe() for r in read_file(path, limits=DROP_NO_ABSTRACT).rejects]
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -51,7 +54,7 @@ def reasons(path: Path) -> list[str]:
 
 def test_zotero_bib_keeps_keys_decodes_latex_and_reports_bad_entries() -> None:
     path = ZOTERO / "library.bib"
-    result = read_file(path)
+    result = read_file(path, limits=DROP_NO_ABSTRACT)
     papers = by_title(result.papers)
     assert len(result.papers) == 8
     attention = papers["Attention Is All You Need"]
@@ -83,7 +86,7 @@ def test_zotero_bib_keeps_keys_decodes_latex_and_reports_bad_entries() -> None:
 
 def test_zotero_csl_json_keeps_keys_and_reports_bad_items() -> None:
     path = ZOTERO / "library.json"
-    result = read_file(path)
+    result = read_file(path, limits=DROP_NO_ABSTRACT)
     papers = by_title(result.papers)
     assert len(result.papers) == 7
     attention = papers["Attention Is All You Need"]
@@ -110,7 +113,7 @@ def test_zotero_csl_json_keeps_keys_and_reports_bad_items() -> None:
 
 def test_zotero_ris_keeps_ids_and_reports_bad_records() -> None:
     path = ZOTERO / "library.ris"
-    result = read_file(path)
+    result = read_file(path, limits=DROP_NO_ABSTRACT)
     papers = by_title(result.papers)
     assert len(result.papers) == 6
     attention = papers["Attention Is All You Need"]
@@ -160,7 +163,7 @@ def test_formats_are_detected_and_plain_json_stays_jsonl(tmp_path: Path) -> None
     assert detect_format(Path("a.json"), '[{"title": "x", "abstract": "y"}]') == "jsonl"
     assert detect_format(Path("a.jsonl"), '[{"title": "x", "issued": {}}]') == "jsonl"
     # A folder of all three is read whole (.ris is a known extension).
-    result = read_paths([ZOTERO])
+    result = read_paths([ZOTERO], limits=DROP_NO_ABSTRACT)
     assert len(result.papers) == 8 + 7 + 6
 
 
@@ -204,7 +207,7 @@ def test_sample_ingests_with_its_keys_and_round_trips(
     fmt: str, tmp_path: Path, run_cli: Any
 ) -> None:
     index_dir = tmp_path / "idx"
-    index = open_index(Settings(index_dir=index_dir))
+    index = open_index(Settings(index_dir=index_dir, keep_papers_without_abstract=False))
     report = ingest_paths(index, [ZOTERO / SAMPLES[fmt]])
     assert report.rejected == 2
     indexed = list(index.catalog.iter_papers())

@@ -60,7 +60,8 @@ def item(paper: Paper, key: str) -> dict[str, Any]:
         data["URL"] = paper.url
     if paper.extra.get("keywords"):
         data["keyword"] = paper.extra["keywords"]
-    data["abstract"] = paper.abstract
+    if paper.has_abstract:  # a title-only paper has none to write
+        data["abstract"] = paper.abstract
     return data
 
 

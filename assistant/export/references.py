@@ -1,4 +1,5 @@
-"""Reference lines: ``[n] Title (year). link`` for answers, drafts and conversations.
+"""Reference lines: ``[n] Title (year). link`` for answers, drafts and conversations (and the
+``zotero://`` link of a paper from a Zotero library; ``(no abstract)`` for a title-only paper).
 
 One format, with two options for conversation transcripts, which have always shown the paper's
 id and its link, and a full stop after the title whatever it ends with. A title is written on one
@@ -48,11 +49,15 @@ def reference_line(
     title = reference_title(ref.title)
     year = f" ({ref.year})" if ref.year else ""
     stop = "." if always_stop or year or not title.endswith((".", "?", "!")) else ""
+    # A paper from Zotero: its link opens the user's own item; one without an abstract is
+    # marked, as its citation rests on its title alone.
+    links = [link for link in (ref.link, getattr(ref, "zotero_link", None)) if link]
     if where == "id_and_link":
-        place = ref.paper_id + (f" {ref.link}" if ref.link else "")
+        place = " ".join([ref.paper_id, *links])
     else:
-        place = ref.link or ref.paper_id
-    return f"[{ref.n}] {title}{year}{stop} {clean_line(place)}"
+        place = " ".join(links) or ref.paper_id
+    mark = " (no abstract)" if getattr(ref, "title_only", False) else ""
+    return f"[{ref.n}] {title}{year}{stop}{mark} {clean_line(place)}"
 
 
 def reference_title(title: str) -> str:

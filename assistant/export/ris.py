@@ -41,7 +41,8 @@ def record(paper: Paper, key: str) -> dict[str, Any]:
     keywords = paper.extra.get("keywords")
     if keywords:
         data["keywords"] = [k for k in _KEYWORD_SEP.split(keywords) if k]
-    data["abstract"] = paper.abstract
+    if paper.has_abstract:  # a title-only paper has none to write
+        data["abstract"] = paper.abstract
     return data
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from assistant.index.catalog_guard import GuardedConnection
 from assistant.index.state import paper_token, xor_of
-from assistant.ingest.chunking import Chunk
+from assistant.ingest.chunking import Chunk, title_only_text
 from assistant.records import Paper
 
 SCHEMA = """
@@ -58,9 +58,13 @@ _PAPER_COLUMNS = (
 
 
 def content_hash(paper: Paper, fingerprint: str) -> str:
-    """Hash of what is embedded for a paper: a change means its chunks must be re-embedded."""
+    """Hash of what is embedded for a paper: a change means its chunks must be re-embedded.
+
+    (A paper without an abstract is embedded from its venue, tags and keywords: those count.)
+    """
     digest = hashlib.sha256()
-    for part in (fingerprint, paper.title, paper.abstract):
+    text = paper.abstract if paper.has_abstract else paper.abstract + title_only_text(paper)
+    for part in (fingerprint, paper.title, text):
         digest.update(part.encode("utf-8"))
         digest.update(b"\0")
     return digest.hexdigest()[:32]
@@ -123,10 +127,14 @@ class Catalog:
         if recorded is not None:
             return int(recorded, 16)
         state = xor_of(self.paper_tokens().values())  # an index made before states were kept
-        with self.transaction():
-            self._db.execute(
-                "INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", (STATE_META, f"{state:x}")
-            )
+        try:
+            with self.transaction():
+                self._db.execute(
+                    "INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)",
+                    (STATE_META, f"{state:x}"),
+                )
+        except sqlite3.OperationalError:  # a read-only index: computed again next time
+            return state
         return int(self.get_meta(STATE_META) or "0", 16)
 
     def paper_tokens(self) -> dict[str, int]:
@@ -258,6 +266,36 @@ class Catalog:
             )
             self._write_keys(papers)
             self._bump_version()
+
+    def delete_papers(self, paper_ids: Iterable[str]) -> dict[str, int]:
+        """Remove these papers, their chunks and identity keys in one transaction, their tokens
+        XORed out of the state; returns each removed paper's chunk count (absent ids left out).
+        """
+        ids = list(dict.fromkeys(paper_ids))
+        removed: dict[str, int] = {}
+        with self.transaction():
+            self.state  # noqa: B018 - recorded before it changes (an index made before states)
+            delta = 0
+            for paper_id in ids:
+                row = self._db.execute(
+                    "SELECT content_hash, n_chunks FROM papers WHERE paper_id=?", (paper_id,)
+                ).fetchone()
+                if row is None:
+                    continue
+                delta ^= paper_token(paper_id, row[0])
+                removed[paper_id] = int(row[1])
+                for table in ("papers", "chunks", "paper_keys"):
+                    self._db.execute(f"DELETE FROM {table} WHERE paper_id=?", (paper_id,))
+            self._change_state(delta)
+            if removed:
+                self._bump_version()
+        return removed
+
+    def count_without_abstract(self) -> int:
+        """Papers kept with a title and no abstract (title-only papers)."""
+        return int(
+            self._db.execute("SELECT COUNT(*) FROM papers WHERE trim(abstract) = ''").fetchone()[0]
+        )
 
     def clear(self) -> None:
         """Remove every paper and chunk (used by --rebuild)."""

@@ -3,7 +3,8 @@
 Every sentence of every abstract lands in at least one chunk; a sentence longer than the
 window is cut into word runs (a word longer than the window, between characters) rather than
 truncated, so that every word piece is embedded. The paper's title is prefixed to each chunk's
-embedded text so that every chunk carries its paper's subject.
+embedded text so that every chunk carries its paper's subject. A paper without an abstract is
+one chunk of its venue, item type, tags and keywords (:func:`paper_sentences`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from assistant.records import Paper
 
 # Bump when chunking changes in a way that changes embedded text (part of the index fingerprint).
 CHUNKER_VERSION = 1
@@ -87,6 +92,26 @@ class Chunk:
     @property
     def chunk_id(self) -> str:
         return f"{self.paper_id}#{self.ordinal}"
+
+
+def paper_sentences(paper: Paper) -> list[str]:
+    """The sentences a paper is chunked from: its abstract's, or for a paper without an
+    abstract, one made of what else describes it (:func:`title_only_text`)."""
+    if paper.has_abstract:
+        return split_sentences(paper.abstract)
+    return [title_only_text(paper)]
+
+
+def title_only_text(paper: Paper) -> str:
+    """What stands in for a missing abstract in the index (never shown as one): the venue, the
+    item type, the tags and keywords, else the title again, so that the paper's one chunk is
+    found by its subject. Papers with an abstract never use it: their chunks are as before."""
+    parts = [paper.venue or "", paper.extra.get("item_type", "")]
+    terms = [paper.extra.get(key, "") for key in ("tags", "keywords")]
+    listed = "; ".join(term for term in terms if term)
+    if listed:
+        parts.append(f"Keywords: {listed}")
+    return ". ".join(part for part in parts if part) or paper.title
 
 
 def embedded_text(title: str, chunk_text: str) -> str:

@@ -1,13 +1,15 @@
-"""The index as a Model Context Protocol server over stdio (the official ``mcp`` SDK).
+"""The index as a Model Context Protocol server over stdio (the official ``mcp`` SDK, 1.x or 2.x).
 
 The tools are :data:`assistant.integrations.mcp_tools.TOOLS`; this module serves them with the
-SDK's low-level server. A call's arguments are checked against the tool's pydantic model here
-(not by the SDK's JSON-schema check, which gives no hint), so that every failure comes back as
-a tool error (``isError``) with a message and a hint: bad arguments, an unknown paper id or
-tool, an error of the library (:class:`~assistant.errors.AssistantError` carries its hint) and
-even a bug. The server never stops on a tool's failure. Each result is one JSON text (also
-given as ``structuredContent``) and each error text is within ``Settings.mcp_result_chars``;
-an argument is never echoed whole (a one-megabyte query is named by its length).
+SDK's low-level server (2.x takes its handlers in the constructor, 1.x by decorators; the tools,
+their errors and budgets are the same on both). A call's arguments are checked against the
+tool's pydantic model here (not by the SDK's JSON-schema check, which gives no hint), so that
+every failure comes back as a tool error (``isError``) with a message and a hint: bad
+arguments, an unknown paper id or tool, an error of the library
+(:class:`~assistant.errors.AssistantError` carries its hint) and even a bug. The server never
+stops on a tool's failure. Each result is one JSON text (also given as ``structuredContent``)
+and each error text is within ``Settings.mcp_result_chars``; an argument is never echoed whole
+(a one-megabyte query is named by its length).
 
 Only this module imports ``mcp``, inside its functions, and only ``assistant mcp`` imports it.
 """
@@ -25,7 +27,6 @@ from assistant.integrations.mcp_budget import bounded, dumps
 from assistant.integrations.mcp_tools import TOOLS, ToolContext, ToolSpec
 
 if TYPE_CHECKING:
-    from mcp.server.lowlevel import Server
     from mcp.types import CallToolResult
 
     from assistant.index.paper_index import PaperIndex
@@ -41,7 +42,7 @@ def _require_mcp() -> None:
     except ImportError as exc:
         raise AssistantError(
             "The MCP server needs the 'mcp' package, which is not installed.",
-            hint="pip install 'literature-assistant[mcp]' (or pip install 'mcp>=1.30,<2').",
+            hint="pip install 'literature-assistant[mcp]' (or pip install 'mcp>=1.30,<3').",
         ) from exc
 
 
@@ -134,45 +135,73 @@ def run_tool(context: ToolContext, name: str, arguments: dict[str, Any] | None) 
         return bounded("error", error_text(exc), budget)
 
 
-def build_server(index: PaperIndex, settings: Settings) -> Server[Any, Any]:
-    """The MCP server over ``index`` (not yet running)."""
+def build_server(index: PaperIndex, settings: Settings) -> Any:
+    """The MCP server over ``index`` (not yet running), on the SDK installed (1.x or 2.x).
+
+    The SDK's objects are made from their wire form (camelCase keys), which both majors accept
+    (2.x names the attributes in snake_case but validates by alias).
+    """
     _require_mcp()
+    import inspect
+
     from mcp import types
     from mcp.server.lowlevel import Server
 
     from assistant import __version__
 
     context = ToolContext(index, settings)
-    server: Server[Any, Any] = Server(SERVER_NAME, __version__, instructions=instructions(index))
     definitions = [
-        types.Tool(
-            name=tool.name,
-            title=tool.title,
-            description=tool.description,
-            inputSchema=tool.args.model_json_schema(),
-            annotations=types.ToolAnnotations(
-                title=tool.title, readOnlyHint=True, openWorldHint=False
-            ),
+        types.Tool.model_validate(
+            {
+                "name": tool.name,
+                "title": tool.title,
+                "description": tool.description,
+                "inputSchema": tool.args.model_json_schema(),
+                "annotations": {"title": tool.title, "readOnlyHint": True, "openWorldHint": False},
+            }
         )
         for tool in TOOLS
     ]
 
+    def result(name: str, arguments: dict[str, Any] | None) -> CallToolResult:
+        status, payload = run_tool(context, name, arguments)
+        if status == "error":
+            return types.CallToolResult.model_validate(
+                {"content": [{"type": "text", "text": payload}], "isError": True}
+            )
+        return types.CallToolResult.model_validate(
+            {"content": [{"type": "text", "text": dumps(payload)}], "structuredContent": payload}
+        )
+
+    described = instructions(index)
+    server_class: Any = Server
+    if "on_call_tool" in inspect.signature(Server.__init__).parameters:
+        # SDK 2.x: handlers are given to the constructor and receive (context, params).
+        async def on_list_tools(_ctx: Any, _params: Any) -> Any:
+            return types.ListToolsResult.model_validate({"tools": definitions})
+
+        async def on_call_tool(_ctx: Any, params: Any) -> CallToolResult:
+            return result(params.name, params.arguments)
+
+        return server_class(
+            SERVER_NAME,
+            version=__version__,
+            instructions=described,
+            on_list_tools=on_list_tools,
+            on_call_tool=on_call_tool,
+        )
+
+    # SDK 1.x: handlers are registered by decorators.
+    server = server_class(SERVER_NAME, __version__, instructions=described)
+
     @server.list_tools()
-    async def list_tools() -> list[types.Tool]:
+    async def list_tools() -> list[Any]:
         return definitions
 
     # Arguments are validated by run_tool, which answers with hints.
     @server.call_tool(validate_input=False)
     async def call_tool(name: str, arguments: dict[str, Any] | None) -> CallToolResult:
-        status, payload = run_tool(context, name, arguments)
-        if status == "error":
-            return types.CallToolResult(
-                content=[types.TextContent(type="text", text=payload)], isError=True
-            )
-        return types.CallToolResult(
-            content=[types.TextContent(type="text", text=dumps(payload))],
-            structuredContent=payload,
-        )
+        return result(name, arguments)
 
     return server
 
@@ -186,7 +215,7 @@ def serve(index: PaperIndex, settings: Settings) -> None:
     anyio.run(_serve_stdio, server)
 
 
-async def _serve_stdio(server: Server[Any, Any]) -> None:
+async def _serve_stdio(server: Any) -> None:
     import io
 
     import anyio

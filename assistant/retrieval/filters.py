@@ -24,6 +24,11 @@ class SearchFilters(BaseModel):
     venue: str | None = Field(default=None, description="Substring of the venue, any case.")
     author: str | None = Field(default=None, description="Substring of an author's name.")
     source: str | None = Field(default=None, description="Source file name the paper came from.")
+    collection: str | None = Field(
+        default=None,
+        description="A Zotero collection (name or path, any case), sub-collections included.",
+    )
+    tag: str | None = Field(default=None, description="A tag or keyword of the paper, any case.")
     metadata: dict[str, str] = Field(
         default_factory=dict, description="Other fields: key=value, exact (case-insensitive)."
     )
@@ -36,7 +41,14 @@ class SearchFilters(BaseModel):
             or self.author
             or self.source
             or self.metadata
+            or self.collection
+            or self.tag
         )
+
+    def needs_records(self) -> bool:
+        """True when the filters read more than the year and source (not a SQL or Chroma
+        ``where`` on those two alone)."""
+        return bool(self.venue or self.author or self.metadata or self.collection or self.tag)
 
     def merged(self, other: SearchFilters) -> SearchFilters:
         """These filters with ``other``'s set values added (``other`` wins on conflicts)."""
@@ -61,6 +73,10 @@ class SearchFilters(BaseModel):
                 return False
         if self.source and paper.source != self.source:
             return False
+        if self.collection and not in_collection(paper, self.collection):
+            return False
+        if self.tag and self.tag.strip().lower() not in paper_tags(paper):
+            return False
         for key, value in self.metadata.items():
             have = getattr(paper, key, None) if key in Paper.model_fields else paper.extra.get(key)
             if have is None or str(have).lower() != value.lower():
@@ -82,8 +98,34 @@ class SearchFilters(BaseModel):
             parts.append(f"author ~ {self.author}")
         if self.source:
             parts.append(f"source = {self.source}")
+        if self.collection:
+            parts.append(f"collection = {self.collection}")
+        if self.tag:
+            parts.append(f"tag = {self.tag}")
         parts.extend(f"{k} = {v}" for k, v in self.metadata.items())
         return ", ".join(parts)
+
+
+def paper_tags(paper: Paper) -> set[str]:
+    """A paper's tags (Zotero's) and keywords (a .bib's or RIS's), lower-cased."""
+    found: set[str] = set()
+    for key, separators in (("tags", ";"), ("keywords", ";,")):
+        text = paper.extra.get(key, "")
+        for separator in separators[1:]:
+            text = text.replace(separator, separators[0])
+        found.update(t.strip().lower() for t in text.split(separators[0]) if t.strip())
+    return found
+
+
+def in_collection(paper: Paper, name: str) -> bool:
+    """True when the paper is in the Zotero collection ``name`` (its name or its path, any
+    case) or in one of its sub-collections."""
+    wanted = name.strip().strip("/").lower()
+    for path in paper.extra.get("zotero_collections", "").lower().split("; "):
+        parts = path.split("/")
+        if path == wanted or path.startswith(wanted + "/") or wanted in parts:
+            return True
+    return False
 
 
 # --- filters that explain themselves ------------------------------------------------------------
@@ -160,7 +202,7 @@ def why_nothing_matches(filters: SearchFilters, catalog: Catalog) -> str | None:
     parts: dict[str, SearchFilters] = {}
     if filters.year_from is not None or filters.year_to is not None:
         parts["year"] = SearchFilters(year_from=filters.year_from, year_to=filters.year_to)
-    for name in ("venue", "author", "source"):
+    for name in ("venue", "author", "source", "collection", "tag"):
         if getattr(filters, name):
             parts[name] = SearchFilters(**{name: getattr(filters, name)})
     for key, value in filters.metadata.items():
@@ -197,6 +239,9 @@ def why_nothing_matches(filters: SearchFilters, catalog: Catalog) -> str | None:
                 if authored
                 else f"none of the {total} indexed papers lists its authors"
             )
+        elif name in ("collection", "tag"):
+            value = getattr(filters, name)
+            reasons.append(f"no indexed paper has the {name} {value!r}")
         elif name == "source":
             shown = ", ".join(sorted(sources)[:5]) + (" ..." if len(sources) > 5 else "")
             reasons.append(f"no indexed paper was read from {filters.source!r} (sources: {shown})")

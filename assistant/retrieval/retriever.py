@@ -26,6 +26,7 @@ from assistant.retrieval.coverage import (
     unknown_name,
 )
 from assistant.retrieval.filters import SearchFilters, parse_query_filters, why_nothing_matches
+from assistant.retrieval.question import without_request
 from assistant.retrieval.sentences import SentenceScorer
 from assistant.retrieval.server_dense import server_best
 
@@ -56,6 +57,7 @@ class RetrievalOptions:
     diversity: bool = True
     lexical_weight: float = LEXICAL_WEIGHT
     paper_ids: set[str] | None = None  # only these papers (a chat follow-up about one paper)
+    strip_request: bool = True  # score what follows "Could you suggest research that" (question.py)
 
 
 @dataclass
@@ -93,7 +95,7 @@ class Retriever:
             return None if paper_ids is None else set(paper_ids)
         catalog = self.index.catalog
         bounds = {"year_from": filters.year_from, "year_to": filters.year_to}
-        if not (filters.venue or filters.author or filters.metadata):  # SQL says it all
+        if not filters.needs_records():  # SQL says it all
             ids = catalog.paper_ids(**bounds, source=filters.source)
             return ids if paper_ids is None else ids & set(paper_ids)
         return {
@@ -106,6 +108,8 @@ class Retriever:
         """The best papers for ``query``, with snippets and a coverage confidence."""
         options = options or RetrievalOptions()
         text, filters, note = self._effective_query(query, options)
+        if options.strip_request:
+            text = without_request(text)
         allowed = self.allowed_papers(filters, options.paper_ids)
         scored = self._score(text, options, allowed, filters)
         if options.diversity and options.method != "bm25" and len(scored) > 2:

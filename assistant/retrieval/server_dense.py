@@ -30,7 +30,7 @@ def chunk_where(filters: SearchFilters | None) -> tuple[dict[str, Any] | None, b
         clauses.append({"year": {"$lte": filters.year_to}})
     if filters.source:
         clauses.append({"source": {"$eq": filters.source}})
-    complete = not (filters.venue or filters.author or filters.metadata)
+    complete = not filters.needs_records()
     if not clauses:
         return None, complete
     return (clauses[0] if len(clauses) == 1 else {"$and": clauses}), complete

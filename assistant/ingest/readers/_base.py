@@ -192,7 +192,8 @@ class SinkError(Exception):
 
 @dataclass(frozen=True)
 class FieldLimits:
-    """The longest title, author name, author list and venue kept at ingest.
+    """The longest title, author name, author list and venue kept at ingest, and whether a
+    record with a title but no abstract is kept.
 
     Far above real data (the settings ``max_title_chars``... have the same defaults): they
     bound what one bad record can put into every later result, prompt and table.
@@ -202,6 +203,7 @@ class FieldLimits:
     author_chars: int = 300
     authors: int = 500
     venue_chars: int = 500
+    keep_without_abstract: bool = True
 
     @classmethod
     def of(cls, settings: Settings) -> FieldLimits:
@@ -210,8 +212,12 @@ class FieldLimits:
             author_chars=settings.max_author_chars,
             authors=settings.max_authors,
             venue_chars=settings.max_venue_chars,
+            keep_without_abstract=settings.keep_papers_without_abstract,
         )
 
+
+#: Why a record with a title but no abstract is rejected (when those are not kept).
+NO_ABSTRACT = "record has no abstract"
 
 #: The fields a record may have cut, as each cut's reason starts (``"title of 1,300,000
 #: characters cut to ..."``); the ingest report counts the cuts by these.
@@ -254,6 +260,9 @@ class Collector:
         """Keep a paper, or reject the record when ``paper`` is the reason it could not be built."""
         if isinstance(paper, str):
             self.reject(location, paper)
+            return
+        if not paper.abstract and not self._limits.keep_without_abstract:
+            self.reject(location, NO_ABSTRACT)
             return
         paper = self._within_limits(location, paper)
         self.papers.append(paper)
@@ -416,10 +425,12 @@ def build_paper(
 ) -> Paper | str:
     """A Paper with cleaned title and abstract and its id, or why the record cannot be one.
 
-    The title, author names and venue are made one line each (:func:`clean_line`: escape
-    sequences and control characters removed); the other optional text fields are expected
-    already cleaned (see ``optional_text``); empty strings become None. A DOI field holding
-    several DOIs keeps the first.
+    A record with a title and no abstract is a Paper whose abstract is empty (a title-only
+    paper; :class:`Collector` rejects it when the settings drop those). The title, author
+    names and venue are made one line each (:func:`clean_line`: escape sequences and control
+    characters removed); the other optional text fields are expected already cleaned (see
+    ``optional_text``); empty strings become None. A DOI field holding several DOIs keeps the
+    first.
     """
     title = clean_line(title)
     abstract = clean_text(abstract)
@@ -429,8 +440,6 @@ def build_paper(
         return "record has no title and no abstract"
     if not title:
         return "record has no title"
-    if not abstract:
-        return "record has no abstract"
     if doi and " " in doi:
         doi = doi.split(" ", 1)[0]
     return Paper(
