@@ -23,6 +23,9 @@ __version__ = "0.1.0"
 _EXPORTS: dict[str, str] = {
     "open_index": "assistant.api",
     "ingest_paths": "assistant.api",
+    "ingest_zotero": "assistant.api",
+    "watch_zotero": "assistant.api",
+    "ZoteroSyncReport": "assistant.ingest.zotero_sync",
     "ensure_corpus": "assistant.api",
     "search": "assistant.api",
     "search_many": "assistant.api",
@@ -62,11 +65,13 @@ __all__ = [
     "Settings",
     "SimilarResult",
     "UsageError",
+    "ZoteroSyncReport",
     "ask",
     "cite_claim",
     "ensure_corpus",
     "evaluate_questions",
     "ingest_paths",
+    "ingest_zotero",
     "open_index",
     "paper_from_text",
     "publish_index",
@@ -74,6 +79,7 @@ __all__ = [
     "search",
     "search_many",
     "similar_papers",
+    "watch_zotero",
 ]
 
 if TYPE_CHECKING:
@@ -83,6 +89,7 @@ if TYPE_CHECKING:
         ensure_corpus,
         evaluate_questions,
         ingest_paths,
+        ingest_zotero,
         open_index,
         paper_from_text,
         publish_index,
@@ -90,12 +97,14 @@ if TYPE_CHECKING:
         search,
         search_many,
         similar_papers,
+        watch_zotero,
     )
     from assistant.chat import ChatSession
     from assistant.embeddings.base import Embedder
     from assistant.errors import AssistantError, LLMError, UsageError
     from assistant.generation.llm.base import ChatModel
     from assistant.index.paper_index import PaperIndex
+    from assistant.ingest.zotero_sync import ZoteroSyncReport
     from assistant.records import Paper, SearchResult
     from assistant.retrieval.filters import SearchFilters
     from assistant.retrieval.retriever import RetrievalOptions

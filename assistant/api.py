@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from assistant.generation.cite import CiteResult
     from assistant.generation.llm.base import ChatModel, TokenFn
     from assistant.generation.related_work import RelatedWork
+    from assistant.ingest.zotero_sync import ZoteroSyncReport
     from assistant.retrieval.similar import SimilarResult
 
 
@@ -81,6 +82,54 @@ def ingest_paths(
 
 def _discard(papers: list[Paper]) -> None:
     """A sink for a pass that only counts."""
+
+
+def ingest_zotero(
+    index: PaperIndex,
+    path: str | Path | None = None,
+    collections: Sequence[str] = (),
+    tags: Sequence[str] = (),
+    libraries: Sequence[str] = (),
+    rebuild: bool = False,
+    wait: bool = False,
+    progress: ProgressFn | None = None,
+) -> ZoteroSyncReport:
+    """Sync the index with a Zotero library read from its database (read-only, from a copy).
+
+    ``path``: Zotero's data folder or its ``zotero.sqlite`` (default ``settings.zotero_dir``,
+    else ``~/Zotero``). ``collections`` (with their sub-collections), ``tags`` and
+    ``libraries`` (``"My Library"`` or a group's name) select part of it. The first call reads
+    every item; later ones read only the items changed since, and remove the papers of items
+    deleted in Zotero (or no longer selected).
+    """
+    from assistant.ingest.zotero_db import Selection
+    from assistant.ingest.zotero_sync import sync_zotero
+
+    selection = Selection(list(collections), list(tags), list(libraries))
+    folder = Path(path) if path is not None else None
+    return sync_zotero(index, folder, selection, rebuild=rebuild, wait=wait, progress=progress)
+
+
+def watch_zotero(
+    index: PaperIndex,
+    on_sync: Callable[[ZoteroSyncReport], None],
+    path: str | Path | None = None,
+    collections: Sequence[str] = (),
+    tags: Sequence[str] = (),
+    libraries: Sequence[str] = (),
+    interval: float | None = None,
+    polls: int | None = None,
+) -> int:
+    """Keep the index in step with a Zotero library: sync now, then whenever its database
+    changes, looking every ``interval`` seconds (``settings.zotero_poll_seconds``), until
+    interrupted or after ``polls`` looks. ``on_sync`` gets each sync's report; returns how
+    many ran."""
+    from assistant.ingest.zotero_db import Selection
+    from assistant.ingest.zotero_sync import watch_zotero as watch
+
+    selection = Selection(list(collections), list(tags), list(libraries))
+    folder = Path(path) if path is not None else None
+    return watch(index, on_sync, folder, selection, interval=interval, polls=polls)
 
 
 def ensure_corpus(index: PaperIndex, progress: ProgressFn | None = None) -> IngestReport | None:

@@ -76,9 +76,11 @@ class Settings(BaseSettings):
         description=(
             "Embedding model: 'all-MiniLM-L6-v2-q8' (bundled ONNX with int8 matrix products, "
             "offline, the fastest), 'all-MiniLM-L6-v2' (the packaged model as is), "
-            "'openai:<model>' (e.g. openai:text-embedding-3-small, needs an API key), or the "
-            "path of a folder with your own ONNX model (model.onnx + tokenizer.json; a path or "
-            "'onnx:<path>')."
+            "'openai:<model>' (e.g. openai:text-embedding-3-small, needs an API key), "
+            "'hf:<owner>/<name>[@<revision>]' (a sentence encoder with ONNX weights on the "
+            "Hugging Face hub, downloaded once into the model cache; HF_ENDPOINT, HF_HUB_OFFLINE "
+            "and HF_TOKEN apply), or the path of a folder with your own ONNX model (model.onnx "
+            "+ tokenizer.json; a path or 'onnx:<path>')."
         ),
     )
     embedding_pooling: Literal["mean", "cls"] | None = Field(
@@ -115,7 +117,8 @@ class Settings(BaseSettings):
     model_cache_dir: Path | None = Field(
         default=None,
         description=(
-            "Folder for the int8 model derived at first use, shared by all indexes (default: "
+            "Folder for the int8 model derived at first use and the hub models downloaded "
+            "(hf:), shared by all indexes (default: "
             "$XDG_CACHE_HOME/literature-assistant/models or ~/.cache/literature-assistant/models)."
         ),
     )
@@ -177,6 +180,25 @@ class Settings(BaseSettings):
         ge=40,
         description="Most characters of a snippet that search prints (papers show prints at "
         "most max_abstract_chars of an abstract).",
+    )
+    keep_papers_without_abstract: bool = Field(
+        default=True,
+        description="Keep records that have a title but no abstract (indexed by their title, "
+        "venue, tags and keywords, and marked as title only); false rejects them at ingest.",
+    )
+
+    # --- a Zotero library read directly (ingest --zotero)
+    zotero_dir: Path | None = Field(
+        default=None,
+        description="Zotero's data folder (holding zotero.sqlite) for 'ingest --zotero' without "
+        "a path; default ~/Zotero, Zotero's own default on every platform.",
+    )
+    zotero_poll_seconds: float = Field(
+        default=10.0,
+        ge=1.0,
+        le=3600.0,
+        description="How often 'ingest --zotero --watch' looks at the Zotero database for "
+        "changes (a look costs one file stat; a sync runs only when the database changed).",
     )
 
     # --- retrieval
@@ -248,6 +270,13 @@ class Settings(BaseSettings):
         ge=16,
         le=100_000,
         description="Most tokens of a model's related-work draft (sent as max_tokens).",
+    )
+    related_work_pool: int = Field(
+        default=40,
+        ge=1,
+        le=500,
+        description="Papers a related-work draft considers: those of them beyond --k that look "
+        "as relevant as the draft's own are reported as left out.",
     )
     cite_max_tokens: int = Field(
         default=512,

@@ -135,7 +135,7 @@ def test_related_work_is_capped_and_shown_once(
     done = timed(run_cli, [*args, "-m", f"gguf:{smollm_gguf}", "--index", str(small_index_dir)])
     assert failure_lines(done.stderr) == [] and "language model failed" not in done.stderr
     assert "Checked draft" not in done.stdout
-    draft, _, references = out.read_text(encoding="utf-8").partition("\nReferences\n")
+    draft, _, references = out.read_text(encoding="utf-8").partition("\n**References**\n")
     listed = {int(n) for n in re.findall(r"^- \[(\d+)\] ", references, re.M)}
     assert {int(n) for n in CITATION.findall(draft)} <= listed
     shown = without_marks(done.stdout).strip()

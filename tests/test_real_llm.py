@@ -145,7 +145,7 @@ def test_related_work_ends_in_time_and_is_shown_once(
     done = timed(run_cli, args, env)
     assert "Checked draft" not in done.stdout
     document = out.read_text(encoding="utf-8")
-    draft, _, references = document.partition("\nReferences\n")
+    draft, _, references = document.partition("\n**References**\n")
     listed = {int(n) for n in re.findall(r"^- \[(\d+)\] ", references, re.M)}
     assert {int(n) for n in CITATION.findall(draft)} <= listed
     errors = failure_lines(done.stderr) + [

@@ -77,11 +77,53 @@ def ingest(
             "--keep-demo", help="Keep the demo corpus if the index holds only it (else replaced)."
         ),
     ] = False,
+    zotero: Annotated[
+        bool,
+        typer.Option(
+            "--zotero",
+            help="Sync a Zotero library from its database (PATH: its data folder or "
+            "zotero.sqlite; default ~/Zotero): again, only what changed is read.",
+        ),
+    ] = False,
+    collections: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--collection",
+            help="With --zotero: only this collection and its sub-collections (repeatable).",
+        ),
+    ] = None,
+    tags: Annotated[
+        list[str] | None,
+        typer.Option("--tag", help="With --zotero: only items with this tag (repeatable)."),
+    ] = None,
+    libraries: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--library",
+            help="With --zotero: only this library ('My Library' or a group's name; repeatable).",
+        ),
+    ] = None,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch", help="With --zotero: keep syncing while Zotero runs (Ctrl-C stops)."
+        ),
+    ] = False,
+    interval: Annotated[
+        float | None,
+        typer.Option(
+            "--interval",
+            min=1.0,
+            help="With --watch: seconds between looks. Env: ASSISTANT_ZOTERO_POLL_SECONDS.",
+            show_default=False,
+        ),
+    ] = None,
     index_dir: IndexOpt = None,
     chroma_url: ChromaOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Add papers (Daily Papers dumps, JSONL, CSV, BibTeX, CSL-JSON or RIS) to the index.
+    """Add papers (Daily Papers dumps, JSONL, CSV, BibTeX, CSL-JSON or RIS) to the index, or
+    sync a Zotero library (--zotero).
 
     The first ingest into an index that holds only the demo corpus replaces it (on a terminal,
     after asking); --keep-demo keeps it.
@@ -90,6 +132,26 @@ def ingest(
         from assistant.api import ingest_bundled, ingest_paths
         from assistant.errors import UsageError
 
+        zotero_flags = (collections, tags, libraries, watch, interval is not None)
+        if zotero or any(zotero_flags):
+            from assistant.cli.zotero_command import ingest_zotero
+
+            ingest_zotero(
+                zotero,
+                bundled,
+                paths or [],
+                collections or [],
+                tags or [],
+                libraries or [],
+                watch,
+                interval,
+                rebuild,
+                wait,
+                index_dir,
+                chroma_url,
+                as_json,
+            )
+            return
         if bool(paths) == bundled:
             raise UsageError(
                 "Give FILES to ingest, or --bundled for the demo corpus (not both).",
@@ -283,7 +345,7 @@ def eval_command(
 
 
 @papers_app.callback()
-@with_filters("since", "until", "source")
+@with_filters("since", "until", "source", "collection", "tag")
 def papers(
     ctx: typer.Context,
     filters: FilterFlags = NO_FILTERS,
@@ -298,18 +360,21 @@ def papers(
     index_dir: IndexOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """List the indexed papers (filter by year or source file)."""
+    """List the indexed papers (filter by year, source file, Zotero collection or tag)."""
     if ctx.invoked_subcommand is not None:
         return
     with common.errors():
         replace = common.approve_outputs(force, bib, ris, csl_json)
         settings = common.settings(index_dir=index_dir)
         index = common.open_index(settings)
-        selected = list(
-            index.catalog.iter_papers(
+        wanted = filters.search_filters()
+        selected = [
+            paper
+            for paper in index.catalog.iter_papers(
                 year_from=filters.since, year_to=filters.until, source=filters.source
             )
-        )
+            if wanted.matches(paper)
+        ]
         shown = selected if limit == 0 else selected[:limit]
         for fmt, path in (("bib", bib), ("ris", ris), ("csl-json", csl_json)):
             if path is not None:
@@ -343,7 +408,7 @@ def papers_show(
     index_dir: IndexOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Print one paper: metadata and abstract."""
+    """Print one paper: metadata, the sentence stating its contribution, and its abstract."""
     with common.errors():
         from assistant.errors import UsageError
 
@@ -355,10 +420,18 @@ def papers_show(
                 f"No paper with id {paper_id!r} in {index.dir}.",
                 hint="'assistant papers' lists the ids; 'assistant search' finds them.",
             )
+        from assistant.text.contribution import contribution_sentence
+
+        # The sentence that stands for the paper wherever one does (drafts, similar, MCP).
+        contribution = (
+            contribution_sentence(paper.title, paper.abstract).sentence
+            if paper.abstract.strip()
+            else None
+        )
         if as_json:
-            render.print_json(paper.model_dump(mode="json"))
+            render.print_json(paper.model_dump(mode="json") | {"contribution": contribution})
             return
-        render_index.print_paper(paper, settings.max_abstract_chars)
+        render_index.print_paper(paper, settings.max_abstract_chars, contribution)
 
 
 def stats(

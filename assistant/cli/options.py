@@ -1,7 +1,8 @@
 """The command-line options shared by several commands, each declared once.
 
-Holds the ``Annotated`` option types (``--index``, ``--json``, ``--model``...), the six paper
-filters (``--since``, ``--until``, ``--venue``, ``--author``, ``--source``, ``--where``) and
+Holds the ``Annotated`` option types (``--index``, ``--json``, ``--model``...), the paper
+filters (``--since``, ``--until``, ``--venue``, ``--author``, ``--source``, ``--where``,
+``--collection``, ``--tag``) and
 :func:`with_filters`, which adds those filters to a command. Only typer is imported here.
 """
 
@@ -103,6 +104,15 @@ WhereOpt = Annotated[
     list[str] | None,
     typer.Option("--where", help="Other metadata, KEY=VALUE (repeatable)."),
 ]
+CollectionOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--collection", help="Only papers in this Zotero collection (or its sub-collections)."
+    ),
+]
+TagOpt = Annotated[
+    str | None, typer.Option("--tag", help="Only papers with this tag (or keyword).")
+]
 FILTER_OPTIONS: dict[str, Any] = {
     "since": YearFromOpt,
     "until": YearToOpt,
@@ -110,6 +120,8 @@ FILTER_OPTIONS: dict[str, Any] = {
     "author": AuthorOpt,
     "source": SourceOpt,
     "where": WhereOpt,
+    "collection": CollectionOpt,
+    "tag": TagOpt,
 }
 
 
@@ -123,6 +135,8 @@ class FilterFlags:
     author: str | None = None
     source: str | None = None
     where: list[str] = field(default_factory=list)
+    collection: str | None = None
+    tag: str | None = None
 
     def search_filters(self) -> SearchFilters:
         """The library's filters; a malformed ``--where`` or ``--since`` after ``--until`` raises
@@ -153,6 +167,8 @@ class FilterFlags:
             author=self.author,
             source=self.source,
             metadata=metadata,
+            collection=self.collection,
+            tag=self.tag,
         )
 
 
@@ -162,7 +178,7 @@ NO_FILTERS = FilterFlags()  # the default of a command's ``filters`` parameter (
 def with_filters(
     *names: str,
 ) -> Callable[[Callable[..., None]], Callable[..., None]]:
-    """Give a command the filter options (all six, or the ``names`` given), in one parameter.
+    """Give a command the filter options (all of them, or the ``names`` given), in one parameter.
 
     The command declares a parameter ``filters: FilterFlags``; in the signature typer reads, that
     parameter is replaced, at its place, by the filter options. The command is called with one

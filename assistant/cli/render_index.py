@@ -58,10 +58,16 @@ def result_json(result: SearchResult, max_chars: int = SNIPPET_CHARS) -> dict[st
         {k: hit[k] for k in ("rank", "paper_id", "title", "year", "score", "snippet")}
         for hit in data["results"]
     ]
-    for hit in data["results"]:
+    for hit, found in zip(data["results"], result.results, strict=True):
         hit["snippet"] = clip(hit["snippet"], max_chars)
         hit["title"] = clip(hit["title"], max_chars)
+        if found.paper is not None and not found.paper.has_abstract:
+            hit["title_only"] = True  # no abstract: found by its title, venue and tags
     return data
+
+
+#: Shown in place of the snippet of a paper without an abstract.
+TITLE_ONLY_SNIPPET = "(no abstract: found by its title, venue and tags)"
 
 
 def print_search(result: SearchResult, max_chars: int = SNIPPET_CHARS) -> None:
@@ -81,11 +87,12 @@ def print_search(result: SearchResult, max_chars: int = SNIPPET_CHARS) -> None:
     table.add_column("year", justify="right")
     table.add_column("id", overflow="fold", ratio=1)
     for hit in result.results:
+        title_only = hit.paper is not None and not hit.paper.has_abstract
+        snippet = TITLE_ONLY_SNIPPET if title_only else escape(clip(hit.snippet, max_chars))
         table.add_row(
             str(hit.rank),
             f"{hit.score:.3f}",
-            f"[bold]{escape_line(clip(hit.title, max_chars))}[/]\n"
-            f"[dim]{escape(clip(hit.snippet, max_chars))}[/]",
+            f"[bold]{escape_line(clip(hit.title, max_chars))}[/]\n[dim]{snippet}[/]",
             str(hit.year or ""),
             escape_line(hit.paper_id),
         )
@@ -120,8 +127,9 @@ def print_papers(shown: list[Paper], count: int) -> None:
     out.print(f"{count} papers{more}")
 
 
-def print_paper(paper: Paper, max_chars: int = 20_000) -> None:
-    """One paper: title, metadata and abstract (at most ``max_chars`` of it; --json has all)."""
+def print_paper(paper: Paper, max_chars: int = 20_000, contribution: str | None = None) -> None:
+    """One paper: title, metadata, its contribution sentence and abstract (at most
+    ``max_chars`` of it; --json has all)."""
     out = console()
     out.print(f"[bold]{escape_line(clip(paper.title, max_chars))}[/]", markup=True)
     fields = [
@@ -141,7 +149,16 @@ def print_paper(paper: Paper, max_chars: int = 20_000) -> None:
     sources = paper.extra.get("sources")
     if sources:
         out.print(f"[dim]merged from:[/] {escape_line(sources)}", markup=True)
+    for name, key in (("tags", "tags"), ("collections", "zotero_collections")):
+        if paper.extra.get(key):
+            out.print(f"[dim]{name}:[/] {escape_line(paper.extra[key])}", markup=True)
+    if paper.extra.get("zotero_link"):
+        out.print(f"[dim]in Zotero:[/] {escape_line(paper.extra['zotero_link'])}", markup=True)
+    if contribution:
+        out.print(f"[dim]contribution:[/] “{escape(clip(contribution, max_chars))}”", markup=True)
     out.print()
+    if not paper.has_abstract:
+        out.print("[dim](no abstract: indexed by its title, venue and tags)[/]", markup=True)
     out.print(escape(clip(paper.abstract, max_chars)))
     if len(paper.abstract) > max_chars:
         out.print(f"[dim](abstract of {len(paper.abstract):,} characters cut; --json has it)[/]")
@@ -155,6 +172,8 @@ def print_stats(info: dict[str, Any]) -> None:
         + (f" (Chroma server {escape(str(info['chroma_url']))})" if info["chroma_url"] else "")
     )
     out.print(f"papers:          {info['papers']}")
+    if info.get("without_abstract"):
+        out.print(f"  no abstract:   {info['without_abstract']} (indexed by title)")
     out.print(f"chunks:          {info['chunks']}")
     out.print(
         f"embedding model: {escape(str(info['embedding_model']))} "

@@ -23,13 +23,16 @@ from assistant.generation.citations import (
     quote_text,
 )
 from assistant.generation.llm.base import TokenFn
-from assistant.generation.prompts import as_data, title_as_data
+from assistant.generation.prompts import format_sources
 from assistant.ingest.chunking import split_sentences
 from assistant.records import Paper, SearchHit, SearchResult
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from assistant.generation.evidence import SourceSelector
     from assistant.generation.llm.base import ChatModel, LLMReply
+    from assistant.generation.prompts import Prompt
     from assistant.index.paper_index import PaperIndex
 
 __all__ = [
@@ -72,6 +75,12 @@ class Citation(BaseModel):
     title: str
     year: int | None = None
     link: str | None = None
+    zotero_link: str | None = Field(
+        default=None, description="zotero://select/... : the item in the user's Zotero."
+    )
+    title_only: bool = Field(
+        default=False, description="The paper has no abstract: only its title is known."
+    )
 
 
 class Answer(BaseModel):
@@ -151,6 +160,8 @@ class CitationRegistry:
             title=paper.title,
             year=paper.year,
             link=paper_link(paper),
+            zotero_link=paper.extra.get("zotero_link") or None,
+            title_only=not paper.has_abstract,
         )
 
     def paper_for(self, n: int) -> Paper | None:
@@ -158,18 +169,6 @@ class CitationRegistry:
             if number == n:
                 return self.papers.get(pid)
         return None
-
-
-# --- sources given to the model -----------------------------------------------------------------
-
-
-def format_sources(numbered: list[tuple[int, Paper]]) -> str:
-    """Numbered abstracts, as the prompts expect them."""
-    blocks = []
-    for n, paper in numbered:
-        year = f" ({paper.year})" if paper.year else ""
-        blocks.append(f"[{n}] {title_as_data(paper.title)}{year}\n{as_data(paper.abstract)}")
-    return "\n\n".join(blocks)
 
 
 # --- answering ------------------------------------------------------------------------------------
@@ -260,6 +259,30 @@ def _lead_paper(
     return max(best, key=lambda r: LEAD_SCORE_WEIGHT * hits[r].score / top + best[r])
 
 
+#: Added to the relevance of a paper's contribution sentence when the question asks what a
+#: paper does (:func:`assistant.text.contribution.asks_what_paper_does`); the first paper is
+#: chosen before it, so it only changes which of a paper's sentences are quoted.
+CONTRIBUTION_BONUS = 0.15
+
+
+def _contribution_marks(
+    hits: Sequence[SearchHit], candidates: Sequence[tuple[int, int, str]]
+) -> np.ndarray:
+    """1.0 for each candidate holding its paper's contribution sentence, else 0.0."""
+    import numpy as np
+
+    from assistant.text.contribution import contribution_sentence
+
+    chosen = {
+        rank: contribution_sentence(hit.paper.title, hit.paper.abstract).sentence
+        for rank, hit in enumerate(hits)
+        if hit.paper is not None
+    }
+    return np.asarray(
+        [1.0 if chosen.get(rank, "\0") in text else 0.0 for rank, _p, text in candidates]
+    )
+
+
 def extractive_answer(
     index: PaperIndex,
     question: str,
@@ -272,6 +295,7 @@ def extractive_answer(
     import numpy as np
 
     from assistant.retrieval.sentences import SentenceScorer
+    from assistant.text.contribution import asks_what_paper_does
 
     retrieved = [h for h in result.results[:max_papers] if h.paper is not None]
     hits = quoted_papers(retrieved)
@@ -281,8 +305,11 @@ def extractive_answer(
         for position, sentence in enumerate(split_sentences(hit.paper.abstract)):
             if len(sentence.split()) >= 5:
                 candidates.append((rank, position, sentence))
-    if not candidates:
+    title_only = [h.paper for h in hits if h.paper is not None and not h.paper.has_abstract]
+    if not candidates and not title_only:
         return Answer(question=question, answer="", mode="extractive", abstained=True)
+    if not candidates:
+        return _titles_answer(question, title_only, result, retrieved, registry)
     relevance, sentence_vectors = SentenceScorer(index, question).relevance(
         candidates, lexical_weight=0.25, rank_bonus=0.12
     )
@@ -291,6 +318,8 @@ def extractive_answer(
     # most (a lookup's paper is often second by score but first by its sentence); the rest by
     # relevance without redundancy.
     lead = _lead_paper(hits, candidates, relevance, rank_bonus=0.12)
+    if asks_what_paper_does(question):  # then a paper's contribution sentence says it best
+        scores = scores + CONTRIBUTION_BONUS * _contribution_marks(hits, candidates)
     first_pool = [i for i, c in enumerate(candidates) if c[0] == lead] or list(
         range(len(candidates))
     )
@@ -320,6 +349,41 @@ def extractive_answer(
         if citation.n not in {c.n for c in cited}:
             cited.append(citation)
         lines.append(f"“{quote_text(text)}” [{citation.n}]")
+    for paper in title_only[:TITLE_ONLY_SHOWN]:
+        citation = registry.citation(paper)
+        cited.append(citation)
+        lines.append(title_only_line(paper, citation.n))
+    return Answer(
+        question=question,
+        answer="\n".join(lines),
+        mode="extractive",
+        citations=cited,
+        notes=[EXTRACTIVE_NOTE],
+        confidence=result.confidence,
+        sources=[registry.citation(h.paper) for h in retrieved if h.paper is not None],
+    )
+
+
+#: Papers without an abstract named (by title) after an extractive answer's quotes.
+TITLE_ONLY_SHOWN = 2
+
+
+def title_only_line(paper: Paper, n: int) -> str:
+    """An extractive answer's line for a paper found by its title alone: it names the paper,
+    marked, and quotes nothing (there is no abstract to quote)."""
+    return f"Title only, no abstract indexed: “{quote_text(paper.title)}” [{n}]"
+
+
+def _titles_answer(
+    question: str,
+    papers: list[Paper],
+    result: SearchResult,
+    retrieved: list[SearchHit],
+    registry: CitationRegistry,
+) -> Answer:
+    """The extractive answer when only papers without an abstract match: their titles."""
+    cited = [registry.citation(p) for p in papers[:TITLE_ONLY_SHOWN]]
+    lines = [title_only_line(p, c.n) for p, c in zip(papers, cited, strict=False)]
     return Answer(
         question=question,
         answer="\n".join(lines),
@@ -341,6 +405,7 @@ def llm_answer(
     prompt_name: str = "answer",
     prompt_values: dict[str, str] | None = None,
     selector: SourceSelector | None = None,
+    template: Prompt | None = None,
 ) -> Answer:
     """Ask the model to answer from the numbered abstracts, then check its citations.
 
@@ -349,7 +414,8 @@ def llm_answer(
 
     ``on_token`` receives the answer only (citations rewritten as checked ``[n]``); when it has
     a ``reasoning`` method (see :class:`~assistant.generation.llm.base.CallOptions`), that gets
-    the model's reasoning as it streams. The reply's length cap is the one of ``prompt_name``.
+    the model's reasoning as it streams. The reply's length cap is the one of ``prompt_name``;
+    ``template``: the prompt to send instead of ``prompt_name``'s file (the same variables).
     """
     from assistant.generation.evidence import send_with_budget
     from assistant.generation.llm.base import CallOptions
@@ -357,7 +423,7 @@ def llm_answer(
     from assistant.generation.prompts import load_prompt
 
     papers = [h.paper for h in result.results[:max_papers] if h.paper is not None]
-    prompt = load_prompt(prompt_name)
+    prompt = template or load_prompt(prompt_name)
     values = dict(prompt_values) if prompt_values else {"question": question}
     options = CallOptions(purpose=prompt_name, on_reasoning=getattr(on_token, "reasoning", None))
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from assistant.errors import LLMError
-from assistant.generation.prompts import as_data, title_as_data
+from assistant.generation.prompts import NO_ABSTRACT_NOTE, as_data, title_as_data
 from assistant.ingest.chunking import split_sentences
 
 if TYPE_CHECKING:
@@ -100,6 +100,8 @@ class SourceChoice:
         head = f"[{n}] {title_as_data(paper.title)}{year}"
         sentences = self.sentences[paper.paper_id]
         kept = sorted(self.kept[paper.paper_id])
+        if not paper.has_abstract:
+            return f"{head}\n{NO_ABSTRACT_NOTE}"
         if not sentences:
             return f"{head}\n{as_data(paper.abstract)}".rstrip()
         if not self.evidence_first:

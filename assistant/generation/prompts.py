@@ -30,15 +30,21 @@ from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from assistant.errors import AssistantError
 from assistant.generation.citations import quote_text
 from assistant.ingest.text import clean_line
 
+if TYPE_CHECKING:
+    from assistant.records import Paper
+
 __all__ = [
+    "NO_ABSTRACT_NOTE",
     "USER_MARKER",
     "Prompt",
     "as_data",
+    "format_sources",
     "load_prompt",
     "load_prompt_file",
     "parse_prompt",
@@ -54,6 +60,10 @@ _FIX_HINT = (
     "Declare every placeholder in the front matter's 'variables' list and use each declared "
     "variable at least once; write literal braces as {{ and }}."
 )
+
+
+#: What the model is shown in place of the abstract of a paper that has none.
+NO_ABSTRACT_NOTE = "(No abstract is indexed for this paper: only its title is known.)"
 
 
 def as_data(text: str) -> str:
@@ -122,6 +132,16 @@ class Prompt:
                 f"Prompt '{self.name}' has no variable: {', '.join(extra)}.",
                 hint=f"Its variables are: {', '.join(self.variables)} ({self.source}).",
             )
+
+
+def format_sources(numbered: list[tuple[int, Paper]]) -> str:
+    """Numbered abstracts, as the prompts expect them."""
+    blocks = []
+    for n, paper in numbered:
+        year = f" ({paper.year})" if paper.year else ""
+        body = as_data(paper.abstract) if paper.has_abstract else NO_ABSTRACT_NOTE
+        blocks.append(f"[{n}] {title_as_data(paper.title)}{year}\n{body}")
+    return "\n\n".join(blocks)
 
 
 def _split(template: str) -> tuple[str, str]:

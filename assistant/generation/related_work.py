@@ -1,15 +1,21 @@
-"""Related work: a draft section on a topic from the retrieved papers, grouped by theme.
+"""Related work: a draft section on a topic from the retrieved papers, grouped by approach.
 
-Offline, the papers are clustered into themes named by their distinctive words
-(:mod:`assistant.generation.themes`) and each is quoted once; with a language model the
-``related_work`` prompt writes the prose and its citations are checked. Every cited paper gets
-a BibTeX entry with a stable key, and nothing is drafted when retrieval says the corpus does
-not cover the topic (the model is not even asked).
+The draft's plan (:mod:`assistant.generation.draft_plan`) groups the papers ``search`` returns
+into themes named by a phrase their papers share, surveys apart, and represents each paper by
+its contribution sentence (:mod:`assistant.text.contribution`). Offline, the plan is the
+draft. With a language model, the ``related_work`` prompt gets the plan as an outline after
+the sources and writes the prose; its citations are checked as ``ask``'s are, its length is
+capped, and a reply that ignores the outline (no ``###`` section and no paper cited) gives
+way to the offline draft, with a note. A wider search (``related_work_pool`` papers)
+finds the papers that look as relevant as the draft's and were left out; the draft says how
+many. Every cited paper gets a BibTeX entry with a stable key, and nothing is drafted when
+retrieval says the corpus does not cover the topic (the model is not even asked).
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
@@ -26,25 +32,37 @@ from assistant.generation.answer import (
 )
 from assistant.generation.attribution import CitationSupport
 from assistant.generation.citations import quote_text
+from assistant.generation.draft_plan import DraftPlan, PlannedPaper, plan_draft
 from assistant.generation.fallback import answer_with_fallback, wants_model
-from assistant.generation.themes import cluster_papers, theme_heading, theme_terms
 from assistant.records import Paper, SearchResult
 from assistant.retrieval.retriever import RetrievalOptions, Retriever
-from assistant.retrieval.sentences import SentenceScorer
 
 if TYPE_CHECKING:
     from assistant.generation.evidence import SourceSelector
     from assistant.generation.llm.base import ChatModel, TokenFn
+    from assistant.generation.prompts import Prompt
     from assistant.index.paper_index import PaperIndex
     from assistant.settings import Settings
 
-__all__ = ["DRAFT_NOTE", "Reference", "RelatedWork", "Theme", "related_work"]
+__all__ = [
+    "DRAFT_NOTE",
+    "LEFT_OUT_SHARE",
+    "LeftOutPaper",
+    "Reference",
+    "RelatedWork",
+    "Theme",
+    "related_work",
+]
 
 DRAFT_NOTE = (
-    "> Extractive draft: no language model was used. The papers are grouped into themes by "
-    "similarity and each is represented by a sentence quoted from its abstract. Rewrite it in "
-    "your own words before use."
+    "> Extractive draft: no language model was used. The papers are grouped by approach, each "
+    "heading a phrase its papers share, surveys first; each paper is represented by the "
+    "sentence of its abstract that states its contribution. Rewrite it in your own words before "
+    "use."
 )
+#: A paper of the wider search is reported as left out when its retrieval score is at least
+#: this share of the score the draft's last paper would have in that search (the k-th best).
+LEFT_OUT_SHARE = 0.8
 
 
 # --- results ----------------------------------------------------------------------------------
@@ -59,6 +77,8 @@ class Reference(BaseModel):
     year: int | None = None
     link: str | None = None
     bibkey: str
+    zotero_link: str | None = None
+    title_only: bool = False
 
     def line(self) -> str:
         """``[n] Title (year). link`` (see :func:`assistant.export.references.reference_line`)."""
@@ -70,6 +90,19 @@ class Theme(BaseModel):
 
     heading: str
     papers: list[int] = Field(default_factory=list)
+    kind: str | None = Field(
+        default=None,
+        description="Offline drafts: 'surveys', 'approach', 'single' (one paper) or 'other'.",
+    )
+
+
+class LeftOutPaper(BaseModel):
+    """A paper that looks as relevant as the draft's own but is not in it."""
+
+    paper_id: str
+    title: str
+    year: int | None = None
+    score: float
 
 
 class RelatedWork(BaseModel):
@@ -93,6 +126,10 @@ class RelatedWork(BaseModel):
     llm_error: str | None = None
     support: list[CitationSupport] = Field(
         default_factory=list, description="Each citation and the abstract sentence it rests on."
+    )
+    left_out: list[LeftOutPaper] = Field(
+        default_factory=list,
+        description="Papers of the wider search that look as relevant as the draft's, left out.",
     )
 
     def document(self) -> str:
@@ -123,6 +160,7 @@ class RelatedWork(BaseModel):
             "usage": self.usage,
             "llm_error": self.llm_error,
             "support": [s.model_dump() for s in self.support],
+            "left_out": [p.model_dump() for p in self.left_out],
         }
 
 
@@ -144,17 +182,21 @@ def related_work(
     client: ChatModel | None = None,
     on_token: TokenFn | None = None,
 ) -> RelatedWork:
-    """A draft related-work section on ``topic`` from the retrieved papers, grouped by theme.
+    """A draft related-work section on ``topic`` from the retrieved papers, grouped by approach.
 
-    Offline, papers are clustered into themes named by their distinctive words and each is
-    quoted once. With a language model, the ``related_work`` prompt writes the prose (streamed
-    to ``on_token``) and its citations are checked; if the model fails, the offline draft is
-    given with ``llm_error`` set. Nothing is drafted when the corpus does not cover the topic.
+    The papers are ``search``'s top ``options.k``, grouped into named themes, each represented
+    by its contribution sentence. Offline that is the draft; with a language model, the
+    ``related_work`` prompt writes the prose from it (streamed to ``on_token``) and its
+    citations are checked; if the model fails, or ignores the outline, the offline draft is
+    given (with ``llm_error`` set, or a note). ``left_out`` lists the papers of a wider search
+    that look as relevant and are not in the draft. Nothing is drafted when the corpus does
+    not cover the topic.
     """
     if not topic.strip():
         raise UsageError("The topic is empty.", hint='E.g. assistant related-work "long context"')
     options = options or RetrievalOptions(k=12)
-    result = Retriever(index).search(topic, options)
+    retriever = Retriever(index)
+    result = retriever.search(topic, options)
     papers = retrieved_papers(result)
     mode: Mode = "llm" if wants_model(settings, client) else "extractive"
     if not papers or not result.covered:
@@ -175,19 +217,71 @@ def related_work(
             notes=list(result.notes),
             nearest=nearest,
         )
+    plan = plan_draft(index, topic, papers)
+    left_out = _left_out(retriever, topic, options, result, settings.related_work_pool)
+
+    def offline(failure: str | None) -> RelatedWork:
+        draft = _extractive_draft(topic, result, plan, left_out)
+        draft.llm_error = failure
+        return draft
 
     def with_model(model: ChatModel) -> RelatedWork:
         from assistant.generation.evidence import SourceSelector
 
         selector = SourceSelector(index, topic, settings)
-        return _related_work_with_model(topic, result, papers, model, on_token, selector, index)
+        draft = _related_work_with_model(topic, result, plan, model, on_token, selector, index)
+        if _follows_outline(draft):
+            draft.left_out = left_out
+            draft.notes.extend(_left_out_notes(left_out, options.k))
+            return draft
+        fallback = offline(None)
+        fallback.notes.insert(0, IGNORED_OUTLINE_NOTE)
+        fallback.usage = draft.usage
+        return fallback
 
-    def without_model(failure: str | None) -> RelatedWork:
-        draft = _extractive_draft(index, topic, result, papers)
-        draft.llm_error = failure
-        return draft
+    return answer_with_fallback(settings, client, with_model, offline)
 
-    return answer_with_fallback(settings, client, with_model, without_model)
+
+IGNORED_OUTLINE_NOTE = (
+    "The model's draft did not follow the outline (no ### section and no paper cited), so the "
+    "offline draft is given instead."
+)
+
+
+def _left_out(
+    retriever: Retriever,
+    topic: str,
+    options: RetrievalOptions,
+    result: SearchResult,
+    pool: int,
+) -> list[LeftOutPaper]:
+    """The papers of a wider search (``pool`` papers, by relevance alone) not in the draft
+    whose score is at least LEFT_OUT_SHARE of the k-th best score there."""
+    if pool <= options.k:
+        return []
+    wider = retriever.search(topic, replace(options, k=pool, diversity=False)).results
+    if len(wider) <= options.k:
+        return []
+    kth = wider[options.k - 1].score
+    if kth <= 0:  # the draft already reaches papers that score below the average
+        return []
+    floor = LEFT_OUT_SHARE * kth
+    included = {hit.paper_id for hit in result.results}
+    return [
+        LeftOutPaper(paper_id=hit.paper_id, title=hit.title, year=hit.year, score=hit.score)
+        for hit in wider
+        if hit.paper_id not in included and hit.score >= floor
+    ]
+
+
+def _left_out_notes(left_out: list[LeftOutPaper], k: int) -> list[str]:
+    if not left_out:
+        return []
+    more = f"--k {min(30, k + len(left_out))}" if k < 30 else "search"
+    return [
+        f"{len(left_out)} more paper(s) look as relevant as the draft's and were left out "
+        f"(--json lists them; {more} draws on more)."
+    ]
 
 
 def _references(papers: list[tuple[int, Paper]]) -> tuple[list[Reference], str]:
@@ -203,47 +297,35 @@ def _references(papers: list[tuple[int, Paper]]) -> tuple[list[Reference], str]:
             year=p.year,
             link=paper_link(p),
             bibkey=keys[p.paper_id],
+            zotero_link=p.extra.get("zotero_link") or None,
+            title_only=not p.has_abstract,
         )
         for n, p in ordered
     ]
     return references, "\n".join(entry(p, keys[p.paper_id]) for _n, p in ordered)
 
 
-def _extractive_draft(
-    index: PaperIndex, topic: str, result: SearchResult, papers: list[Paper]
-) -> RelatedWork:
-    import numpy as np
+def _draft_line(planned: PlannedPaper) -> str:
+    """``- *Title* (year): “contribution sentence” [n]``; a paper without an abstract says so."""
+    paper = planned.paper
+    year = f" ({paper.year})" if paper.year else ""
+    title = f"*{_markdown_title(paper.title)}*{year}"
+    if not paper.abstract.strip():
+        return f"- {title}: no abstract is indexed, only its title [{planned.n}]"
+    return f"- {title}: “{quote_text(planned.contribution)}” [{planned.n}]"
 
-    scorer = SentenceScorer(index, topic)
-    means = index.dense.paper_means([p.paper_id for p in papers])
-    missing = [p for p in papers if p.paper_id not in means]
-    best, embedded = scorer.best_by_cosine(
-        papers, extra=[f"{p.title}. {p.abstract}" for p in missing], min_words=5
-    )
-    means.update(zip((p.paper_id for p in missing), embedded, strict=True))
-    paper_vectors = np.stack([means[p.paper_id] for p in papers])
-    groups, others = cluster_papers(paper_vectors)
-    names = theme_terms(index, [[papers[i] for i in g] for g in groups], exclude=topic)
-    headings = [theme_heading(words) for words in names]
-    if others:
-        groups.append(others)
-        headings.append("Other related work")
-    numbers: dict[str, int] = {}
+
+def _extractive_draft(
+    topic: str, result: SearchResult, plan: DraftPlan, left_out: list[LeftOutPaper]
+) -> RelatedWork:
     sections: list[str] = [DRAFT_NOTE]
     themes: list[Theme] = []
-    for group, heading in zip(groups, headings, strict=True):  # groups in retrieval order
-        lines = []
-        cited: list[int] = []
-        for i in group:
-            paper = papers[i]
-            n = numbers.setdefault(paper.paper_id, len(numbers) + 1)
-            cited.append(n)
-            sentence = quote_text(best[paper.paper_id][0])
-            lines.append(f"- *{_markdown_title(paper.title)}*: “{sentence}” [{n}]")
-        themes.append(Theme(heading=heading, papers=cited))
+    for theme in plan.themes:
+        heading = theme.heading + (" (one paper)" if theme.kind == "single" else "")
+        lines = [_draft_line(p) for p in theme.papers]
+        themes.append(Theme(heading=heading, papers=[p.n for p in theme.papers], kind=theme.kind))
         sections.append(f"### {heading}\n\n" + "\n".join(lines))
-    by_id = {p.paper_id: p for p in papers}
-    references, bibtex = _references([(n, by_id[pid]) for pid, n in numbers.items()])
+    references, bibtex = _references(plan.numbered())
     return RelatedWork(
         topic=topic,
         covered=True,
@@ -253,37 +335,96 @@ def _extractive_draft(
         references=references,
         bibtex=bibtex,
         confidence=result.confidence,
-        notes=list(result.notes),
+        notes=list(result.notes) + _left_out_notes(left_out, len(plan.numbered())),
+        left_out=left_out,
     )
+
+
+def _outline(plan: DraftPlan, numbers: dict[str, int], sentences: bool = True) -> str:
+    """The plan as the model reads it: each theme's heading, then its papers' numbers (the
+    sources'), each with its contribution sentence when ``sentences`` (data, like the
+    abstracts they come from)."""
+    from assistant.generation.prompts import as_data
+
+    blocks = []
+    for theme in plan.themes:
+        heading = f"### {as_data(theme.heading)}"
+        cited = [(numbers[p.paper.paper_id], p) for p in theme.papers]
+        if not sentences:
+            blocks.append(heading + "\nPapers: " + ", ".join(f"[{n}]" for n, _p in cited))
+            continue
+        lines = [heading]
+        for n, p in cited:
+            said = as_data(p.contribution) if p.paper.abstract.strip() else "(title only)"
+            lines.append(f"- [{n}]: {said}")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def _with_outline(base: Prompt, outline: str) -> Prompt:
+    """The prompt with the outline after the sources (braces kept literal)."""
+    escaped = outline.replace("{", "{{").replace("}", "}}")
+    block = f"</sources>\n\n<outline>\n{escaped}\n</outline>"
+    return replace(base, template=base.template.replace("</sources>", block, 1))
+
+
+def _outline_prompt(
+    topic: str, plan: DraftPlan, numbers: dict[str, int], selector: SourceSelector | None
+) -> Prompt:
+    """The prompt with the outline: with each paper's contribution sentence when the sources
+    still fit beside it in the model's context, else only the papers' numbers (the sentences
+    are in the abstracts anyway)."""
+    from assistant.generation.evidence import estimate_tokens
+    from assistant.generation.prompts import format_sources, load_prompt
+
+    base = load_prompt("related_work")
+    full = _with_outline(base, _outline(plan, numbers))
+    if selector is None:
+        return full
+    sources = estimate_tokens(format_sources(plan.numbered()))
+    if selector.budget(full, {"topic": topic}, "related_work") >= sources:
+        return full
+    return _with_outline(base, _outline(plan, numbers, sentences=False))
+
+
+def _follows_outline(draft: RelatedWork) -> bool:
+    """Whether the model took up the outline at all: a ``###`` section, or a citation of one
+    of its papers. A reply with neither is a text of its own, not a draft from the plan (one
+    with sections but few citations is marked as ``ask``'s answers are)."""
+    return bool(draft.themes) or bool(draft.references)
 
 
 def _related_work_with_model(
     topic: str,
     result: SearchResult,
-    papers: list[Paper],
+    plan: DraftPlan,
     model: ChatModel,
     on_token: TokenFn | None,
     selector: SourceSelector | None = None,
     index: PaperIndex | None = None,
 ) -> RelatedWork:
-    registry = CitationRegistry()
+    # The sources keep their retrieval order (the best paper is [1]); the outline cites them so.
+    numbers = {hit.paper_id: n for n, hit in enumerate(result.results, start=1)}
+    registry = CitationRegistry(numbers)
+    template = _outline_prompt(topic, plan, numbers, selector)
     answer = llm_answer(
         model,
         topic,
         result,
         registry,
-        max_papers=len(papers),
+        max_papers=len(result.results),
         on_token=on_token,
         prompt_name="related_work",
         prompt_values={"topic": topic},
         selector=selector,
+        template=template,
     )
     if index is not None:  # the cited abstracts checked; unsupported citations marked
         from assistant.generation.attribution import support_answer
 
         answer = support_answer(index, answer, registry.paper_for)
-    by_id = {p.paper_id: p for p in papers}
-    references, bibtex = _references([(c.n, by_id[c.paper_id]) for c in answer.citations])
+    papers = {p.paper_id: p for _n, p in plan.numbered()}
+    references, bibtex = _references([(c.n, papers[c.paper_id]) for c in answer.citations])
     return RelatedWork(
         topic=topic,
         covered=True,

@@ -21,8 +21,8 @@ from assistant.ingest.chunking import (
     Chunk,
     chunk_paper,
     embedded_text,
+    paper_sentences,
     precounted,
-    split_sentences,
 )
 from assistant.records import IngestReport, Paper
 
@@ -72,19 +72,20 @@ class ChunkedBatch:
 
 
 def chunk_batch(index: IngestTarget, batch: list[tuple[Paper, str]]) -> ChunkedBatch:
-    """Split each paper's abstract into chunks; one tokenizer call counts the whole batch."""
-    sentences = [split_sentences(paper.abstract) for paper, _digest in batch]
+    """Split each paper's abstract (or title-only text) into chunks; one tokenizer call counts
+    the whole batch."""
+    sentences = [paper_sentences(paper) for paper, _digest in batch]
     count = precounted(
         index.embedder.count_tokens,
         [f"{p.title}." for p, _d in batch] + [s for each in sentences for s in each],
     )
     entries: list[tuple[Paper, str, list[Chunk]]] = []
     texts: list[str] = []
-    for (paper, digest), paper_sentences in zip(batch, sentences, strict=True):
+    for (paper, digest), split in zip(batch, sentences, strict=True):
         chunks = chunk_paper(
             paper.paper_id,
             paper.title,
-            paper_sentences,
+            split,
             count,
             index.settings.chunk_tokens,
             index.settings.chunk_overlap_sentences,

@@ -368,6 +368,7 @@ class PaperIndex:
         stats = self.stats()
         return {
             "papers": stats.papers,
+            "without_abstract": self.catalog.count_without_abstract(),
             "chunks": stats.chunks,
             "embedding_model": stats.embedding_model,
             "chunk_tokens": stats.chunk_tokens,

@@ -1,10 +1,10 @@
-"""The MCP tools: typed arguments, what each returns, and the result budget. No ``mcp`` import.
+"""The MCP tools: what each returns, and the result budget. No ``mcp`` import.
 
 Each tool is a :class:`ToolSpec`: a name, a description written for an agent, a pydantic model
-of its arguments (its JSON schema is the tool's input schema; every string has a maximum
-length) and a handler that calls the library face (:mod:`assistant.api`) and returns a small
-JSON-able dict, which :func:`assistant.integrations.mcp_budget.bounded` keeps within
-``Settings.mcp_result_chars``.
+of its arguments (:mod:`assistant.integrations.mcp_args`; its JSON schema is the tool's input
+schema; every string has a maximum length) and a handler that calls the library face
+(:mod:`assistant.api`) and returns a small JSON-able dict, which
+:func:`assistant.integrations.mcp_budget.bounded` keeps within ``Settings.mcp_result_chars``.
 :mod:`assistant.integrations.mcp_server` serves them.
 """
 
@@ -12,156 +12,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any
-
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from typing import TYPE_CHECKING, Any
 
 from assistant.errors import UsageError
+from assistant.integrations.mcp_args import (
+    Args,
+    AskArgs,
+    CiteArgs,
+    NoArgs,
+    PaperArgs,
+    RelatedArgs,
+    SearchArgs,
+    SimilarArgs,
+)
 
 if TYPE_CHECKING:
     from assistant.index.paper_index import PaperIndex
     from assistant.records import Paper
-    from assistant.retrieval.filters import SearchFilters
     from assistant.settings import Settings
-
-# --- arguments ----------------------------------------------------------------------------------
-
-# Every string argument has a maximum length, checked (by pydantic) before the tool runs; an
-# argument over it is an error that names the field, its limit and the length given.
-QUERY_CHARS = 2_000  # a search query, a question, a topic
-CLAIM_CHARS = 4_000  # a sentence (or a few) of a draft
-PAPER_REF_CHARS = 1_000  # a paper_id, DOI, arXiv id or exact title (ingest cuts titles there)
-PAPER_TEXT_CHARS = 25_000  # a title and an abstract (abstracts are cut at 20,000 by default)
-FILTER_CHARS = 300  # a venue or an author's name
-
-
-Query = Annotated[str, StringConstraints(min_length=1, max_length=QUERY_CHARS)]
-Claim = Annotated[str, StringConstraints(min_length=1, max_length=CLAIM_CHARS)]
-PaperRef = Annotated[str, StringConstraints(min_length=1, max_length=PAPER_REF_CHARS)]
-PaperText = Annotated[str, StringConstraints(min_length=1, max_length=PAPER_TEXT_CHARS)]
-Since = Annotated[
-    int | None,
-    Field(
-        ge=1000,
-        le=2100,
-        description="Only papers published in this year or later (a year, 1000-2100).",
-    ),
-]
-Until = Annotated[
-    int | None,
-    Field(
-        ge=1000, le=2100, description="Only papers published up to this year (a year, 1000-2100)."
-    ),
-]
-Venue = Annotated[
-    str | None,
-    Field(
-        max_length=FILTER_CHARS,
-        description="Only papers whose venue contains this text (any case; at most "
-        f"{FILTER_CHARS} characters).",
-    ),
-]
-Author = Annotated[
-    str | None,
-    Field(
-        max_length=FILTER_CHARS,
-        description=f"Only papers with an author matching this name (at most {FILTER_CHARS} "
-        "characters).",
-    ),
-]
-
-
-class Args(BaseModel):
-    """Base of the tools' arguments: unknown arguments are errors, not silently ignored."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    def search_filters(self) -> SearchFilters:
-        from assistant.retrieval.filters import SearchFilters
-
-        values = self.model_dump()
-        return SearchFilters(
-            year_from=values.get("since"),
-            year_to=values.get("until"),
-            venue=values.get("venue"),
-            author=values.get("author"),
-        )
-
-
-class SearchArgs(Args):
-    query: Query = Field(
-        description="What to look for: keywords, a question or a description (at most "
-        f"{QUERY_CHARS} characters)."
-    )
-    k: int = Field(default=5, ge=1, le=50, description="How many papers to return (1-50).")
-    since: Since = None
-    until: Until = None
-    venue: Venue = None
-    author: Author = None
-
-
-class PaperArgs(Args):
-    paper_id: PaperRef = Field(
-        description="The paper's paper_id as search_papers returns it (a DOI, an arXiv id or "
-        f"the exact title also work; at most {PAPER_REF_CHARS} characters)."
-    )
-
-
-class AskArgs(Args):
-    question: Query = Field(
-        description=f"The question, in natural language (at most {QUERY_CHARS} characters)."
-    )
-    since: Since = None
-    until: Until = None
-    venue: Venue = None
-    author: Author = None
-
-
-class CiteArgs(Args):
-    claim: Claim = Field(
-        description="The claim or sentence that needs a citation (at most "
-        f"{CLAIM_CHARS} characters)."
-    )
-    k: int = Field(default=5, ge=1, le=20, description="Most papers to return (1-20).")
-    since: Since = None
-    until: Until = None
-    venue: Venue = None
-    author: Author = None
-
-
-class RelatedArgs(Args):
-    topic: Query = Field(
-        description="The topic of the section, e.g. 'long-context LLMs' (at most "
-        f"{QUERY_CHARS} characters)."
-    )
-    k: int = Field(default=10, ge=2, le=30, description="Papers to draw on (2-30).")
-    since: Since = None
-    until: Until = None
-    venue: Venue = None
-    author: Author = None
-
-
-class SimilarArgs(Args):
-    paper: PaperRef | None = Field(
-        default=None,
-        description="An indexed paper: its paper_id (from search_papers), DOI, arXiv id or exact "
-        f"title (at most {PAPER_REF_CHARS} characters). Give this or text.",
-    )
-    text: PaperText | None = Field(
-        default=None,
-        description="Instead of paper: the title (first line) and abstract of a paper that is "
-        f"not indexed (at most {PAPER_TEXT_CHARS} characters).",
-    )
-    k: int = Field(default=5, ge=1, le=50, description="How many papers to return (1-50).")
-    since: Since = None
-    until: Until = None
-    venue: Venue = None
-    author: Author = None
-
-
-class NoArgs(Args):
-    pass
-
 
 # --- results ------------------------------------------------------------------------------------
 
@@ -251,6 +119,7 @@ def search_papers(ctx: ToolContext, args: SearchArgs) -> dict[str, Any]:
                 year=hit.year,
                 authors=_authors(hit.paper),
                 snippet=hit.snippet,
+                **_from_zotero(hit.paper),
             )
             for hit in result.results
         ],
@@ -273,7 +142,27 @@ def get_paper(ctx: ToolContext, args: PaperArgs) -> dict[str, Any]:
     )
     data = {k: v for k, v in data.items() if v not in (None, [], "")}
     data.update(link=paper_link(paper), abstract=paper.abstract, bibkey=key, bibtex=entry)
+    if paper.abstract.strip():
+        from assistant.text.contribution import contribution_sentence
+
+        data["contribution"] = contribution_sentence(paper.title, paper.abstract).sentence
+    data.update(_from_zotero(paper))
+    for name, extra_key in (("tags", "tags"), ("collections", "zotero_collections")):
+        if paper.extra.get(extra_key):
+            data[name] = paper.extra[extra_key]
     return data
+
+
+def _from_zotero(paper: Paper | None) -> dict[str, Any]:
+    """A paper's link into the user's Zotero, and ``title_only`` when it has no abstract."""
+    if paper is None:
+        return {}
+    found: dict[str, Any] = {}
+    if paper.extra.get("zotero_link"):
+        found["zotero_link"] = paper.extra["zotero_link"]
+    if not paper.has_abstract:
+        found["title_only"] = True  # nothing to quote: it was found by its title
+    return found
 
 
 def ask(ctx: ToolContext, args: AskArgs) -> dict[str, Any]:
@@ -286,7 +175,10 @@ def ask(ctx: ToolContext, args: AskArgs) -> dict[str, Any]:
         "mode": answer.mode,
         "abstained": answer.abstained,
         "citations": [
-            c.model_dump(include={"n", "paper_id", "title", "year", "link"})
+            c.model_dump(
+                include={"n", "paper_id", "title", "year", "link", "zotero_link", "title_only"},
+                exclude_defaults=True,
+            )
             for c in answer.citations
         ],
     }
@@ -324,7 +216,9 @@ def related_work(ctx: ToolContext, args: RelatedArgs) -> dict[str, Any]:
     entries = _entries_of(ctx.index, {r.paper_id: r.bibkey for r in result.references})
     references = []
     for ref in result.references:
-        item = ref.model_dump(include={"n", "paper_id", "title", "year", "link", "bibkey"})
+        item = ref.model_dump(
+            include={"n", "paper_id", "title", "year", "link", "bibkey", "zotero_link"}
+        )
         item["bibtex"] = entries.get(ref.paper_id, "")
         references.append({k: v for k, v in item.items() if v not in (None, "")})
     data: dict[str, Any] = {
@@ -333,7 +227,17 @@ def related_work(ctx: ToolContext, args: RelatedArgs) -> dict[str, Any]:
         "markdown": result.markdown,
         "references": references,
     }
+    if result.left_out:  # relevant papers beyond k: the first few, and how many
+        data["left_out_count"] = len(result.left_out)
+        data["left_out"] = [
+            _compact(paper_id=p.paper_id, title=p.title, year=p.year)
+            for p in result.left_out[:LEFT_OUT_SHOWN]
+        ]
     return _with(data, notes=result.notes, llm_error=result.llm_error)
+
+
+#: Left-out papers a related_work result lists (their count is given whole).
+LEFT_OUT_SHOWN = 10
 
 
 def similar_papers(ctx: ToolContext, args: SimilarArgs) -> dict[str, Any]:
@@ -405,8 +309,8 @@ TOOLS: tuple[ToolSpec, ...] = (
         "get_paper",
         "Get a paper",
         "One indexed paper by its paper_id (from search_papers; a DOI, arXiv id or exact title "
-        "also work): title, authors, year, venue, links, the whole abstract and a BibTeX entry "
-        "(without the abstract).",
+        "also work): title, authors, year, venue, links, the sentence stating its contribution, "
+        "the whole abstract and a BibTeX entry (without the abstract).",
         PaperArgs,
         get_paper,
     ),
@@ -437,8 +341,10 @@ TOOLS: tuple[ToolSpec, ...] = (
         "related_work",
         "Draft related work",
         "Draft a related-work section on a topic from the indexed papers: Markdown grouped by "
-        "theme, citing [n], and the references with their BibTeX entries. covered=false: the "
-        "index does not cover the topic and nothing is drafted.",
+        "approach (surveys apart, each heading a phrase its papers share), each paper by the "
+        "sentence stating its contribution, citing [n], and the references with their BibTeX "
+        "entries. left_out: papers that look as relevant but are not in the draft (raise k). "
+        "covered=false: the index does not cover the topic and nothing is drafted.",
         RelatedArgs,
         related_work,
         "references",
@@ -449,8 +355,9 @@ TOOLS: tuple[ToolSpec, ...] = (
         "Find indexed papers like a given one, by its content (the vectors of its abstract and "
         "its distinctive terms, not just its title); the paper itself is left out. Give paper "
         "(a paper_id from search_papers, a DOI, arXiv id or exact title) or text (title and "
-        "abstract of a paper that is not indexed). close=false means no indexed paper is close: "
-        "the nearest are listed anyway.",
+        "abstract of a paper that is not indexed). Each comes with the sentence stating its "
+        "contribution. close=false means no indexed paper is close: the nearest are listed "
+        "anyway.",
         SimilarArgs,
         similar_papers,
         "papers",

@@ -100,7 +100,9 @@ class SimilarHit(BaseModel):
     shared_terms: list[str] = Field(
         default_factory=list, description="The given paper's distinctive words this one uses."
     )
-    snippet: str = Field(default="", description="Its sentence sharing most of those words.")
+    snippet: str = Field(
+        default="", description="What it contributes: its abstract's contribution sentence."
+    )
     paper: Paper | None = Field(default=None, exclude=True)
 
 
@@ -467,17 +469,9 @@ def _shown_terms(shared: list[str], surface: dict[str, str]) -> list[str]:
 
 def _explain(lexical: LexicalIndex, paper: Paper, terms: dict[str, float]) -> tuple[list[str], str]:
     """The target's distinctive terms found in ``paper`` (most distinctive first), and the
-    sentence of its abstract holding most of them."""
-    analyzer = lexical.analyzer
-    present = set(analyzer.bm25_terms(f"{paper.title} {paper.abstract}"))
+    sentence that stands for the paper: its contribution sentence (the title without one)."""
+    from assistant.text.contribution import contribution_sentence
+
+    present = set(lexical.analyzer.bm25_terms(f"{paper.title} {paper.abstract}"))
     shared = [t for t in terms if t in present]  # terms keeps the distinctive order
-    weight = {t: lexical.idf(t) for t in shared}
-    best, best_score = "", 0.0
-    for sentence in split_sentences(paper.abstract):
-        score = sum(weight.get(t, 0.0) for t in set(analyzer.bm25_terms(sentence)))
-        if score > best_score:
-            best, best_score = sentence, score
-    if not best:
-        sentences = split_sentences(paper.abstract)
-        best = sentences[0] if sentences else paper.title
-    return shared, best
+    return shared, contribution_sentence(paper.title, paper.abstract).sentence

@@ -1,0 +1,1 @@
+"""Reading scientific text: what an abstract's sentences do, and the phrases papers share."""
