@@ -22,9 +22,11 @@ bench/results/fault-injection.json.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -77,8 +79,8 @@ def committed(folder: Path) -> set[str]:
     path = folder / "catalog.sqlite"
     if not path.exists():
         return set()
-    try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1) as db:
+    try:  # closed at once: a connection left open keeps the file (and its locks) in this process
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)) as db:
             return {row[0] for row in db.execute("SELECT paper_id FROM papers")}
     except sqlite3.Error:
         return set()
@@ -89,10 +91,10 @@ def count_committed(folder: Path) -> int:
     if not path.exists():
         return 0
     try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=0.05) as db:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1)) as db:
             return int(db.execute("SELECT count(*) FROM papers").fetchone()[0])
     except sqlite3.Error:
-        return 0
+        return -1  # unreadable this moment: the caller polls again
 
 
 def environment(code: Path) -> dict[str, str]:
@@ -104,10 +106,21 @@ def environment(code: Path) -> dict[str, str]:
 
 
 def ingest(source: Path, folder: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "assistant", "ingest", str(source), "--index", str(folder)]
+    """The ingest command, its stderr to a file (a pipe nobody reads could fill and stall it),
+    with faulthandler on: a SIGABRT then prints every thread's stack."""
+    command = [sys.executable, "-X", "faulthandler", "-m", "assistant", "ingest", str(source)]
+    log = (folder.parent / f"{folder.name}.stderr").open("wb")
     return subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=folder.parent
+        [*command, "--index", str(folder)],
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+        env=env,
+        cwd=folder.parent,
     )
+
+
+def stderr_of(folder: Path) -> str:
+    return (folder.parent / f"{folder.name}.stderr").read_text("utf-8", "replace")
 
 
 def missed(
@@ -136,7 +149,7 @@ def interrupt_once(
 ) -> dict[str, Any]:
     name = rng.choice(list(SIGNALS))
     by_commits = rng.random() < 0.6
-    before = count_committed(folder)
+    before = len(committed(folder))
     target = before + BATCH * rng.randint(1, 8)
     moment = rng.uniform(0.3, 6.0)
     proc = ingest(source, folder, env)
@@ -149,15 +162,24 @@ def interrupt_once(
             proc.send_signal(SIGNALS[name])
             break
         time.sleep(0.005)
-    _out, err = proc.communicate(timeout=300)
-    text = err.decode("utf-8", "replace")
+    stopped_at = time.monotonic()
+    try:
+        proc.wait(timeout=300)
+        hung = None
+    except subprocess.TimeoutExpired:  # record where it hangs, and go on
+        proc.send_signal(signal.SIGABRT)
+        proc.wait(timeout=60)
+        hung = stderr_of(folder)[-8000:]
+    text = stderr_of(folder)
     return {
+        "hung": hung,
+        "exit_seconds": round(time.monotonic() - stopped_at, 1),
         "signal": name,
         "when": f"after {(target - before) // BATCH} batches" if by_commits else f"{moment:.1f} s",
         "stopped": proc.returncode != 0,
         "exit": proc.returncode,
         "committed_before": before,
-        "committed_after": count_committed(folder),
+        "committed_after": len(committed(folder)),
         "native_crash": "terminate called" in text,
         "traceback": "Traceback" in text,
     }
@@ -170,17 +192,24 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sample", type=int, default=100, help="dense/hybrid checks per stop")
     parser.add_argument("--code", type=Path, default=REPO, help="the checkout to run")
+    parser.add_argument("--work", type=Path, help="a work folder (an earlier run's is reused)")
     args = parser.parse_args()
     env = environment(args.code.resolve())
     rng = random.Random(args.seed)
-    work = Path(tempfile.mkdtemp(prefix="fault-injection-"))
+    work = args.work or Path(tempfile.mkdtemp(prefix="fault-injection-"))
+    work.mkdir(parents=True, exist_ok=True)
     source, titles = write_sample(args.papers, work)
     print(f"sample: {source} ({len(titles)} papers); code: {args.code}", flush=True)
 
-    whole = work / "whole"
-    assert ingest(source, whole, env).wait() == 0
+    whole, generic_file = work / "whole", work / "generic.json"
     everyone = {m: list(titles.items()) for m in ("bm25", "dense", "hybrid")}
-    generic = missed(whole, everyone, env)  # titles any index misses
+    if generic_file.exists():  # --work of an earlier run: the same build, already searched
+        generic = json.loads(generic_file.read_text())
+    else:
+        if not (whole / "catalog.sqlite").exists():
+            assert ingest(source, whole, env).wait() == 0, stderr_of(whole)
+        generic = missed(whole, everyone, env)  # titles any index misses
+        generic_file.write_text(json.dumps(generic))
     print("an index built in one go misses:", {m: len(v) for m, v in generic.items()}, flush=True)
 
     folder = work / "interrupted"
@@ -192,8 +221,7 @@ def main() -> None:
         if not result["stopped"]:  # it finished before the signal: a fresh start
             print("  (the ingest finished before the signal; starting over)", flush=True)
             seen = set()
-            for item in folder.parent.glob("interrupted*"):
-                subprocess.run(["rm", "-rf", str(item)], check=True)
+            shutil.rmtree(folder, ignore_errors=True)
             continue
         lost = sorted(seen - now)
         seen |= now
@@ -211,8 +239,7 @@ def main() -> None:
         rounds.append(result)
         print(f"  {len(rounds):2d}. {json.dumps(result)}", flush=True)
 
-    final = ingest(source, folder, env)
-    final.communicate(timeout=1800)
+    ingest(source, folder, env).wait(timeout=3600)
     now = committed(folder)
     final_missed = missed(folder, everyone, env)
     summary = {
@@ -229,6 +256,7 @@ def main() -> None:
         "generic_titles_missed_by_any_index": {m: len(v) for m, v in generic.items()},
         "native_crashes": sum(r["native_crash"] for r in rounds),
         "tracebacks": sum(r["traceback"] for r in rounds),
+        "hangs": sum(r["hung"] is not None for r in rounds),
         "rounds": rounds,
     }
     out = REPO / "bench" / "results" / "fault-injection.json"
