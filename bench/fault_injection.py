@@ -116,7 +116,14 @@ def ingest(source: Path, folder: Path, env: dict[str, str]) -> subprocess.Popen[
         stderr=log,
         env=env,
         cwd=folder.parent,
+        preexec_fn=_interruptible,
     )
+
+
+def _interruptible() -> None:
+    """In the child: Ctrl-C's signal acts, even if this process was started with it ignored
+    (a background job of a non-interactive shell is): Python then keeps ignoring it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def stderr_of(folder: Path) -> str:
