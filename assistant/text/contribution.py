@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from assistant.ingest.chunking import split_sentences
+from assistant.ingest.text import clip
 
 __all__ = [
     "Contribution",
@@ -34,6 +35,10 @@ __all__ = [
     "contribution_scores",
     "contribution_sentence",
 ]
+
+# A contribution stands in lists, drafts and prompts: an abstract with no sentence end (one
+# giant "sentence") must not stand there whole.
+MAX_SENTENCE_CHARS = 600
 
 # A sentence glued to the next one with no space ("disabilities.A line scan", "VICs.In
 # addition", "(n = 7).To assess"), as some abstract sources join them.
@@ -343,7 +348,8 @@ def contribution_sentence(title: str, abstract: str, min_words: int = 5) -> Cont
     scores = contribution_scores(sentences, title)
     top = max(scores[i] for i in candidates)
     best = min(i for i in candidates if scores[i] >= top - EARLIER_MARGIN)
-    return Contribution(sentence=sentences[best], position=best, score=scores[best])
+    sentence = clip(sentences[best], MAX_SENTENCE_CHARS)
+    return Contribution(sentence=sentence, position=best, score=scores[best])
 
 
 _ABOUT_A_PAPER = re.compile(
