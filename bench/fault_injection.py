@@ -11,12 +11,13 @@ ever seen committed must still be in the catalog (``lost``), and each must be fo
 for its exact title with BM25 (all of them), dense and hybrid search (a seeded sample of 100):
 ``unfindable`` counts those missed that an index built in one go finds (a few generic titles
 are missed by any index and are not counted; the uninterrupted build tells which). A last,
-uninterrupted run completes the ingest; then every paper is searched by each method.
+uninterrupted run completes the ingest; then every paper is searched by each method. The
+searches after a stop run in a copy of the index, so the next start finds what the stop left.
 
 The sample is 2,000 of SciFact's 5,183 abstracts (seed 0). ``--code DIR`` runs the ``assistant``
 package of another checkout (e.g. ``git worktree add /tmp/old-main f3c299a``), to see what the
 same procedure does to the code before a fix. Reads ../shared/bench in place; writes
-bench/results/fault-injection.json.
+bench/results/fault-injection.json (``--out`` elsewhere).
 """
 
 from __future__ import annotations
@@ -151,6 +152,21 @@ def missed(
     return dict(json.loads(out.strip().splitlines()[-1]))
 
 
+def missed_in_a_copy(
+    folder: Path, wanted: dict[str, list[tuple[str, str]]], env: dict[str, str]
+) -> dict[str, list[str]]:
+    """:func:`missed`, searched in a copy of the index: a search may bring stale caches up to
+    date, and the next start must find the index exactly as the stop left it (a search between
+    the two hid f3c299a's loss of papers)."""
+    probe = folder.parent / f"{folder.name}-probe"
+    shutil.rmtree(probe, ignore_errors=True)
+    shutil.copytree(folder, probe, symlinks=True)
+    try:
+        return missed(probe, wanted, env)
+    finally:
+        shutil.rmtree(probe, ignore_errors=True)
+
+
 def interrupt_once(
     source: Path, folder: Path, env: dict[str, str], rng: random.Random
 ) -> dict[str, Any]:
@@ -200,6 +216,9 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=100, help="dense/hybrid checks per stop")
     parser.add_argument("--code", type=Path, default=REPO, help="the checkout to run")
     parser.add_argument("--work", type=Path, help="a work folder (an earlier run's is reused)")
+    parser.add_argument(
+        "--out", type=Path, default=REPO / "bench" / "results" / "fault-injection.json"
+    )
     args = parser.parse_args()
     env = environment(args.code.resolve())
     rng = random.Random(args.seed)
@@ -240,7 +259,7 @@ def main() -> None:
             ],
         }
         checks["hybrid"] = checks["dense"]
-        miss = missed(folder, checks, env) if ordered else {m: [] for m in checks}
+        miss = missed_in_a_copy(folder, checks, env) if ordered else {m: [] for m in checks}
         result["lost"] = len(lost)
         result["unfindable"] = {m: len(set(v) - set(generic[m])) for m, v in miss.items()}
         rounds.append(result)
@@ -266,8 +285,8 @@ def main() -> None:
         "hangs": sum(r["hung"] is not None for r in rounds),
         "rounds": rounds,
     }
-    out = REPO / "bench" / "results" / "fault-injection.json"
-    out.parent.mkdir(exist_ok=True)
+    out = args.out
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=1))
     print(json.dumps({k: v for k, v in summary.items() if k != "rounds"}, indent=1))
 
