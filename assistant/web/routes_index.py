@@ -8,8 +8,9 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Form, Request, UploadFile
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.datastructures import UploadFile
 
 from assistant.errors import UsageError
 from assistant.web.app import WebApp, web

@@ -1,0 +1,299 @@
+"""The web app's routes without a browser (Starlette's TestClient on the real app, index and
+library): the same answer as the CLI, streaming, a stalled model, the token, Host, Origin and
+CSRF rules, uploads bounded and kept in their folder, escaping, exports that parse."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import bibtexparser
+import pytest
+import rispy
+from fake_openai import FakeOpenAI, FakeReply
+from web_app import ask, csrf, wait_for_job, web_client
+
+from assistant.settings import Settings
+
+QUESTION = "Which paper extends the context window of LLaMA with shifted sparse attention?"
+HOSTILE_TITLE = 'Attacks <script>alert("title")</script> on readers'
+HOSTILE_ABSTRACT = (
+    'We study <img src=x onerror="alert(1)"> injections in abstracts. '
+    "Our method <script>document.title='owned'</script> escapes them everywhere."
+)
+
+
+def years_corpus(folder: Path) -> Path:
+    """Four papers with years, authors and venues, one with a hostile title and abstract."""
+    rows = [
+        {"id": "lora2021", "title": "LoRA: Low-Rank Adaptation of Large Language Models",
+         "abstract": "We propose low-rank adaptation, which freezes the pretrained weights and "
+         "injects trainable rank decomposition matrices into each layer. LoRA matches full "
+         "fine-tuning quality with far fewer trainable parameters.",
+         "year": 2021, "authors": ["Edward Hu", "Yelong Shen"], "venue": "ICLR"},
+        {"id": "qlora2023", "title": "QLoRA: Efficient Finetuning of Quantized LLMs",
+         "abstract": "We present QLoRA, which backpropagates through a frozen 4-bit quantized "
+         "model into low-rank adapters. It finetunes a 65B model on a single GPU.",
+         "year": 2023, "authors": ["Tim Dettmers"], "venue": "NeurIPS"},
+        {"id": "longlora2024", "title": "LongLoRA: Efficient Fine-tuning of Long-Context LLMs",
+         "abstract": "We extend the context window of LLaMA models with shifted sparse "
+         "attention during fine-tuning. LongLoRA extends LLaMA2 7B to 100k tokens.",
+         "year": 2024, "authors": ["Yukang Chen"], "venue": "ICLR"},
+        {"id": "hostile", "title": HOSTILE_TITLE, "abstract": HOSTILE_ABSTRACT, "year": 2022,
+         "authors": ["Mallory <b>Bold</b>"], "venue": "Workshop"},
+    ]  # fmt: skip
+    path = folder / "years.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def years_index(tmp_path: Path) -> Path:
+    from assistant.api import ingest_paths, open_index
+
+    folder = tmp_path / "years-index"
+    index = open_index(Settings(index_dir=folder))
+    ingest_paths(index, [years_corpus(tmp_path)])
+    index.close()
+    return folder
+
+
+def final(events: list[tuple[str, Any]]) -> dict[str, Any]:
+    kinds = [k for k, _ in events]
+    assert kinds[0] == "sources" and kinds[-1] == "answer", kinds
+    return events[-1][1]  # type: ignore[no-any-return]
+
+
+# --- the same answer as the CLI -------------------------------------------------------------
+
+
+def test_ask_gives_the_cli_answer_with_sources_and_evidence(
+    bundled_index_dir: Path, run_cli: Any
+) -> None:
+    cli = run_cli(["ask", QUESTION, "--json", "--index", str(bundled_index_dir)])
+    assert cli.exit_code == 0, cli.stderr
+    expected = json.loads(cli.stdout)
+    with web_client(Settings(index_dir=bundled_index_dir)) as client:
+        events = ask(client, QUESTION)
+    sources, answer = events[0][1], final(events)
+    assert answer["answer"] == expected["answer"]
+    assert [c["paper_id"] for c in answer["citations"]] == [
+        c["paper_id"] for c in expected["citations"]
+    ]
+    assert answer["support"] == expected["support"] and answer["mode"] == "extractive"
+    assert sources["papers"][0]["title"].startswith("LongLoRA")
+    assert all(isinstance(p["score"], float) for p in sources["papers"])
+    cited = answer["citations"][0]
+    assert cited["title"].startswith("LongLoRA") and "source" in cited
+    evidence = [s for s in answer["support"] if s["n"] == cited["n"]]
+    assert evidence and all(s["evidence"] in answer["answer"] for s in evidence)
+    assert answer["chat_id"] and answer["turn"] == 1
+
+
+def test_a_follow_up_keeps_the_conversation(bundled_index_dir: Path) -> None:
+    with web_client(Settings(index_dir=bundled_index_dir)) as client:
+        first = final(ask(client, QUESTION))
+        second = final(ask(client, "How much memory does it save?", chat_id=first["chat_id"]))
+        sessions = client.get("/logs").text
+    assert second["chat_id"] == first["chat_id"] and second["turn"] == 2
+    assert second["standalone_question"]  # rewritten with the history, as the CLI chat does
+    assert "How much memory does it save?" in sessions
+
+
+def test_answers_stream_from_a_model_and_a_stall_falls_back_within_the_deadline(
+    bundled_index_dir: Path, fake_llm: FakeOpenAI
+) -> None:
+    settings = Settings(
+        index_dir=bundled_index_dir,
+        llm_base_url=fake_llm.url,
+        llm_model="fake-model",
+        llm_first_token_timeout=1.5,
+        llm_max_retries=0,
+    )
+    fake_llm.queue(
+        "LongLoRA extends the context window of LLaMA models with shifted sparse attention [1]."
+    )
+    with web_client(settings) as client:
+        events = ask(client, QUESTION)
+        tokens = [d for k, d in events if k == "token"]
+        answer = final(events)
+        assert len(tokens) > 3 and "".join(tokens).startswith("LongLoRA")
+        assert answer["mode"] == "llm" and answer["citations"][0]["title"].startswith("LongLoRA")
+        fake_llm.queue(FakeReply.stalled())
+        started = time.monotonic()
+        stalled = final(ask(client, QUESTION, chat_id=None))
+        took = time.monotonic() - started
+    assert stalled["mode"] == "extractive" and stalled["llm_error"]
+    assert stalled["citations"] and took < 1.5 + 6
+
+
+def test_filters_are_checked_and_errors_carry_a_hint(years_index: Path) -> None:
+    with web_client(Settings(index_dir=years_index)) as client:
+        events = ask(client, "low-rank adaptation", filters={"since": "2023", "until": "2024"})
+        final(events)
+        years = {p["year"] for p in events[0][1]["papers"]}
+        assert years == {2023, 2024}
+        token = csrf(client)
+        bad = client.post(
+            "/api/ask",
+            json={"question": "LoRA", "filters": {"since": "2024", "until": "2021"}},
+            headers={"X-CSRF-Token": token},
+        )
+        page = client.get("/paper?id=nope", headers={"Accept": "text/html"})
+    assert bad.status_code == 400
+    assert bad.json()["error"]["hint"] == "Swap them: since 2021, until 2024."
+    assert page.status_code == 400 and "No paper with id" in page.text
+    assert "Hint:" in page.text and "Traceback" not in page.text
+
+
+# --- safety ---------------------------------------------------------------------------------
+
+
+def test_hostile_titles_and_abstracts_are_escaped(years_index: Path) -> None:
+    with web_client(Settings(index_dir=years_index)) as client:
+        pages = [
+            client.get("/paper?id=hostile").text,
+            client.get("/papers?q=injections+in+abstracts").text,
+            client.get("/papers").text,
+        ]
+    for text in pages:
+        assert "<script>alert" not in text and "<img src=x" not in text
+        assert "<b>Bold" not in text
+    assert "&lt;script&gt;alert(&#34;title&#34;)&lt;/script&gt;" in pages[0]
+    assert "&lt;img src=x onerror=" in pages[0]
+
+
+def test_state_changing_requests_need_the_csrf_token_and_the_same_origin(
+    read_only_index_dir: Path,
+) -> None:
+    body = {"question": QUESTION}
+    with web_client(Settings(index_dir=read_only_index_dir, log_answers=False)) as client:
+        token = csrf(client)
+        missing = client.post("/api/ask", json=body)
+        wrong = client.post("/api/ask", json=body, headers={"X-CSRF-Token": "guess"})
+        foreign = client.post(
+            "/api/ask",
+            json=body,
+            headers={"X-CSRF-Token": token, "Origin": "https://evil.example"},
+        )
+        rebound = client.get("/", headers={"Host": "evil.example:8765"})
+        same = client.post(
+            "/api/ask", json=body, headers={"X-CSRF-Token": token, "Origin": "http://127.0.0.1:8765"}
+        )
+    assert missing.status_code == wrong.status_code == foreign.status_code == 403
+    assert "CSRF" in missing.json()["error"]["message"]
+    assert "Cross-site" in foreign.json()["error"]["message"]
+    assert rebound.status_code == 400
+    assert same.status_code == 200
+
+
+def test_off_loopback_the_token_is_required_and_never_shown(read_only_index_dir: Path) -> None:
+    secret = "s3cret-token-for-tests"
+    settings = Settings(index_dir=read_only_index_dir, web_token=secret, log_answers=False)
+    with web_client(settings) as client:
+        anonymous = client.get("/papers", headers={"Accept": "text/html"}, follow_redirects=False)
+        api = client.get("/api/jobs/x")
+        by_header = client.get("/papers", headers={"Authorization": f"Bearer {secret}"})
+        by_other_header = client.get("/index", headers={"X-Assistant-Token": secret})
+        wrong = client.get("/papers", headers={"Authorization": "Bearer nope"})
+        login_page = client.get("/login")
+        token = login_page.cookies.get("assistant_csrf") or client.cookies.get("assistant_csrf")
+        refused = client.post("/login", data={"token": "nope", "csrf_token": token})
+        logged_in = client.post(
+            "/login", data={"token": secret, "csrf_token": token}, follow_redirects=False
+        )
+        after = client.get("/papers")
+        pages = [by_header.text, by_other_header.text, after.text, logged_in.headers["set-cookie"]]
+    assert anonymous.status_code == 303 and anonymous.headers["location"] == "/login"
+    assert api.status_code == 401 and "token" in api.json()["error"]["message"]
+    assert by_header.status_code == by_other_header.status_code == 200
+    assert wrong.status_code == 401 and refused.status_code == 401
+    assert logged_in.status_code == 303 and after.status_code == 200
+    assert all(secret not in text for text in pages)
+
+
+def test_serving_off_loopback_without_a_token_is_refused(run_cli: Any, tmp_path: Path) -> None:
+    done = run_cli(["serve", "--host", "0.0.0.0", "--index", str(tmp_path / "none")], timeout=60)
+    assert done.exit_code == 2
+    assert "without a token" in done.stderr and "ASSISTANT_WEB_TOKEN" in done.stderr
+    assert not (tmp_path / "none").exists()  # refused before anything was opened
+
+
+def test_uploads_are_bounded_and_stay_in_their_folder(small_index_dir: Path) -> None:
+    settings = Settings(index_dir=small_index_dir, web_upload_max_bytes=2048)
+    entry = "@article{k1, title={A paper}, abstract={An abstract that says something.}}\n"
+    with web_client(settings) as client:
+        token = {"X-CSRF-Token": csrf(client)}
+        big = client.post(
+            "/api/upload", files={"files": ("big.bib", "x" * 10_000)}, headers=token
+        )
+        wrong_type = client.post(
+            "/api/upload", files={"files": ("run.sh", "echo hi")}, headers=token
+        )
+        escaping = client.post(
+            "/api/upload", files={"files": ("../../../outside.bib", entry)}, headers=token
+        )
+        no_token = client.post("/api/upload", files={"files": ("a.bib", entry)})
+        job = wait_for_job(client, escaping.json()["id"])
+    assert big.status_code == 400 and "larger than 2,048 bytes" in big.json()["error"]["message"]
+    assert wrong_type.status_code == 400 and no_token.status_code == 403
+    assert job["state"] == "done" and job["result"]["added"] == 1
+    uploads = small_index_dir / "uploads"
+    assert [p.name for p in uploads.rglob("*.bib")] == ["outside.bib"]
+    assert not (small_index_dir.parent / "outside.bib").exists()
+    assert not any(p.name == "big.bib" for p in uploads.rglob("*"))
+
+
+# --- papers, exports, jobs -------------------------------------------------------------------
+
+
+def test_the_basket_exports_parse(years_index: Path) -> None:
+    ids = [("id", "lora2021"), ("id", "qlora2023")]
+    with web_client(Settings(index_dir=years_index)) as client:
+        bib = client.get("/export", params=[("fmt", "bib"), *ids])
+        ris = client.get("/export", params=[("fmt", "ris"), *ids])
+        csl = client.get("/export", params=[("fmt", "csl-json"), *ids])
+        empty = client.get("/export", params={"fmt": "bib"})
+    assert bib.headers["content-disposition"] == 'attachment; filename="references.bib"'
+    library = bibtexparser.parse_string(bib.text)
+    assert len(library.entries) == 2 and not library.failed_blocks
+    assert {e.key for e in library.entries} == {"hu2021lora", "dettmers2023qlora"}
+    assert len(rispy.loads(ris.text)) == 2
+    assert [item["issued"]["date-parts"][0][0] for item in json.loads(csl.text)] == [2021, 2023]
+    assert empty.status_code == 400 and "basket is empty" in empty.json()["error"]["message"]
+
+
+def test_paper_page_has_contribution_similar_papers_and_the_answers_citing_it(
+    years_index: Path,
+) -> None:
+    with web_client(Settings(index_dir=years_index)) as client:
+        final(ask(client, "Which method extends the context window of LLaMA?"))
+        page = client.get("/paper?id=longlora2024").text
+        listed = client.get("/papers", params={"since": "2023"}).text
+    assert "Contribution" in page and "LongLoRA extends LLaMA2 7B to 100k tokens." in page
+    assert "Similar papers" in page and "QLoRA" in page
+    assert "Which method extends the context window of LLaMA?" in page  # cited by that answer
+    assert "QLoRA" in listed and "LongLoRA" in listed and "LoRA: Low-Rank" not in listed
+
+
+def test_related_work_runs_as_a_job_and_downloads(years_index: Path) -> None:
+    with web_client(Settings(index_dir=years_index)) as client:
+        token = {"X-CSRF-Token": csrf(client)}
+        started = client.post("/api/related", json={"topic": "low-rank adaptation", "k": 3},
+                              headers=token)  # fmt: skip
+        job = wait_for_job(client, started.json()["id"])
+        markdown = client.get("/related/download", params={"job": job["id"], "fmt": "md"})
+        bib = client.get("/related/download", params={"job": job["id"], "fmt": "bib"})
+        cite = client.get("/cite", params={"claim": "Low-rank adapters match full fine-tuning"})
+    assert job["state"] == "done", job
+    draft = job["result"]["draft"]
+    assert draft["covered"] and draft["references"]
+    assert "**References**" in markdown.text and markdown.headers["content-type"].startswith(
+        "text/markdown"
+    )
+    keys = {e.key for e in bibtexparser.parse_string(bib.text).entries}
+    assert keys == {r["bibkey"] for r in draft["references"]}
+    assert cite.status_code == 200 and "LoRA: Low-Rank Adaptation" in cite.text
+    assert "LoRA matches full fine-tuning quality" in cite.text  # the evidence sentence

@@ -1,0 +1,98 @@
+"""Helpers for the web app's tests: a TestClient on loopback with the page's CSRF token, the
+Server-Sent Events of an answer read back, a job waited for, and a real server for a browser."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fastapi.testclient import TestClient
+
+    from assistant.settings import Settings
+
+LOOPBACK = "http://127.0.0.1:8765"
+
+
+@contextmanager
+def web_client(settings: Settings) -> Iterator[TestClient]:
+    """The app on ``settings``'s index, through Starlette's TestClient (its lifespan included)."""
+    from fastapi.testclient import TestClient
+
+    from assistant.web.app import create_app
+
+    with TestClient(create_app(settings), base_url=LOOPBACK) as client:
+        yield client
+
+
+def csrf(client: TestClient) -> str:
+    """Load a page (which sets the CSRF cookie) and return the token it carries."""
+    page = client.get("/")
+    assert page.status_code == 200, page.text
+    found = re.search(r'name="csrf-token" content="([^"]+)"', page.text)
+    assert found
+    return found.group(1)
+
+
+def sse_events(text: str) -> list[tuple[str, Any]]:
+    events = []
+    for block in text.strip().split("\n\n"):
+        kind = next(line[7:] for line in block.splitlines() if line.startswith("event: "))
+        data = "".join(line[6:] for line in block.splitlines() if line.startswith("data: "))
+        events.append((kind, json.loads(data)))
+    return events
+
+
+def ask(client: TestClient, question: str, **body: Any) -> list[tuple[str, Any]]:
+    token = csrf(client)
+    done = client.post(
+        "/api/ask", json={"question": question, **body}, headers={"X-CSRF-Token": token}
+    )
+    assert done.status_code == 200, done.text
+    assert done.headers["content-type"].startswith("text/event-stream")
+    return sse_events(done.text)
+
+
+def wait_for_job(client: TestClient, job_id: str, timeout: float = 120) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/api/jobs/{job_id}").json()
+        if job["state"] != "running":
+            return job  # type: ignore[no-any-return]
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} still running after {timeout} s")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def live_server(settings: Settings) -> Iterator[str]:
+    """The app under a real uvicorn on a free loopback port, in a thread; yields its URL."""
+    import uvicorn
+
+    from assistant.web.app import create_app
+
+    port = free_port()
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="error")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
