@@ -13,51 +13,14 @@ import bibtexparser
 import pytest
 import rispy
 from fake_openai import FakeOpenAI, FakeReply
-from web_app import ask, csrf, wait_for_job, web_client
+from web_app import ask, csrf, wait_for_job, web_client, years_index_in
 
 from assistant.settings import Settings
 
 QUESTION = "Which paper extends the context window of LLaMA with shifted sparse attention?"
-HOSTILE_TITLE = 'Attacks <script>alert("title")</script> on readers'
-HOSTILE_ABSTRACT = (
-    'We study <img src=x onerror="alert(1)"> injections in abstracts. '
-    "Our method <script>document.title='owned'</script> escapes them everywhere."
-)
-
-
-def years_corpus(folder: Path) -> Path:
-    """Four papers with years, authors and venues, one with a hostile title and abstract."""
-    rows = [
-        {"id": "lora2021", "title": "LoRA: Low-Rank Adaptation of Large Language Models",
-         "abstract": "We propose low-rank adaptation, which freezes the pretrained weights and "
-         "injects trainable rank decomposition matrices into each layer. LoRA matches full "
-         "fine-tuning quality with far fewer trainable parameters.",
-         "year": 2021, "authors": ["Edward Hu", "Yelong Shen"], "venue": "ICLR"},
-        {"id": "qlora2023", "title": "QLoRA: Efficient Finetuning of Quantized LLMs",
-         "abstract": "We present QLoRA, which backpropagates through a frozen 4-bit quantized "
-         "model into low-rank adapters. It finetunes a 65B model on a single GPU.",
-         "year": 2023, "authors": ["Tim Dettmers"], "venue": "NeurIPS"},
-        {"id": "longlora2024", "title": "LongLoRA: Efficient Fine-tuning of Long-Context LLMs",
-         "abstract": "We extend the context window of LLaMA models with shifted sparse "
-         "attention during fine-tuning. LongLoRA extends LLaMA2 7B to 100k tokens.",
-         "year": 2024, "authors": ["Yukang Chen"], "venue": "ICLR"},
-        {"id": "hostile", "title": HOSTILE_TITLE, "abstract": HOSTILE_ABSTRACT, "year": 2022,
-         "authors": ["Mallory <b>Bold</b>"], "venue": "Workshop"},
-    ]  # fmt: skip
-    path = folder / "years.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path
-
-
 @pytest.fixture
 def years_index(tmp_path: Path) -> Path:
-    from assistant.api import ingest_paths, open_index
-
-    folder = tmp_path / "years-index"
-    index = open_index(Settings(index_dir=folder))
-    ingest_paths(index, [years_corpus(tmp_path)])
-    index.close()
-    return folder
+    return years_index_in(tmp_path)
 
 
 def final(events: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -18,6 +19,48 @@ if TYPE_CHECKING:
     from assistant.settings import Settings
 
 LOOPBACK = "http://127.0.0.1:8765"
+
+HOSTILE_TITLE = 'Attacks <script>alert("title")</script> on readers'
+HOSTILE_ABSTRACT = (
+    'We study <img src=x onerror="alert(1)"> injections in abstracts. '
+    "Our method <script>document.title='owned'</script> escapes them everywhere."
+)
+
+
+def years_corpus(folder: Path) -> Path:
+    """Four papers with years, authors and venues, one with a hostile title and abstract."""
+    rows = [
+        {"id": "lora2021", "title": "LoRA: Low-Rank Adaptation of Large Language Models",
+         "abstract": "We propose low-rank adaptation, which freezes the pretrained weights and "
+         "injects trainable rank decomposition matrices into each layer. LoRA matches full "
+         "fine-tuning quality with far fewer trainable parameters.",
+         "year": 2021, "authors": ["Edward Hu", "Yelong Shen"], "venue": "ICLR"},
+        {"id": "qlora2023", "title": "QLoRA: Efficient Finetuning of Quantized LLMs",
+         "abstract": "We present QLoRA, which backpropagates through a frozen 4-bit quantized "
+         "model into low-rank adapters. It finetunes a 65B model on a single GPU.",
+         "year": 2023, "authors": ["Tim Dettmers"], "venue": "NeurIPS"},
+        {"id": "longlora2024", "title": "LongLoRA: Efficient Fine-tuning of Long-Context LLMs",
+         "abstract": "We extend the context window of LLaMA models with shifted sparse "
+         "attention during fine-tuning. LongLoRA extends LLaMA2 7B to 100k tokens.",
+         "year": 2024, "authors": ["Yukang Chen"], "venue": "ICLR"},
+        {"id": "hostile", "title": HOSTILE_TITLE, "abstract": HOSTILE_ABSTRACT, "year": 2022,
+         "authors": ["Mallory <b>Bold</b>"], "venue": "Workshop"},
+    ]  # fmt: skip
+    path = folder / "years.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def years_index_in(folder: Path) -> Path:
+    """An index of :func:`years_corpus` in ``folder``."""
+    from assistant.api import ingest_paths, open_index
+    from assistant.settings import Settings
+
+    target = folder / "years-index"
+    index = open_index(Settings(index_dir=target))
+    ingest_paths(index, [years_corpus(folder)])
+    index.close()
+    return target
 
 
 @contextmanager
