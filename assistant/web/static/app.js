@@ -114,30 +114,65 @@ document.addEventListener("click", (event) => {
 
 // --- answers: text with [n] links, the evidence panel, sources and their years ---------------
 
-const CITATION = /\[(\d+)\](\[unsupported\])?|\[unsupported\]|\[citation needed\]/g;
+const INLINE = /\*\*([^*\n]+)\*\*|\*([^*\n]+)\*|\[(\d+)\](\[unsupported\])?|\[unsupported\]|\[citation needed\]/g;
 
-function answerNodes(text, onCite) {
-  const blocks = text.split(/\n{2,}/);
-  return blocks.map((block) => {
-    const para = el("p");
-    let last = 0;
-    for (const match of block.matchAll(CITATION)) {
-      para.append(block.slice(last, match.index));
-      if (match[1]) {
-        const n = Number(match[1]);
-        const link = el("a", { href: "#", class: "cite" + (match[2] ? " unsupported" : ""),
-          "data-n": String(n), text: `[${n}]` });
-        link.addEventListener("click", (event) => { event.preventDefault(); onCite(n, link); });
-        para.append(link);
-        if (match[2]) para.append(el("span", { class: "mark unsupported", text: "[unsupported]" }));
-      } else {
-        para.append(el("span", { class: "mark " + (match[0] === "[unsupported]" ? "unsupported" : "uncited"), text: match[0] }));
-      }
-      last = match.index + match[0].length;
+// One line of text: citations become links, *emphasis* and **strong** elements; the rest text.
+function inlineNodes(text, onCite) {
+  const nodes = [];
+  let last = 0;
+  for (const match of text.matchAll(INLINE)) {
+    nodes.push(text.slice(last, match.index));
+    if (match[1] !== undefined) nodes.push(el("strong", { text: match[1] }));
+    else if (match[2] !== undefined) nodes.push(el("em", { text: match[2] }));
+    else if (match[3] !== undefined) {
+      const n = Number(match[3]);
+      const link = el("a", { href: "#", class: "cite" + (match[4] ? " unsupported" : ""), "data-n": String(n), text: `[${n}]` });
+      link.addEventListener("click", (event) => { event.preventDefault(); onCite(n, link); });
+      nodes.push(link);
+      if (match[4]) nodes.push(el("span", { class: "mark unsupported", text: "[unsupported]" }));
+    } else {
+      nodes.push(el("span", { class: "mark " + (match[0] === "[unsupported]" ? "unsupported" : "uncited"), text: match[0] }));
     }
-    para.append(block.slice(last));
-    return para;
-  });
+    last = match.index + match[0].length;
+  }
+  nodes.push(text.slice(last));
+  return nodes;
+}
+
+// A small, safe reading of the Markdown that answers and drafts use: headings, lists, quotes,
+// paragraphs; every piece of text goes in as text.
+function richNodes(markdown, onCite) {
+  const nodes = [];
+  let group = null; // {kind, lines} of consecutive lines of one kind
+  const LIST = /^\s*([-*•]|\d+[.)])\s+/;
+  const flush = () => {
+    if (!group) return;
+    const { kind, lines } = group;
+    if (kind === "ul" || kind === "ol") {
+      nodes.push(el(kind, {}, ...lines.map((line) => el("li", {}, ...inlineNodes(line.replace(LIST, ""), onCite)))));
+    } else if (kind === "quote") {
+      nodes.push(el("blockquote", {}, ...inlineNodes(lines.map((l) => l.replace(/^>\s?/, "")).join(" "), onCite)));
+    } else {
+      const para = el("p");
+      lines.forEach((line, i) => { if (i) para.append(el("br")); para.append(...inlineNodes(line, onCite)); });
+      nodes.push(para);
+    }
+    group = null;
+  };
+  for (const line of markdown.split("\n")) {
+    if (!line.trim()) { flush(); continue; }
+    const heading = line.match(/^(#{1,4})\s+(.*)$/);
+    if (heading) {
+      flush();
+      nodes.push(el("h" + Math.min(heading[1].length + 1, 5), {}, ...inlineNodes(heading[2], onCite)));
+      continue;
+    }
+    const kind = LIST.test(line) ? (/^\s*\d/.test(line) ? "ol" : "ul") : line.startsWith(">") ? "quote" : "p";
+    if (!group || group.kind !== kind) { flush(); group = { kind, lines: [] }; }
+    group.lines.push(line);
+  }
+  flush();
+  return nodes;
 }
 
 function showEvidence(answer, n) {
@@ -159,7 +194,8 @@ function showEvidence(answer, n) {
     nodes.push(el("div", { class: "support " + (s.supported ? "supported" : "unsupported") },
       el("p", { class: "label", text: s.supported ? `The abstract says (closeness ${s.score.toFixed(2)}):` : `Unsupported: the closest sentence of the abstract (closeness ${s.score.toFixed(2)}) says:` }),
       el("blockquote", { class: "evidence-sentence", text: s.evidence }),
-      el("p", { class: "cited-for", text: "Cited for: " + s.sentence })));
+      s.sentence.replace(/[“”"]/g, "") === s.evidence.replace(/[“”"]/g, "") ? null
+        : el("p", { class: "cited-for", text: "Cited for: " + s.sentence })));
   }
   if (!support.length && !paper.title_only) nodes.push(el("p", { class: "note", text: "This paper was retrieved; the answer does not cite it." }));
   nodes.push(el("button", { type: "button", class: "basket-add secondary", "data-paper-id": paper.paper_id, "data-title": paper.title, text: "Add to basket" }));
@@ -205,7 +241,7 @@ function renderSources(section, found) {
 function renderAnswer(section, answer) {
   const box = section.querySelector(".answer");
   box.classList.remove("streaming");
-  box.replaceChildren(...answerNodes(answer.answer, (n) => showEvidence(answer, n)));
+  box.replaceChildren(...richNodes(answer.answer, (n) => showEvidence(answer, n)));
   box.dataset.mode = answer.mode;
   const notes = section.querySelector(".notes");
   const lines = [];
@@ -325,19 +361,12 @@ function cancelJob(id) {
   return fetch(`/api/jobs/${encodeURIComponent(id)}/cancel`, { method: "POST", headers: { "X-CSRF-Token": csrf() } });
 }
 
-function markdownNodes(markdown, references) {
+function draftNodes(markdown, references) {
   const byN = new Map(references.map((r) => [r.n, r]));
-  const onCite = (n) => {
+  return richNodes(markdown, (n) => {
     const ref = byN.get(n);
     if (ref) window.location.href = paperHref(ref.paper_id);
-  };
-  const nodes = [];
-  for (const block of markdown.split(/\n{2,}/)) {
-    const heading = block.match(/^(#{2,4})\s+(.*)$/);
-    if (heading) nodes.push(el("h" + Math.min(heading[1].length + 1, 5), { text: heading[2] }));
-    else nodes.push(...answerNodes(block, onCite));
-  }
-  return nodes;
+  });
 }
 
 function setupRelated() {
@@ -374,7 +403,7 @@ function setupRelated() {
         if (draft.llm_error) notes.unshift("The model failed (" + draft.llm_error + "): this is the offline draft.");
         if (draft.mode === "extractive" && !draft.llm_error) notes.unshift("Offline draft: papers grouped by approach, each quoted by its contribution sentence (no language model is configured).");
         document.getElementById("draft-notes").replaceChildren(...notes.map((n) => el("li", { text: n })));
-        document.getElementById("draft-body").replaceChildren(...markdownNodes(draft.markdown, draft.references));
+        document.getElementById("draft-body").replaceChildren(...draftNodes(draft.markdown, draft.references));
         document.getElementById("draft-references").replaceChildren(...draft.references.map((r) => el("li", { value: String(r.n) },
           el("a", { href: paperHref(r.paper_id), text: r.title }), r.year ? ` (${r.year}) ` : " ", el("code", { text: r.bibkey }))));
         timeline(document.getElementById("draft-timeline"), draft.references);
