@@ -32,7 +32,7 @@ def final(events: list[tuple[str, Any]]) -> dict[str, Any]:
 # --- the same answer as the CLI -------------------------------------------------------------
 
 
-def test_ask_gives_the_cli_answer_with_sources_and_evidence(
+def test_ask_gives_the_cli_and_mcp_answer_with_sources_and_evidence(
     bundled_index_dir: Path, run_cli: Any
 ) -> None:
     cli = run_cli(["ask", QUESTION, "--json", "--index", str(bundled_index_dir)])
@@ -53,6 +53,18 @@ def test_ask_gives_the_cli_answer_with_sources_and_evidence(
     evidence = [s for s in answer["support"] if s["n"] == cited["n"]]
     assert evidence and all(s["evidence"] in answer["answer"] for s in evidence)
     assert answer["chat_id"] and answer["turn"] == 1
+    from assistant.api import open_index
+    from assistant.integrations.mcp_args import AskArgs
+    from assistant.integrations.mcp_tools import ToolContext
+    from assistant.integrations.mcp_tools import ask as mcp_ask
+
+    settings = Settings(index_dir=bundled_index_dir)
+    index = open_index(settings)
+    try:
+        by_mcp = mcp_ask(ToolContext(index, settings), AskArgs(question=QUESTION))
+    finally:
+        index.close()
+    assert by_mcp["answer"] == answer["answer"]  # the three faces agree
 
 
 def test_a_follow_up_keeps_the_conversation(bundled_index_dir: Path) -> None:
