@@ -13,7 +13,7 @@ import bibtexparser
 import pytest
 import rispy
 from fake_openai import FakeOpenAI, FakeReply
-from web_app import ask, csrf, wait_for_job, web_client, years_index_in
+from web_app import ask, csrf, wait_for_job, web_client, years_corpus, years_index_in
 
 from assistant.settings import Settings
 
@@ -272,3 +272,66 @@ def test_related_work_runs_as_a_job_and_downloads(years_index: Path) -> None:
     assert keys == {r["bibkey"] for r in draft["references"]}
     assert cite.status_code == 200 and "LoRA: Low-Rank Adaptation" in cite.text
     assert "LoRA matches full fine-tuning quality" in cite.text  # the evidence sentence
+
+
+def test_a_cancelled_ingest_stops_between_steps_and_the_index_stays_usable(
+    small_index_dir: Path, tmp_path: Path
+) -> None:
+    import threading
+
+    from assistant.api import ingest_paths, open_index, search
+    from assistant.web.jobs import Job, JobRegistry
+
+    corpus = years_corpus(tmp_path)
+    settings = Settings(index_dir=small_index_dir)
+    gate = threading.Event()
+
+    def work(job: Job) -> dict[str, Any]:
+        gate.wait(30)
+        index = open_index(settings)
+        try:
+            return {"added": ingest_paths(index, [corpus], progress=job.progress).added}
+        finally:
+            index.close()
+
+    jobs = JobRegistry()
+    job = jobs.start("ingest", "years.jsonl", work)
+    assert jobs.cancel(job.id) is job
+    gate.set()
+    deadline = time.monotonic() + 60
+    while job.state == "running" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert job.state == "cancelled" and job.result is None and "Cancelled" in job.message
+    index = open_index(settings)
+    try:
+        assert index.catalog.count_papers() == 24  # nothing of the cancelled ingest
+        assert search(index, "medical texts").results
+    finally:
+        index.close()
+    done = jobs.start("ingest", "years.jsonl", work)  # the gate stays open
+    while done.state == "running" and time.monotonic() < deadline + 60:
+        time.sleep(0.05)
+    assert done.state == "done" and done.result == {"added": 4} and done.total == 4
+
+
+def test_serve_says_where_it_listens_and_that_it_needs_its_token(
+    small_index_dir: Path, tmp_path: Path
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ASSISTANT_", "OPENAI_"))}
+    env.update(ASSISTANT_WEB_TOKEN="a-token-for-this-test",
+               ASSISTANT_MODEL_CACHE_DIR=os.environ["ASSISTANT_MODEL_CACHE_DIR"])  # fmt: skip
+    command = [sys.executable, "-m", "assistant", "serve", "--port", "0",
+               "--index", str(small_index_dir)]  # fmt: skip
+    server = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        assert server.stderr is not None
+        lines = [server.stderr.readline(), server.stderr.readline()]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert lines[0].startswith("Serving 24 papers from") and "http://127.0.0.1:" in lines[0]
+    assert "requires its token" in lines[1] and "a-token-for-this-test" not in "".join(lines)

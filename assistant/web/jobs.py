@@ -98,11 +98,8 @@ class JobRegistry:
         except Exception as exc:  # noqa: BLE001 - a job's failure is shown, never a traceback
             job.state = "failed"
             job.error = {"message": f"Unexpected error: {type(exc).__name__}: {exc}", "hint": None}
-        else:
-            if job.cancel_asked.is_set():  # finished on its own before it could stop
-                job.state, job.message = "cancelled", "Cancelled: its result was dropped."
-            else:
-                job.state, job.result = "done", result
+        else:  # a cancel that came after its last step is too late: the work is done
+            job.state, job.result = "done", result
         job.finished = time.monotonic()
 
     def get(self, job_id: str) -> Job | None:
