@@ -80,12 +80,20 @@ def test_ask_shows_a_cited_answer_whose_citation_opens_its_evidence(
         title.click()  # the paper's page: abstract and contribution
         wait_until(lambda: css(driver, ".paper-page"), 10, "the paper page")
         assert evidence.strip("“”") in css(driver, ".abstract")[0].text
+        driver.get(url + "/")  # the conversation is listed, and comes back whole
+        css(driver, ".chats summary")[0].click()
+        css(driver, ".chats a")[0].click()
+        again = wait_until(lambda: css(driver, ".turn.done .answer a.cite"), 10, "the saved turn")
+        assert css(driver, ".turn.done .q")[0].text == QUESTION and again
 
 
 def test_a_model_answer_streams_and_a_stalled_model_still_answers_in_time(
     bundled_index_dir: Path, driver: Any, fake_llm: FakeOpenAI
 ) -> None:
-    text = "LongLoRA extends the context window of LLaMA with shifted sparse attention [1]."
+    text = (
+        "LongLoRA extends the context window of LLaMA with shifted sparse attention [1]. "
+        "<img src=x onerror=alert(1)> is not markup here."
+    )
     fake_llm.queue(FakeReply.chunks([w + " " for w in text.split()], delay=0.25))
     settings = Settings(
         index_dir=bundled_index_dir, llm_base_url=fake_llm.url, llm_model="fake-model",
@@ -101,6 +109,9 @@ def test_a_model_answer_streams_and_a_stalled_model_still_answers_in_time(
         )  # fmt: skip
         assert text.startswith(partial[0].strip()) and partial[0].strip() != text
         wait_until(lambda: css(driver, ".turn.done .answer a.cite"), 20, "the cited answer")
+        shown = css(driver, ".turn.done .answer")[0].text
+        assert "<img src=x onerror=alert(1)> is not markup here." in shown  # model output: text
+        assert driver.execute_script("return document.querySelectorAll('img').length") == 0
         fake_llm.queue(FakeReply.stalled())
         started = time.monotonic()
         turn = ask_on_page(driver, url, QUESTION, timeout=DEADLINE + 10)

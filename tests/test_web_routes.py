@@ -67,14 +67,27 @@ def test_ask_gives_the_cli_and_mcp_answer_with_sources_and_evidence(
     assert by_mcp["answer"] == answer["answer"]  # the three faces agree
 
 
-def test_a_follow_up_keeps_the_conversation(bundled_index_dir: Path) -> None:
-    with web_client(Settings(index_dir=bundled_index_dir)) as client:
+def test_a_conversation_is_the_cli_chats_session_and_can_be_continued(
+    bundled_index_dir: Path, run_cli: Any
+) -> None:
+    settings = Settings(index_dir=bundled_index_dir)
+    with web_client(settings) as client:
         first = final(ask(client, QUESTION))
         second = final(ask(client, "How much memory does it save?", chat_id=first["chat_id"]))
-        sessions = client.get("/logs").text
+        logged = client.get("/logs").text
     assert second["chat_id"] == first["chat_id"] and second["turn"] == 2
     assert second["standalone_question"]  # rewritten with the history, as the CLI chat does
-    assert "How much memory does it save?" in sessions
+    assert "How much memory does it save?" in logged
+    listed = run_cli(["sessions", "--json", "--index", str(bundled_index_dir)])
+    assert first["chat_id"] in listed.stdout
+    with web_client(settings) as client:  # another server: the conversation comes back
+        page = client.get("/").text
+        saved = client.get(f"/api/chats/{first['chat_id']}").json()
+        third = final(ask(client, "And which paper is it?", chat_id=first["chat_id"]))
+    assert f"/?chat={first['chat_id']}" in page
+    assert [t["question"] for t in saved["turns"]] == [QUESTION, "How much memory does it save?"]
+    assert saved["turns"][0]["answer"] == first["answer"]
+    assert third["turn"] == 3 and third["chat_id"] == first["chat_id"]
 
 
 def test_answers_stream_from_a_model_and_a_stall_falls_back_within_the_deadline(

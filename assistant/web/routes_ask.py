@@ -35,11 +35,51 @@ class AskRequest(BaseModel):
     filters: dict[str, str] = Field(default_factory=dict)
 
 
+#: Saved conversations listed on the Ask page.
+LISTED_CHATS = 8
+
+
 @router.get("/", response_class=HTMLResponse)
 async def ask_page(request: Request) -> HTMLResponse:
+    from assistant.chat.store import SessionStore
+
     state = web(request)
-    papers = await state.library.call(state.index.catalog.count_papers)
-    return state.page(request, "ask.html", papers=papers, question=request.query_params.get("q"))
+
+    def run() -> tuple[int, list[Any]]:
+        with SessionStore(state.index.dir) as store:
+            chats = store.list_sessions()[:LISTED_CHATS]
+        return state.index.catalog.count_papers(), chats
+
+    papers, chats = await state.library.call(run)
+    return state.page(
+        request,
+        "ask.html",
+        papers=papers,
+        question=request.query_params.get("q"),
+        chat_id=(request.query_params.get("chat") or "")[:64],
+        chats=chats,
+    )
+
+
+@router.get("/api/chats/{chat_id}")
+async def chat_turns(request: Request, chat_id: str) -> dict[str, Any]:
+    """A saved conversation (the CLI chat's too), to continue it on the page."""
+    state = web(request)
+
+    def run() -> dict[str, Any]:
+        chat = _chat(state, chat_id[:64])
+        if chat.session_id is not None:
+            state.chats[chat.session_id] = chat
+        return {
+            "chat_id": chat.session_id,
+            "filters": chat.filters.model_dump(exclude_defaults=True),
+            "turns": [
+                {**answer_view(state.index, t.answer), "question": t.question, "turn": t.n}
+                for t in chat.turns
+            ],
+        }
+
+    return await state.library.call(run)
 
 
 def _chat(state: WebApp, chat_id: str | None) -> ChatSession:

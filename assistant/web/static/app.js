@@ -341,7 +341,23 @@ function setupAsk() {
       section.classList.add("done");
     }
   });
-  if (question.value.trim()) form.requestSubmit();
+  const saved = conversation.dataset.chatId;
+  if (saved) {
+    fetch("/api/chats/" + encodeURIComponent(saved)).then(async (response) => {
+      if (!response.ok) { conversation.append(errorBox(await errorOf(response))); return; }
+      const data = await response.json();
+      chatId = data.chat_id;
+      for (const turn of data.turns) {
+        const section = document.getElementById("turn-template").content.firstElementChild.cloneNode(true);
+        section.querySelector(".q").textContent = turn.question;
+        section.dataset.turn = String(turn.turn);
+        conversation.append(section);
+        renderAnswer(section, turn);
+        section.classList.add("done");
+      }
+      status.textContent = `Continuing a conversation of ${data.turns.length} turns.`;
+    });
+  } else if (question.value.trim()) form.requestSubmit();
 }
 
 // --- jobs: related-work drafts and uploads -------------------------------------------------
