@@ -348,3 +348,27 @@ def test_serve_says_where_it_listens_and_that_it_needs_its_token(
         server.wait(timeout=30)
     assert lines[0].startswith("Serving 24 papers from") and "http://127.0.0.1:" in lines[0]
     assert "requires its token" in lines[1] and "a-token-for-this-test" not in "".join(lines)
+
+
+def test_a_draft_from_a_slow_model_can_be_cancelled_while_the_page_answers(
+    years_index: Path, fake_llm: FakeOpenAI
+) -> None:
+    fake_llm.queue(FakeReply.chunks(["### Low-rank adaptation\n\n"] + ["LoRA adapts [1]. "] * 200,
+                                    delay=0.1))  # fmt: skip
+    settings = Settings(index_dir=years_index, llm_base_url=fake_llm.url, llm_model="fake-model")
+    with web_client(settings) as client:
+        token = {"X-CSRF-Token": csrf(client)}
+        started = client.post("/api/related", json={"topic": "low-rank adaptation", "k": 3},
+                              headers=token).json()  # fmt: skip
+        deadline = time.monotonic() + 30
+        while "LoRA adapts" not in client.get(f"/api/jobs/{started['id']}").json()["message"]:
+            assert time.monotonic() < deadline, "the draft never streamed"
+            time.sleep(0.1)
+        page_started = time.monotonic()
+        assert client.get("/papers").status_code == 200  # the page is not blocked meanwhile
+        assert time.monotonic() - page_started < 5
+        client.post(f"/api/jobs/{started['id']}/cancel", headers=token)
+        job = wait_for_job(client, started["id"], timeout=30)
+        download = client.get("/related/download", params={"job": job["id"], "fmt": "md"})
+    assert job["state"] == "cancelled" and job["seconds"] < 15  # not the 20 s of the stream
+    assert download.status_code == 400

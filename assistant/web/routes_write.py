@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from assistant.errors import UsageError
 from assistant.web.app import WebApp, filters_from, web
-from assistant.web.jobs import Job
+from assistant.web.jobs import Job, JobCancelled
 
 router = APIRouter()
 
@@ -48,6 +48,8 @@ def _draft_work(state: WebApp, body: DraftRequest) -> Any:
         written: list[str] = []
 
         def on_token(text: str) -> None:  # the draft as the model writes it
+            if job.cancel_asked.is_set():
+                raise JobCancelled  # ends the model's stream; said as cancelled below
             written.append(text)
             job.message = "".join(written)[-4000:]
 
@@ -57,6 +59,8 @@ def _draft_work(state: WebApp, body: DraftRequest) -> Any:
             job.message = "Searching and grouping the papers..."
             options = RetrievalOptions(k=body.k, filters=filters)
             draft = related_work(index, body.topic, state.settings, options, on_token=on_token)
+            if job.cancel_asked.is_set():  # a draft nobody waits for is not logged
+                raise JobCancelled
             logged = log_result(state.settings, index.dir, "related-work", draft)
             keys = {r.paper_id: r.bibkey for r in draft.references}
             papers = papers_by_id(index.catalog, keys)
