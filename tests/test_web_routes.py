@@ -170,6 +170,16 @@ def test_state_changing_requests_need_the_csrf_token_and_the_same_origin(
         same = client.post(
             "/api/ask", json=body, headers={"X-CSRF-Token": token, "Origin": "http://127.0.0.1:8765"}
         )
+        claim = {"claim": "Low-rank adapters can match full fine-tuning"}
+        navigate = {"Sec-Fetch-Mode": "navigate"}
+        lured = client.get("/cite", params=claim, headers={"Sec-Fetch-Site": "cross-site"})
+        lured_nav = client.get(
+            "/cite", params=claim, headers={"Sec-Fetch-Site": "same-site", **navigate}
+        )
+        linked = client.get("/papers", headers={"Sec-Fetch-Site": "cross-site", **navigate})
+        own = client.get("/cite", params=claim, headers={"Sec-Fetch-Site": "same-origin"})
+    assert lured.status_code == lured_nav.status_code == 403
+    assert linked.status_code == own.status_code == 200
     assert missing.status_code == wrong.status_code == foreign.status_code == 403
     assert "CSRF" in missing.json()["error"]["message"]
     assert "Cross-site" in foreign.json()["error"]["message"]

@@ -8,6 +8,9 @@
 - A state-changing request (POST) must carry the per-browser CSRF token (double submit: a
   cookie the page echoes in ``X-CSRF-Token``), and its Origin, when sent, must be the app's own.
   Requests authenticated by header are exempt: a cross-site page cannot set headers.
+- Another site may link to the app's pages, not make it work: a request the browser marks as
+  coming from another site (``Sec-Fetch-Site``) is refused unless it is a plain navigation
+  without a query (``/cite?claim=...`` would log an entry and may cost model tokens).
 """
 
 from __future__ import annotations
@@ -99,6 +102,14 @@ class Guard:
         return seen.netloc.lower() == request.headers.get("host", "").lower()
 
     @staticmethod
+    def fetch_site_allowed(request: Request) -> bool:
+        site = request.headers.get("sec-fetch-site")
+        if site not in ("cross-site", "same-site"):
+            return True  # same-origin, typed or bookmarked ("none"), or an older browser
+        navigation = request.headers.get("sec-fetch-mode") == "navigate"
+        return request.method in SAFE_METHODS and navigation and not request.url.query
+
+    @staticmethod
     def csrf_ok(request: Request, sent: str | None) -> bool:
         cookie = request.cookies.get(CSRF_COOKIE)
         return bool(cookie and sent and hmac.compare_digest(cookie.encode(), sent.encode()))
@@ -126,6 +137,11 @@ class GuardMiddleware(BaseHTTPMiddleware):
                 "Open the app at http://127.0.0.1:PORT/ (the address 'assistant serve' printed).",
             )  # fmt: skip
         path = request.url.path
+        if not guard.fetch_site_allowed(request):
+            return _refuse(
+                request, 403, "Cross-site request refused.",
+                "Open the app's page yourself and ask there.",
+            )  # fmt: skip
         allowed, by_header = guard.authenticated(request)
         if not allowed and not path.startswith(OPEN_PATHS):
             return _refuse(
