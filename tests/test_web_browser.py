@@ -222,6 +222,11 @@ def test_a_hostile_abstract_is_shown_as_text(years_index: Path, driver: Any) -> 
         assert css(driver, ".abstract")[0].text == HOSTILE_ABSTRACT
         turn = ask_on_page(driver, url, "injections in abstracts escaped everywhere")
         assert HOSTILE_TITLE in turn.find_element("css selector", ".sources").text
+        dots = turn.find_elements("css selector", ".timeline .dot")  # the sources by year
+        labels = [e.text for e in turn.find_elements("css selector", ".timeline .year-label")]
+        assert len(dots) == len(turn.find_elements("css selector", ".sources li")) >= 2
+        assert labels == [str(y) for y in range(int(labels[0]), int(labels[-1]) + 1)]
+        assert HOSTILE_TITLE in {d.get_attribute("aria-label") for d in dots}
         turn.find_elements("css selector", ".answer a.cite")[0].click()
         panel = wait_until(lambda: css(driver, "#evidence:not([hidden])"), 5, "the evidence")[0]
         assert HOSTILE_TITLE in panel.text
