@@ -234,12 +234,17 @@ def test_uploads_are_bounded_and_stay_in_their_folder(small_index_dir: Path) -> 
             "/api/upload", files={"files": ("../../../outside.bib", entry)}, headers=token
         )
         no_token = client.post("/api/upload", files={"files": ("a.bib", entry)})
+        nameless = client.post("/api/upload", files={"files": ("../..", entry)}, headers=token)
         job = wait_for_job(client, escaping.json()["id"])
+        unread = wait_for_job(client, wrong_type.json()["id"])
     assert big.status_code == 400 and "larger than 2,048 bytes" in big.json()["error"]["message"]
-    assert wrong_type.status_code == 400 and no_token.status_code == 403
+    assert no_token.status_code == 403 and nameless.status_code == 400
+    assert unread["result"]["added"] == 0  # the library's verdict, in the reject report
+    [reject] = unread["result"]["rejects"]
+    assert reject["where"] == "run.sh" and reject["reason"].startswith("unknown format")
     assert job["state"] == "done" and job["result"]["added"] == 1
     uploads = small_index_dir / "uploads"
-    assert [p.name for p in uploads.rglob("*.bib")] == ["outside.bib"]
+    assert sorted(p.name for p in uploads.rglob("*") if p.is_file()) == ["outside.bib", "run.sh"]
     assert not (small_index_dir.parent / "outside.bib").exists()
     assert not any(p.name == "big.bib" for p in uploads.rglob("*"))
 

@@ -45,16 +45,11 @@ async def index_page(request: Request) -> HTMLResponse:
 
 
 def upload_name(name: str | None) -> str:
-    """A safe file name for an upload: its last part only, plain characters, a known type."""
-    from assistant.ingest.readers import EXTENSIONS
-
+    """A safe file name for an upload: its last part only, in plain characters (whether the
+    assistant reads that kind of file is the ingest's to say, in its reject report)."""
     base = _SAFE_NAME.sub("_", Path((name or "").replace("\\", "/")).name).strip("._")
-    plain = base[:-3] if base.lower().endswith(".gz") else base
-    if not base or Path(plain).suffix.lower() not in EXTENSIONS:
-        raise UsageError(
-            f"{name!r} is not a file the assistant reads.",
-            hint="Upload " + ", ".join(EXTENSIONS) + " files (optionally .gz).",
-        )
+    if not base:
+        raise UsageError(f"{name!r} is not a file name.", hint="Rename the file and upload it.")
     return base[-120:]
 
 

@@ -114,9 +114,10 @@ async def export(
         )
 
     def run() -> str:
-        from assistant.export.formats import export_text, papers_by_id
+        from assistant.export.formats import export_text
 
-        papers = papers_by_id(state.index.catalog, id)
+        found = state.index.catalog.get_papers(id)
+        papers = [found[pid] for pid in dict.fromkeys(id) if pid in found]  # the basket's order
         if not papers:
             raise UsageError("None of the basket's papers is in this index.", hint=None)
         return export_text(fmt, papers)  # type: ignore[arg-type]

@@ -42,7 +42,7 @@ def _draft_work(state: WebApp, body: DraftRequest) -> Any:
     def work(job: Job) -> dict[str, Any]:
         from assistant.api import open_index, related_work
         from assistant.chat.answer_log import log_result
-        from assistant.export.formats import export_text, papers_by_id
+        from assistant.export.formats import export_text
         from assistant.retrieval.retriever import RetrievalOptions
 
         written: list[str] = []
@@ -63,7 +63,8 @@ def _draft_work(state: WebApp, body: DraftRequest) -> Any:
                 raise JobCancelled
             logged = log_result(state.settings, index.dir, "related-work", draft)
             keys = {r.paper_id: r.bibkey for r in draft.references}
-            papers = papers_by_id(index.catalog, keys)
+            found = index.catalog.get_papers(keys)
+            papers = [found[pid] for pid in keys if pid in found]  # the references' order
             files = {
                 "md": draft.document() if draft.covered else "",
                 "bib": draft.bibtex,
