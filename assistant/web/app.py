@@ -22,9 +22,7 @@ from assistant.web.library_thread import LibraryThread
 from assistant.web.security import Guard, GuardMiddleware
 
 if TYPE_CHECKING:
-    from assistant.chat import ChatSession
-    from assistant.index.paper_index import PaperIndex
-    from assistant.retrieval.filters import SearchFilters
+    from assistant import ChatSession, PaperIndex, SearchFilters
     from assistant.settings import Settings
 
 HERE = Path(__file__).parent
@@ -69,7 +67,7 @@ def web(request: Request) -> WebApp:
 
 def filters_from(values: dict[str, Any]) -> SearchFilters:
     """The filter fields of a form or query (since, until, venue, author, source)."""
-    from assistant.retrieval.filters import SearchFilters
+    from assistant import SearchFilters
 
     def year(name: str) -> int | None:
         text = str(values.get(name) or "").strip()
@@ -110,7 +108,7 @@ def error_json(exc: BaseException) -> dict[str, Any]:
 
 
 def _open_plain(settings: Settings) -> PaperIndex:
-    from assistant.api import open_index
+    from assistant import open_index
 
     return open_index(settings)
 

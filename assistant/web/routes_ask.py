@@ -19,7 +19,7 @@ from assistant.web.app import WebApp, error_json, filters_from, web
 from assistant.web.views import answer_view, search_view
 
 if TYPE_CHECKING:
-    from assistant.chat import ChatSession
+    from assistant import ChatSession
 
 router = APIRouter()
 
@@ -41,7 +41,7 @@ LISTED_CHATS = 8
 
 @router.get("/", response_class=HTMLResponse)
 async def ask_page(request: Request) -> HTMLResponse:
-    from assistant.chat.store import SessionStore
+    from assistant import SessionStore
 
     state = web(request)
 
@@ -84,8 +84,7 @@ async def chat_turns(request: Request, chat_id: str) -> dict[str, Any]:
 
 def _chat(state: WebApp, chat_id: str | None) -> ChatSession:
     """This conversation's session: open here, reopened from the store, or a new one."""
-    from assistant.chat import ChatSession
-    from assistant.chat.store import SessionStore
+    from assistant import ChatSession, SessionStore
 
     if chat_id and chat_id in state.chats:
         return state.chats[chat_id]
@@ -117,8 +116,7 @@ async def ask_stream(request: Request, body: AskRequest) -> StreamingResponse:
         loop.call_soon_threadsafe(tokens.put_nowait, text)
 
     def prepare() -> tuple[ChatSession, Any, dict[str, Any]]:
-        from assistant.api import search
-        from assistant.retrieval.retriever import RetrievalOptions
+        from assistant import RetrievalOptions, search
 
         chat = _chat(state, body.chat_id)
         chat.set_filters(filters)
@@ -130,7 +128,7 @@ async def ask_stream(request: Request, body: AskRequest) -> StreamingResponse:
         return chat, rewrite, view
 
     def answer(chat: ChatSession, rewrite: Any) -> dict[str, Any]:
-        from assistant.chat.answer_log import log_result
+        from assistant import log_result
 
         turn = chat.ask(body.question, on_token=on_token, rewrite=rewrite)
         if chat.session_id is not None:

@@ -87,7 +87,7 @@ def _too_large(limit: int) -> UsageError:
 
 def _ingest_work(state: WebApp, paths: list[Path], keep_demo: bool) -> Any:
     def work(job: Job) -> dict[str, Any]:
-        from assistant.api import ingest_paths, open_index
+        from assistant import ingest_paths, open_index
 
         index = open_index(state.settings)
         try:
@@ -160,7 +160,7 @@ async def logs_page(request: Request) -> HTMLResponse:
     query = (request.query_params.get("q") or "").strip()[:500]
 
     def run() -> list[Any]:
-        from assistant.chat.answer_log import AnswerLog
+        from assistant import AnswerLog
 
         with AnswerLog(state.index.dir) as log:
             return log.search(query, 50) if query else log.recent(50)
@@ -174,7 +174,7 @@ async def log_entry(request: Request, entry_id: int) -> HTMLResponse:
     state = web(request)
 
     def run() -> Any:
-        from assistant.chat.answer_log import AnswerLog
+        from assistant import AnswerLog
 
         with AnswerLog(state.index.dir) as log:
             return log.get(entry_id)

@@ -34,15 +34,11 @@ async def papers_page(request: Request) -> HTMLResponse:
     k = min(max(int(params.get("k") or 20) if str(params.get("k", "")).isdigit() else 20, 1), 100)
 
     def run() -> dict[str, Any]:
-        from assistant.api import search
-        from assistant.retrieval.retriever import RetrievalOptions
+        from assistant import RetrievalOptions, search
 
         filters = filters_from(params)
         if query:
             return search_view(search(state.index, query, RetrievalOptions(k=k, filters=filters)))
-        from assistant.retrieval.filters import check_filters
-
-        check_filters(filters, state.index.catalog)
         listed = [
             p
             for p in state.index.catalog.iter_papers(
@@ -69,10 +65,7 @@ async def paper_page(request: Request, id: str = Query(max_length=1000)) -> HTML
     state = web(request)
 
     def run() -> dict[str, Any]:
-        from assistant.api import similar_papers
-        from assistant.chat.answer_log import AnswerLog
-        from assistant.retrieval.retriever import RetrievalOptions
-        from assistant.text.contribution import contribution_sentence
+        from assistant import AnswerLog, RetrievalOptions, contribution_sentence, similar_papers
 
         paper = state.index.catalog.get_paper(id)
         if paper is None:
@@ -114,7 +107,7 @@ async def export(
         )
 
     def run() -> str:
-        from assistant.export.formats import export_text
+        from assistant import export_text
 
         found = state.index.catalog.get_papers(id)
         papers = [found[pid] for pid in dict.fromkeys(id) if pid in found]  # the basket's order

@@ -40,10 +40,7 @@ def _draft_work(state: WebApp, body: DraftRequest) -> Any:
     """The job: the draft, on an index opened in the job's own thread."""
 
     def work(job: Job) -> dict[str, Any]:
-        from assistant.api import open_index, related_work
-        from assistant.chat.answer_log import log_result
-        from assistant.export.formats import export_text
-        from assistant.retrieval.retriever import RetrievalOptions
+        from assistant import RetrievalOptions, export_text, log_result, open_index, related_work
 
         written: list[str] = []
 
@@ -126,9 +123,7 @@ async def cite_page(request: Request) -> HTMLResponse:
     def run() -> dict[str, Any] | None:
         if not claim:
             return None
-        from assistant.api import cite_claim
-        from assistant.chat.answer_log import log_result
-        from assistant.retrieval.retriever import RetrievalOptions
+        from assistant import RetrievalOptions, cite_claim, log_result
 
         options = RetrievalOptions(k=8, filters=filters_from(params))
         result = cite_claim(state.index, claim, state.settings, options)

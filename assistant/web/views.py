@@ -7,9 +7,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from assistant import Paper, PaperIndex, SearchResult
     from assistant.generation.answer import Answer
-    from assistant.index.paper_index import PaperIndex
-    from assistant.records import Paper, SearchResult
 
 #: Authors shown before "et al.".
 SHOWN_AUTHORS = 6
@@ -17,7 +16,7 @@ SHOWN_AUTHORS = 6
 
 def paper_card(paper: Paper) -> dict[str, Any]:
     """What a page shows of a paper beside its title."""
-    from assistant.generation.answer import paper_link
+    from assistant import paper_link
 
     authors = paper.authors[:SHOWN_AUTHORS] + (
         ["et al."] if len(paper.authors) > SHOWN_AUTHORS else []
