@@ -27,7 +27,6 @@ from browser import chromium, wait_until  # noqa: E402
 
 QUESTION = "Which paper extends the context window of LLaMA with shifted sparse attention?"
 TOPIC = "parameter-efficient fine-tuning of large language models"
-PORT = 8791
 LAPTOP = (1280, 860)
 PHONE = (390, 844)
 
@@ -35,7 +34,7 @@ PHONE = (390, 844)
 def start_server(folder: Path) -> tuple[subprocess.Popen[str], str]:
     """`assistant serve` in an empty folder: it builds the demo into ./index, then listens."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ASSISTANT_", "OPENAI_"))}
-    command = [str(Path(sys.executable).parent / "assistant"), "serve", "--port", str(PORT)]
+    command = [str(Path(sys.executable).parent / "assistant"), "serve", "--port", "0"]
     server = subprocess.Popen(command, cwd=folder, env=env, stderr=subprocess.PIPE, text=True)
     assert server.stderr is not None
     for line in server.stderr:

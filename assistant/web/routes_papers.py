@@ -19,6 +19,8 @@ router = APIRouter()
 MAX_EXPORT_PAPERS = 2000
 #: Papers listed on the search page when no query is given.
 LISTED_PAPERS = 50
+#: Papers a search shows (``k``), and the most it may ask for.
+SHOWN, MAX_SHOWN = 20, 100
 _MEDIA = {
     "bib": ("application/x-bibtex", "bib"),
     "ris": ("application/x-research-info-systems", "ris"),
@@ -31,7 +33,8 @@ async def papers_page(request: Request) -> HTMLResponse:
     state = web(request)
     params = dict(request.query_params)
     query = (params.get("q") or "").strip()[:2000]
-    k = min(max(int(params.get("k") or 20) if str(params.get("k", "")).isdigit() else 20, 1), 100)
+    given = str(params.get("k") or "")
+    k = min(max(int(given), 1), MAX_SHOWN) if given.isdigit() else SHOWN
 
     def run() -> dict[str, Any]:
         from assistant import RetrievalOptions, search
