@@ -49,9 +49,18 @@ _EXPORTS: dict[str, str] = {
     "PaperIndex": "assistant.index.paper_index",
     "Embedder": "assistant.embeddings.base",
     "ChatModel": "assistant.generation.llm.base",
+    # What the faces (CLI, MCP, web) show beside answers: the answer log, saved conversations,
+    # reference files, a paper's link and its contribution sentence.
+    "AnswerLog": "assistant.chat.answer_log",
+    "log_result": "assistant.chat.answer_log",
+    "SessionStore": "assistant.chat.store",
+    "export_text": "assistant.export.formats",
+    "paper_link": "assistant.generation.answer",
+    "contribution_sentence": "assistant.text.contribution",
 }
 
 __all__ = [
+    "AnswerLog",
     "AssistantError",
     "ChatModel",
     "ChatSession",
@@ -62,18 +71,23 @@ __all__ = [
     "RetrievalOptions",
     "SearchFilters",
     "SearchResult",
+    "SessionStore",
     "Settings",
     "SimilarResult",
     "UsageError",
     "ZoteroSyncReport",
     "ask",
     "cite_claim",
+    "contribution_sentence",
     "ensure_corpus",
     "evaluate_questions",
+    "export_text",
     "ingest_paths",
     "ingest_zotero",
+    "log_result",
     "open_index",
     "paper_from_text",
+    "paper_link",
     "publish_index",
     "related_work",
     "search",
@@ -100,8 +114,12 @@ if TYPE_CHECKING:
         watch_zotero,
     )
     from assistant.chat import ChatSession
+    from assistant.chat.answer_log import AnswerLog, log_result
+    from assistant.chat.store import SessionStore
     from assistant.embeddings.base import Embedder
     from assistant.errors import AssistantError, LLMError, UsageError
+    from assistant.export.formats import export_text
+    from assistant.generation.answer import paper_link
     from assistant.generation.llm.base import ChatModel
     from assistant.index.paper_index import PaperIndex
     from assistant.ingest.zotero_sync import ZoteroSyncReport
@@ -110,6 +128,7 @@ if TYPE_CHECKING:
     from assistant.retrieval.retriever import RetrievalOptions
     from assistant.retrieval.similar import SimilarResult
     from assistant.settings import Settings
+    from assistant.text.contribution import contribution_sentence
 
 
 __getattr__, __dir__ = lazy_exports("assistant", globals(), _EXPORTS)

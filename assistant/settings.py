@@ -349,7 +349,24 @@ class Settings(BaseSettings):
         ),
     )
 
-    @field_validator("chroma_url", "chroma_token", "llm_base_url", "llm_model", mode="before")
+    # --- the web app (assistant serve)
+    web_token: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Token the web app requires (header 'Authorization: Bearer TOKEN' or "
+            "'X-Assistant-Token', or its login form); needed to serve on any address but "
+            "loopback. Never printed."
+        ),
+    )
+    web_upload_max_bytes: int = Field(
+        default=50_000_000,
+        ge=1024,
+        description="Largest file the web app accepts for ingest, in bytes (larger: refused).",
+    )
+
+    @field_validator(
+        "chroma_url", "chroma_token", "llm_base_url", "llm_model", "web_token", mode="before"
+    )
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
@@ -381,6 +398,8 @@ class Settings(BaseSettings):
             data["llm_api_key"] = "**********"
         if self.chroma_token is not None:
             data["chroma_token"] = "**********"
+        if self.web_token is not None:
+            data["web_token"] = "**********"
         return data
 
 

@@ -700,6 +700,9 @@ def test_config_masks_secrets(run_cli: RunCli, tmp_path: Path) -> None:
         assert json.loads(data.stdout)["llm_api_key"] == "**********"
         assert "llm_api_key" in text.stdout and "**********" in text.stdout
     assert json.loads(run_cli(["config", "--json"]).stdout)["llm_api_key"] is None
+    web = {"ASSISTANT_WEB_TOKEN": "web-secret-token-77"}
+    shown = run_cli(["config"], env=web).stdout + run_cli(["config", "--json"], env=web).stdout
+    assert "web-secret-token-77" not in shown and "web_token" in shown
 
 
 def test_settings_precedence(run_cli: RunCli, tmp_path: Path) -> None:

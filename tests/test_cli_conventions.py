@@ -15,8 +15,9 @@ import typer
 from assistant.cli.root import app
 
 REPO = Path(__file__).resolve().parent.parent
-# Commands that print no results to parse: 'mcp' speaks the MCP protocol on stdout.
-NO_RESULTS = {"mcp"}
+# Commands that print no results to parse: 'mcp' speaks the MCP protocol on stdout, 'serve'
+# serves pages.
+NO_RESULTS = {"mcp", "serve"}
 
 
 def _assistant(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:

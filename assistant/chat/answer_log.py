@@ -186,6 +186,22 @@ class AnswerLog:
             )
         return _entry(row)
 
+    def citing(self, paper_id: str, limit: int = 20) -> list[LogEntry]:
+        """The answers that cited this paper, newest first."""
+        if not self._store.exists():
+            return []
+        # The citations column is JSON; its paper_id strings are matched whole, as JSON wrote
+        # them, then checked on the parsed list (a LIKE alone could match inside a title).
+        needle = json.dumps({"paper_id": paper_id}, ensure_ascii=False)[1:-1]
+        pattern = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        rows = self._conn().execute(
+            f"SELECT {_COLUMNS} FROM answer_log WHERE citations LIKE ? ESCAPE '\\' "
+            "ORDER BY id DESC",
+            (pattern,),
+        )
+        found = [e for e in map(_entry, rows) if paper_id in e.paper_ids]
+        return found[:limit] if limit else found
+
     def search(self, text: str, limit: int = 20) -> list[LogEntry]:
         """Answers whose question or answer has every word of ``text``, newest first."""
         words = text.split()

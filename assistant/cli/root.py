@@ -25,6 +25,7 @@ from assistant.cli import (
     mcp_command,
     notices,
     render,
+    serve_command,
     similar_command,
     write_commands,
 )
@@ -74,6 +75,7 @@ app.command()(write_commands.cite)
 app.command("related-work")(write_commands.related_work)
 app.command()(similar_command.similar)
 app.command()(mcp_command.mcp)
+app.command()(serve_command.serve)
 app.add_typer(index_commands.papers_app, name="papers")
 app.add_typer(chat_commands.sessions_app, name="sessions")
 app.add_typer(logs_command.logs_app, name="logs")
