@@ -48,7 +48,7 @@ _EXPORTS: dict[str, str] = {
     "SearchResult": "assistant.records",
     "PaperIndex": "assistant.index.paper_index",
     "Embedder": "assistant.embeddings.base",
-    "ChatModel": "assistant.generation.llm.base",
+    "ChatModel": "assistant.llm.base",
 }
 
 __all__ = [
@@ -102,9 +102,9 @@ if TYPE_CHECKING:
     from assistant.chat import ChatSession
     from assistant.embeddings.base import Embedder
     from assistant.errors import AssistantError, LLMError, UsageError
-    from assistant.generation.llm.base import ChatModel
     from assistant.index.paper_index import PaperIndex
     from assistant.ingest.zotero_sync import ZoteroSyncReport
+    from assistant.llm.base import ChatModel
     from assistant.records import Paper, SearchResult
     from assistant.retrieval.filters import SearchFilters
     from assistant.retrieval.retriever import RetrievalOptions

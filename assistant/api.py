@@ -17,9 +17,9 @@ if TYPE_CHECKING:
     from assistant.evaluation import EvalReport
     from assistant.generation.answer import Answer, CitationRegistry
     from assistant.generation.cite import CiteResult
-    from assistant.generation.llm.base import ChatModel, TokenFn
     from assistant.generation.related_work import RelatedWork
     from assistant.ingest.zotero_sync import ZoteroSyncReport
+    from assistant.llm.base import ChatModel, TokenFn
     from assistant.retrieval.similar import SimilarResult
 
 

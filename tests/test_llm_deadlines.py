@@ -21,7 +21,7 @@ from rich.console import Console
 from assistant import api
 from assistant.cli.render_stream import StreamPrinter
 from assistant.generation.answer import UNCITED_MARK, Answer
-from assistant.generation.llm.guards import RepetitionGuard
+from assistant.llm.guards import RepetitionGuard
 from assistant.settings import Settings
 
 QUESTION = "How does ZeRO reduce memory when training trillion-parameter models?"

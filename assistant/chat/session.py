@@ -28,12 +28,12 @@ from assistant.chat.turns import Turn, cited_papers
 from assistant.errors import UsageError
 from assistant.generation.answer import Citation, CitationRegistry
 from assistant.generation.fallback import wants_model
-from assistant.generation.llm.base import TokenFn
+from assistant.llm.base import TokenFn
 from assistant.retrieval.filters import SearchFilters
 
 if TYPE_CHECKING:
-    from assistant.generation.llm.base import ChatModel
     from assistant.index.paper_index import PaperIndex
+    from assistant.llm.base import ChatModel
     from assistant.settings import Settings
 
 # transcript_json, transcript_markdown and turns_from_store are re-exported for callers that
@@ -121,7 +121,7 @@ class ChatSession:
     def client(self) -> ChatModel | None:
         """The conversation's model client (created on first use), or None offline."""
         if self._client is None and self.settings.llm_configured:
-            from assistant.generation.llm.base import make_chat_model
+            from assistant.llm.base import make_chat_model
 
             self._client = make_chat_model(self.settings)
             self._own_client = True

@@ -20,20 +20,20 @@ from assistant.generation.citations import (
     CitationStreamFilter,
     CitationSupport,
     check_citations,
-    quote_text,
 )
-from assistant.generation.llm.base import TokenFn
-from assistant.generation.prompts import format_sources
 from assistant.ingest.chunking import split_sentences
+from assistant.llm.base import TokenFn
+from assistant.llm.prompts import format_sources
 from assistant.records import Paper, SearchHit, SearchResult
+from assistant.text.quoting import quote_text
 
 if TYPE_CHECKING:
     import numpy as np
 
     from assistant.generation.evidence import SourceSelector
-    from assistant.generation.llm.base import ChatModel, LLMReply
-    from assistant.generation.prompts import Prompt
     from assistant.index.paper_index import PaperIndex
+    from assistant.llm.base import ChatModel, LLMReply
+    from assistant.llm.prompts import Prompt
 
 __all__ = [
     "EXTRACTIVE_NOTE",
@@ -294,8 +294,8 @@ def extractive_answer(
     """Quote the retrieved abstracts' sentences that best answer the question, each cited."""
     import numpy as np
 
-    from assistant.retrieval.sentences import SentenceScorer
     from assistant.text.contribution import asks_what_paper_does
+    from assistant.text.sentences import SentenceScorer
 
     retrieved = [h for h in result.results[:max_papers] if h.paper is not None]
     hits = quoted_papers(retrieved)
@@ -413,14 +413,14 @@ def llm_answer(
     :mod:`assistant.generation.evidence`) formats the sources; without it abstracts go whole.
 
     ``on_token`` receives the answer only (citations rewritten as checked ``[n]``); when it has
-    a ``reasoning`` method (see :class:`~assistant.generation.llm.base.CallOptions`), that gets
+    a ``reasoning`` method (see :class:`~assistant.llm.base.CallOptions`), that gets
     the model's reasoning as it streams. The reply's length cap is the one of ``prompt_name``;
     ``template``: the prompt to send instead of ``prompt_name``'s file (the same variables).
     """
     from assistant.generation.evidence import send_with_budget
-    from assistant.generation.llm.base import CallOptions
-    from assistant.generation.llm.reply_reader import STOP_NOTES
-    from assistant.generation.prompts import load_prompt
+    from assistant.llm.base import CallOptions
+    from assistant.llm.prompts import load_prompt
+    from assistant.llm.reply_reader import STOP_NOTES
 
     papers = [h.paper for h in result.results[:max_papers] if h.paper is not None]
     prompt = template or load_prompt(prompt_name)

@@ -27,12 +27,12 @@ from assistant.generation.citations import normalise_citations
 from assistant.generation.fallback import answer_with_fallback, wants_model
 from assistant.records import Paper
 from assistant.retrieval.retriever import RetrievalOptions, Retriever
-from assistant.retrieval.sentences import SentenceScorer
+from assistant.text.sentences import SentenceScorer
 
 if TYPE_CHECKING:
     from assistant.generation.evidence import SourceSelector
-    from assistant.generation.llm.base import ChatModel, LLMReply
     from assistant.index.paper_index import PaperIndex
+    from assistant.llm.base import ChatModel, LLMReply
     from assistant.settings import Settings
 
 __all__ = [
@@ -268,8 +268,8 @@ def _cite_with_model(
     selector: SourceSelector | None = None,
 ) -> CiteResult:
     from assistant.generation.evidence import send_with_budget
-    from assistant.generation.llm.base import CallOptions
-    from assistant.generation.prompts import load_prompt
+    from assistant.llm.base import CallOptions
+    from assistant.llm.prompts import load_prompt
 
     registry = CitationRegistry()
     prompt = load_prompt("cite")

@@ -31,17 +31,17 @@ from assistant.generation.answer import (
     retrieved_papers,
 )
 from assistant.generation.attribution import CitationSupport
-from assistant.generation.citations import quote_text
 from assistant.generation.draft_plan import DraftPlan, PlannedPaper, plan_draft
 from assistant.generation.fallback import answer_with_fallback, wants_model
 from assistant.records import Paper, SearchResult
 from assistant.retrieval.retriever import RetrievalOptions, Retriever
+from assistant.text.quoting import quote_text
 
 if TYPE_CHECKING:
     from assistant.generation.evidence import SourceSelector
-    from assistant.generation.llm.base import ChatModel, TokenFn
-    from assistant.generation.prompts import Prompt
     from assistant.index.paper_index import PaperIndex
+    from assistant.llm.base import ChatModel, TokenFn
+    from assistant.llm.prompts import Prompt
     from assistant.settings import Settings
 
 __all__ = [
@@ -344,7 +344,7 @@ def _outline(plan: DraftPlan, numbers: dict[str, int], sentences: bool = True) -
     """The plan as the model reads it: each theme's heading, then its papers' numbers (the
     sources'), each with its contribution sentence when ``sentences`` (data, like the
     abstracts they come from)."""
-    from assistant.generation.prompts import as_data
+    from assistant.llm.prompts import as_data
 
     blocks = []
     for theme in plan.themes:
@@ -375,7 +375,7 @@ def _outline_prompt(
     still fit beside it in the model's context, else only the papers' numbers (the sentences
     are in the abstracts anyway)."""
     from assistant.generation.evidence import estimate_tokens
-    from assistant.generation.prompts import format_sources, load_prompt
+    from assistant.llm.prompts import format_sources, load_prompt
 
     base = load_prompt("related_work")
     full = _with_outline(base, _outline(plan, numbers))

@@ -27,8 +27,8 @@ from assistant.retrieval.coverage import (
 )
 from assistant.retrieval.filters import SearchFilters, parse_query_filters, why_nothing_matches
 from assistant.retrieval.question import without_request
-from assistant.retrieval.sentences import SentenceScorer
 from assistant.retrieval.server_dense import server_best
+from assistant.text.sentences import SentenceScorer
 
 if TYPE_CHECKING:
     from assistant.index.bm25 import LexicalIndex
@@ -127,7 +127,7 @@ class Retriever:
                 year=papers[s.paper_id].year,
                 score=round(s.score, 4),
                 snippet=scorer.best_by_overlap(
-                    self._sentences(papers[s.paper_id]), papers[s.paper_id].title
+                    self.sentences_of(papers[s.paper_id]), papers[s.paper_id].title
                 ),
                 paper=papers[s.paper_id],
             )
@@ -299,10 +299,6 @@ class Retriever:
 
     def sentences_of(self, paper: Paper) -> list[tuple[str, frozenset[str]]]:
         """The abstract's sentences with their analysed words (cached per paper)."""
-        return self._sentences(paper)
-
-    def _sentences(self, paper: Paper) -> list[tuple[str, frozenset[str]]]:
-        """The abstract's sentences with their analysed words (cached per paper)."""
         cached = self._sentence_cache.get(paper.paper_id)
         if cached is None:
             analyzer = self.index.lexical.analyzer
@@ -317,7 +313,7 @@ class Retriever:
 
     def _paper_words(self, paper: Paper) -> set[str]:
         words = set(self.index.lexical.analyzer.tokens(paper.title))
-        for _sentence, sentence_words in self._sentences(paper):
+        for _sentence, sentence_words in self.sentences_of(paper):
             words |= sentence_words
         return words
 

@@ -13,7 +13,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-from assistant.export.bibtex import is_citation_key
 from assistant.ingest.readers._base import (
     BOM,
     Collector,
@@ -26,7 +25,7 @@ from assistant.ingest.readers._base import (
     year_in_text,
 )
 from assistant.ingest.readers.bibtex import ARXIV_IN_TEXT
-from assistant.ingest.text import clean_text
+from assistant.ingest.text import clean_text, is_citation_key
 from assistant.records import Paper
 
 # A .json document is CSL-JSON when it is an array whose items use CSL's variable names.

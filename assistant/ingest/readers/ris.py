@@ -12,7 +12,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-from assistant.export.bibtex import is_citation_key
 from assistant.ingest.readers._base import (
     Collector,
     as_text,
@@ -21,7 +20,7 @@ from assistant.ingest.readers._base import (
     year_in_text,
 )
 from assistant.ingest.readers.bibtex import ARXIV_IN_TEXT
-from assistant.ingest.text import clean_text
+from assistant.ingest.text import clean_text, is_citation_key
 from assistant.records import Paper
 
 # "TY  - JOUR": a tag of two capital letters or digits, two spaces, a hyphen.
