@@ -24,7 +24,8 @@ from zotero_library import ZoteroLibrary, build_library
 
 from assistant.api import ingest_zotero, open_index, search
 from assistant.errors import UsageError
-from assistant.ingest.readers import FieldLimits, merge_duplicates, read_paths
+from assistant.ingest.dedup import merge_duplicates
+from assistant.ingest.readers import FieldLimits, read_paths
 from assistant.ingest.zotero_db import Selection, ZoteroDatabase, database_copy
 from assistant.ingest.zotero_sync import ZoteroSyncReport
 from assistant.records import Paper
