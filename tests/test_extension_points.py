@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import favourites_signal
 import notes_format
 import pytest
 
@@ -13,6 +14,8 @@ from assistant import api
 from assistant.errors import UsageError
 from assistant.ingest.readers import detect_format, read_paths
 from assistant.ingest.readers import registry as formats
+from assistant.retrieval import signals
+from assistant.retrieval.retriever import RetrievalOptions, Retriever
 from assistant.settings import Settings
 
 NOTES = """# Tidal Gardens: Growing Kelp Forests with Reinforcement Learning Controllers
@@ -65,3 +68,40 @@ def test_a_forgotten_format_is_unknown(tmp_path: Path) -> None:
     with pytest.raises(UsageError):
         formats.check_format("notes")
     assert detect_format(Path("kelp.notes"), "just a line\n") is None
+
+
+@pytest.fixture
+def favourites() -> Iterator[favourites_signal.Favourites]:
+    signals.register(favourites_signal.SIGNAL)
+    yield favourites_signal.SIGNAL
+    signals.unregister(favourites_signal.SIGNAL.name)
+    favourites_signal.SIGNAL.paper_ids = set()
+
+
+def test_a_new_signal_is_one_module(
+    favourites: favourites_signal.Favourites, small_index_dir: Path
+) -> None:
+    index = api.open_index(Settings(index_dir=small_index_dir))
+    try:
+        question = "efficient attention for long documents"
+        options = RetrievalOptions(k=8)
+        before = [h.paper_id for h in api.search(index, question, options).results]
+        favourites.paper_ids = {before[-1]}
+        result, fused = Retriever(index).search_with_signals(question, options)
+        after = [h.paper_id for h in result.results]
+        assert after[0] == before[-1] and set(after) == set(before)
+        assert fused.favourites == {before[-1]: 1.0}
+        # dense or BM25 alone: the method names its signal, the favourites have no say
+        assert api.search(index, question, RetrievalOptions(k=8, method="bm25")).results
+        # papers like one: the same signals, fused the same way
+        target = before[0]
+        alike = [
+            h.paper_id for h in api.similar_papers(index, target, RetrievalOptions(k=5)).results
+        ]
+        favourites.paper_ids = {alike[-1]}
+        moved = [
+            h.paper_id for h in api.similar_papers(index, target, RetrievalOptions(k=5)).results
+        ]
+        assert moved[0] == alike[-1]
+    finally:
+        index.close()
