@@ -20,7 +20,8 @@ from rich.console import Console
 
 from assistant import api
 from assistant.cli.render_stream import StreamPrinter
-from assistant.generation.answer import UNCITED_MARK, Answer
+from assistant.generation.answer import Answer
+from assistant.generation.citations import UNCITED_MARK
 from assistant.llm.guards import RepetitionGuard
 from assistant.settings import Settings
 

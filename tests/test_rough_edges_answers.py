@@ -19,8 +19,8 @@ from fake_openai import FakeOpenAI
 
 from assistant import api
 from assistant.errors import UsageError
-from assistant.generation.answer import UNCITED_MARK, CitationRegistry, extractive_answer
-from assistant.generation.citations import check_citations
+from assistant.generation.answer import CitationRegistry, extractive_answer
+from assistant.generation.citations import UNCITED_MARK, check_citations
 from assistant.index.paper_index import PaperIndex
 from assistant.retrieval.filters import SearchFilters
 from assistant.retrieval.retriever import RetrievalOptions, Retriever

@@ -19,12 +19,12 @@ from assistant.generation.answer import (
     NEAREST_SHOWN,
     CitationRegistry,
     Mode,
-    format_sources,
     paper_link,
     retrieved_papers,
 )
 from assistant.generation.citations import normalise_citations
 from assistant.generation.fallback import answer_with_fallback, wants_model
+from assistant.llm.prompts import format_sources
 from assistant.records import Paper
 from assistant.retrieval.retriever import RetrievalOptions, Retriever
 from assistant.text.sentences import SentenceScorer
