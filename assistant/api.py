@@ -257,72 +257,11 @@ def ask(
     the answer (streamed to ``on_token``); if the model fails, the error is noted and the
     extractive answer is given instead.
     """
-    from assistant.generation.answer import (
-        CitationRegistry,
-        abstention,
-        extractive_answer,
-        llm_answer,
-        no_match_answer,
+    from assistant.generation.asking import answer_question
+
+    return answer_question(
+        index, question, settings, options, registry, on_token, search_query, client
     )
-    from assistant.generation.attribution import extractive_support, support_answer
-    from assistant.generation.fallback import answer_with_fallback, wants_model
-    from assistant.retrieval.filters import check_filters, no_match_message
-
-    if not question.strip():
-        raise UsageError("The question is empty.", hint="Ask something, e.g. 'What is LongLoRA?'")
-    options = options or RetrievalOptions(k=max(settings.answer_papers, 5))
-    check_filters(options.filters, index.catalog)
-    registry = registry if registry is not None else CitationRegistry()
-    result = Retriever(index).search(search_query or question, options)
-    mode = "llm" if wants_model(settings, client) else "extractive"
-    why = None
-    if not result.results and not options.filters.is_empty():
-        why = no_match_message(options.filters, index.catalog)
-    if why:  # the filters leave no paper: say why, not "not covered"
-        answer = no_match_answer(question, why, mode)  # type: ignore[arg-type]
-        answer.notes.extend(result.notes)
-        answer.standalone_question = search_query
-        return answer
-    if not result.results or not result.covered:
-        answer = abstention(question, result, mode)  # type: ignore[arg-type]
-        answer.notes.extend(result.notes)
-        answer.standalone_question = search_query
-        return answer
-
-    ranked = [result]  # the ranking after the model's help (llm_retrieval), for both paths
-
-    def with_model(model: ChatModel) -> Answer:
-        from assistant.generation.evidence import SourceSelector
-        from assistant.retrieval.llm_assist import add_usage, assist_retrieval
-
-        query = search_query or question
-        assisted = assist_retrieval(model, index, query, result, options, settings)
-        ranked[0] = assisted.result
-        answer = llm_answer(
-            model,
-            question,
-            assisted.result,
-            registry,
-            settings.answer_papers,
-            on_token=on_token,
-            selector=SourceSelector(index, query, settings),
-        )
-        answer.usage = add_usage(answer.usage, assisted.usage)
-        answer.notes = assisted.result.notes + answer.notes
-        answer.standalone_question = search_query
-        return support_answer(index, answer, registry.paper_for)  # cited abstracts checked
-
-    def without_model(llm_failure: str | None) -> Answer:
-        answer = extractive_answer(index, question, ranked[0], registry)
-        answer.support = extractive_support(answer)
-        answer.standalone_question = search_query
-        answer.notes = ranked[0].notes + answer.notes
-        if llm_failure:  # reported through llm_error; the "configure an LLM" note does not apply
-            answer.notes = [n for n in answer.notes if not n.startswith("Extractive mode")]
-            answer.llm_error = llm_failure
-        return answer
-
-    return answer_with_fallback(settings, client, with_model, without_model)
 
 
 def cite_claim(
@@ -340,10 +279,7 @@ def cite_claim(
     when the corpus does not cover the claim.
     """
     from assistant.generation.cite import cite_claim as cite
-    from assistant.retrieval.filters import check_filters
 
-    if options is not None:
-        check_filters(options.filters, index.catalog)
     return cite(index, claim, settings, options, client=client)
 
 
@@ -363,10 +299,7 @@ def related_work(
     is drafted when the corpus does not cover the topic.
     """
     from assistant.generation.related_work import related_work as draft
-    from assistant.retrieval.filters import check_filters
 
-    if options is not None:
-        check_filters(options.filters, index.catalog)
     return draft(index, topic, settings, options, client=client, on_token=on_token)
 
 
