@@ -1,10 +1,9 @@
 """The ``assistant`` app: the global ``--debug`` option, the commands' registration, ``main()``.
 
 The commands live in the command modules (:mod:`~assistant.cli.index_commands`,
-:mod:`~assistant.cli.ask_command`, :mod:`~assistant.cli.chat_commands`,
-:mod:`~assistant.cli.write_commands`), which never import this module. Heavy modules
-(chromadb, onnxruntime, openai, pydantic-settings, rich) are imported inside the commands, so
-``assistant --help`` starts instantly.
+:mod:`~assistant.cli.answer_commands`, :mod:`~assistant.cli.chat_commands`, ...), which never
+import this module. Heavy modules (chromadb, onnxruntime, openai, pydantic-settings, rich) are
+imported inside the commands, so ``assistant --help`` starts instantly.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ import typer
 from typer.core import TyperArgument
 
 from assistant.cli import (
-    ask_command,
+    answer_commands,
     chat_commands,
     common,
     index_commands,
@@ -26,7 +25,6 @@ from assistant.cli import (
     notices,
     render,
     similar_command,
-    write_commands,
 )
 
 
@@ -64,14 +62,14 @@ def _main(
 # Registration order is the order of 'assistant --help' (command groups come last).
 app.command()(index_commands.ingest)
 app.command()(index_commands.search)
-app.command()(ask_command.ask)
+app.command()(answer_commands.ask)
 app.command("eval")(index_commands.eval_command)
 app.command()(index_commands.stats)
 app.command()(index_commands.publish)
 app.command()(index_commands.config)
 app.command()(chat_commands.chat)
-app.command()(write_commands.cite)
-app.command("related-work")(write_commands.related_work)
+app.command()(answer_commands.cite)
+app.command("related-work")(answer_commands.related_work)
 app.command()(similar_command.similar)
 app.command()(mcp_command.mcp)
 app.add_typer(index_commands.papers_app, name="papers")
