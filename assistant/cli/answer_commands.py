@@ -298,14 +298,15 @@ def _write_references(
     """Write the cited papers (``(paper id, key)`` pairs) to each of ``--bib``, ``--ris`` and
     ``--csl-json`` given, with the keys the command showed; ``nothing`` says why none is.
     ``force``: existing files may be replaced (:func:`common.approve_outputs`)."""
-    from assistant.export.formats import describe, export_text, papers_by_id
+    from assistant.export.formats import describe, export_text
 
     chosen = [(fmt, path) for fmt, path in targets.items() if path is not None]
     if chosen and not cited:
         for _fmt, path in chosen:
             render.say(err, f"Nothing written to {path}: {nothing}.")
         return
-    papers = papers_by_id(index.catalog, [pid for pid, _key in cited]) if chosen else []
+    found = index.catalog.get_papers(pid for pid, _key in cited) if chosen else {}
+    papers = [found[pid] for pid, _key in cited if pid in found]  # in the order shown
     for fmt, path in chosen:
         common.write_text_file(path, export_text(fmt, papers, dict(cited)), force)
         render.say(err, f"Wrote {describe(fmt, len(papers))} to {path}.")
