@@ -254,6 +254,14 @@ def _lead_paper(
 #: paper does (:func:`assistant.text.contribution.asks_what_paper_does`); the first paper is
 #: chosen before it, so it only changes which of a paper's sentences are quoted.
 CONTRIBUTION_BONUS = 0.15
+#: Quotes: sentences of QUOTE_MIN_WORDS words or more, QUOTES_PER_PAPER at most from a paper,
+#: scored cosine + QUOTE_LEXICAL_WEIGHT * word overlap + QUOTE_RANK_BONUS / (paper rank + 1), then
+#: picked by QUOTE_RELEVANCE * score - QUOTE_REDUNDANCY * (cosine with the closest quote taken).
+QUOTE_MIN_WORDS, QUOTES_PER_PAPER = 5, 2
+QUOTE_LEXICAL_WEIGHT, QUOTE_RANK_BONUS = 0.25, 0.12
+QUOTE_RELEVANCE, QUOTE_REDUNDANCY = 0.7, 0.3
+#: An extractive answer's most quotes, and the best retrieved papers it quotes from.
+MAX_QUOTES, MAX_QUOTED_PAPERS = 5, 5
 
 
 def _contribution_marks(
@@ -279,8 +287,8 @@ def extractive_answer(
     question: str,
     result: SearchResult,
     registry: CitationRegistry,
-    max_sentences: int = 5,
-    max_papers: int = 5,
+    max_sentences: int = MAX_QUOTES,
+    max_papers: int = MAX_QUOTED_PAPERS,
 ) -> Answer:
     """Quote the retrieved abstracts' sentences that best answer the question, each cited."""
     import numpy as np
@@ -294,7 +302,7 @@ def extractive_answer(
     for rank, hit in enumerate(hits):
         assert hit.paper is not None
         for position, sentence in enumerate(split_sentences(hit.paper.abstract)):
-            if len(sentence.split()) >= 5:
+            if len(sentence.split()) >= QUOTE_MIN_WORDS:
                 candidates.append((rank, position, sentence))
     title_only = [h.paper for h in hits if h.paper is not None and not h.paper.has_abstract]
     if not candidates and not title_only:
@@ -302,13 +310,13 @@ def extractive_answer(
     if not candidates:
         return _titles_answer(question, title_only, result, retrieved, registry)
     relevance, sentence_vectors = SentenceScorer(index, question).relevance(
-        candidates, lexical_weight=0.25, rank_bonus=0.12
+        candidates, lexical_weight=QUOTE_LEXICAL_WEIGHT, rank_bonus=QUOTE_RANK_BONUS
     )
     scores = np.asarray(relevance)
     # The first sentence comes from the paper whose retrieval score and best sentence agree
     # most (a lookup's paper is often second by score but first by its sentence); the rest by
     # relevance without redundancy.
-    lead = _lead_paper(hits, candidates, relevance, rank_bonus=0.12)
+    lead = _lead_paper(hits, candidates, relevance, rank_bonus=QUOTE_RANK_BONUS)
     if asks_what_paper_does(question):  # then a paper's contribution sentence says it best
         scores = scores + CONTRIBUTION_BONUS * _contribution_marks(hits, candidates)
     first_pool = [i for i, c in enumerate(candidates) if c[0] == lead] or list(
@@ -317,12 +325,12 @@ def extractive_answer(
     chosen = [max(first_pool, key=lambda i: scores[i])]
     per_paper = {candidates[chosen[0]][0]: 1}
     while len(chosen) < min(max_sentences, len(candidates)):
-        best_i, best_value = -1, -1e9
+        best_i, best_value = -1, float("-inf")
         for i in range(len(candidates)):
-            if i in chosen or per_paper.get(candidates[i][0], 0) >= 2:
+            if i in chosen or per_paper.get(candidates[i][0], 0) >= QUOTES_PER_PAPER:
                 continue
             redundancy = max(float(sentence_vectors[i] @ sentence_vectors[j]) for j in chosen)
-            value = 0.7 * scores[i] - 0.3 * redundancy
+            value = QUOTE_RELEVANCE * scores[i] - QUOTE_REDUNDANCY * redundancy
             if value > best_value:
                 best_i, best_value = i, value
         if best_i < 0 or scores[best_i] < scores[chosen[0]] - QUOTE_MARGIN:
