@@ -37,6 +37,13 @@ def _usage_name(self: TyperArgument) -> str:
     return name + ("..." if self.nargs != 1 else "")
 
 
+# Why a patch must stay: typer (0.29) writes a required argument as ``{name}`` in every usage
+# line, in TyperArgument._usage_display_name, and offers no hook for it: an argument's metavar
+# is not used there, typer.Argument takes no argument class, and a Typer app no default command
+# class. The alternative, a TyperCommand subclass overriding collect_usage_pieces, would have to
+# be passed as ``cls=`` to each of the 16 command registrations (the sub-apps' included), and a
+# command registered without it would show ``{name}`` again. This one assignment, made before
+# any command is built, covers them all; it changes the usage line only.
 TyperArgument._usage_display_name = _usage_name  # type: ignore[method-assign]
 
 app = typer.Typer(
