@@ -25,7 +25,7 @@ _EXPORTS: dict[str, str] = {
     "ingest_paths": "assistant.api",
     "ingest_zotero": "assistant.api",
     "watch_zotero": "assistant.api",
-    "ZoteroSyncReport": "assistant.ingest.zotero_sync",
+    "ZoteroSyncReport": "assistant.index.zotero_sync",
     "ensure_corpus": "assistant.api",
     "search": "assistant.api",
     "search_many": "assistant.api",
@@ -103,7 +103,7 @@ if TYPE_CHECKING:
     from assistant.embeddings.base import Embedder
     from assistant.errors import AssistantError, LLMError, UsageError
     from assistant.index.paper_index import PaperIndex
-    from assistant.ingest.zotero_sync import ZoteroSyncReport
+    from assistant.index.zotero_sync import ZoteroSyncReport
     from assistant.llm.base import ChatModel
     from assistant.records import Paper, SearchResult
     from assistant.retrieval.filters import SearchFilters

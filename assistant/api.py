@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from assistant.generation.answer import Answer, CitationRegistry
     from assistant.generation.cite import CiteResult
     from assistant.generation.related_work import RelatedWork
-    from assistant.ingest.zotero_sync import ZoteroSyncReport
+    from assistant.index.zotero_sync import ZoteroSyncReport
     from assistant.llm.base import ChatModel, TokenFn
     from assistant.retrieval.similar import SimilarResult
 
@@ -52,36 +52,9 @@ def ingest_paths(
     corpus, it is emptied first (``index.demo_removed`` then says how many papers went);
     otherwise the papers go beside it.
     """
-    from assistant.index.paper_index import INGEST_WINDOW
-    from assistant.ingest.readers import FieldLimits, read_paths
+    from assistant.index.ingest_files import ingest_files
 
-    # First pass: count the papers and find the rejects without keeping anything, so that
-    # --strict can refuse before any change and progress knows the total. The second pass
-    # streams the papers into the index a window at a time: memory does not grow with input.
-    files = [Path(p) for p in paths]
-    limit = index.settings.max_abstract_chars
-    limits = FieldLimits.of(index.settings)
-    checked = read_paths(
-        files, fmt, sink=_discard, window=INGEST_WINDOW, max_abstract_chars=limit, limits=limits
-    )
-    if (strict and checked.rejects) or not checked.count:
-        # nothing to index: never empty the index, even with --rebuild
-        return IngestReport(rejected=len(checked.rejects), rejects=checked.rejects)
-    with index.ingesting(
-        rebuild, wait, progress, total=checked.count, replace_demo=replace_demo
-    ) as run:
-        read_paths(
-            files, fmt, sink=run.add, window=INGEST_WINDOW, max_abstract_chars=limit, limits=limits
-        )
-    report = run.report
-    report.rejected = len(checked.rejects)
-    report.rejects = checked.rejects
-    report.truncated = checked.truncated
-    return report
-
-
-def _discard(papers: list[Paper]) -> None:
-    """A sink for a pass that only counts."""
+    return ingest_files(index, paths, fmt, rebuild, strict, wait, progress, replace_demo)
 
 
 def ingest_zotero(
@@ -102,8 +75,8 @@ def ingest_zotero(
     every item; later ones read only the items changed since, and remove the papers of items
     deleted in Zotero (or no longer selected).
     """
+    from assistant.index.zotero_sync import sync_zotero
     from assistant.ingest.zotero_db import Selection
-    from assistant.ingest.zotero_sync import sync_zotero
 
     selection = Selection(list(collections), list(tags), list(libraries))
     folder = Path(path) if path is not None else None
@@ -124,8 +97,8 @@ def watch_zotero(
     changes, looking every ``interval`` seconds (``settings.zotero_poll_seconds``), until
     interrupted or after ``polls`` looks. ``on_sync`` gets each sync's report; returns how
     many ran."""
+    from assistant.index.zotero_sync import watch_zotero as watch
     from assistant.ingest.zotero_db import Selection
-    from assistant.ingest.zotero_sync import watch_zotero as watch
 
     selection = Selection(list(collections), list(tags), list(libraries))
     folder = Path(path) if path is not None else None
