@@ -24,10 +24,10 @@ from zotero_library import ZoteroLibrary, build_library
 
 from assistant.api import ingest_zotero, open_index, search
 from assistant.errors import UsageError
+from assistant.index.zotero_sync import ZoteroSyncReport
 from assistant.ingest.dedup import merge_duplicates
 from assistant.ingest.readers import FieldLimits, read_paths
 from assistant.ingest.zotero_db import Selection, ZoteroDatabase, database_copy
-from assistant.index.zotero_sync import ZoteroSyncReport
 from assistant.records import Paper
 from assistant.retrieval.retriever import RetrievalOptions
 from assistant.settings import Settings

@@ -4,7 +4,7 @@ A :class:`ChatSession` holds one conversation over an index. Each question is fi
 into a standalone search question using the history (see :mod:`assistant.chat.followups`).
 Answers come from :func:`assistant.api.ask` with the conversation's :class:`CitationRegistry`,
 so a paper keeps its number for the whole conversation, and every turn is saved as it
-completes (see :mod:`assistant.chat.store`). Slash commands are run by
+completes (see :mod:`assistant.history.store`). Slash commands are run by
 :mod:`assistant.chat.commands`, transcripts and exports written by
 :mod:`assistant.chat.transcripts`. Nothing here prints: results are returned as typed objects.
 """
@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 
 from assistant.chat.commands import CommandResult, handle_command
 from assistant.chat.followups import Rewrite, rewrite_follow_up
-from assistant.chat.store import SessionInfo, SessionStore, new_session_id, now
 from assistant.chat.transcripts import (
     export_conversation,
     transcript_json,
@@ -28,6 +27,7 @@ from assistant.chat.turns import Turn, cited_papers
 from assistant.errors import UsageError
 from assistant.generation.answer import Citation, CitationRegistry
 from assistant.generation.fallback import wants_model
+from assistant.history.store import SessionInfo, SessionStore, new_session_id, now
 from assistant.llm.base import TokenFn
 from assistant.retrieval.filters import SearchFilters
 

@@ -95,7 +95,7 @@ def _answer(
     else a spinner while the model works), ``write`` the ``outputs`` asked for, log the answer
     as ``command``, and ``show`` it."""
     with common.errors():
-        from assistant.chat.answer_log import log_result
+        from assistant.history.answer_log import log_result
         from assistant.retrieval.retriever import RetrievalOptions
         from assistant.usage import usage_of
 
