@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from assistant.ingest.readers._base import Collector, build_paper, iter_lines
-from assistant.ingest.readers.registry import InputFormat
+from assistant.ingest.readers.formats import InputFormat
 
 
 def read_notes(path: Path, out: Collector) -> None:

@@ -12,8 +12,7 @@ import pytest
 
 from assistant import api
 from assistant.errors import UsageError
-from assistant.ingest.readers import detect_format, read_paths
-from assistant.ingest.readers import registry as formats
+from assistant.ingest.readers import detect_format, formats, read_paths
 from assistant.retrieval import signals
 from assistant.retrieval.retriever import RetrievalOptions, Retriever
 from assistant.settings import Settings

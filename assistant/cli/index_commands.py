@@ -29,7 +29,7 @@ from assistant.cli.options import (
     check_method,
     with_filters,
 )
-from assistant.ingest.readers.registry import format_names
+from assistant.ingest.readers.formats import format_names
 
 if TYPE_CHECKING:
     from assistant.index.paper_index import PaperIndex

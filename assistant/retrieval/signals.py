@@ -16,13 +16,13 @@ that names one signal (``dense``, ``bm25``) ranks by its raw scores alone.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
+
+from assistant.registry import Registry
 
 if TYPE_CHECKING:
     from assistant.index.paper_index import PaperIndex
@@ -140,33 +140,24 @@ class Signal(Protocol):
     def for_paper(self, ask: PaperAsk, others: list[str]) -> SignalRun | None: ...
 
 
-_SIGNALS: dict[str, Signal] = {}
-_loaded = False
+_SIGNALS: Registry[Signal] = Registry(
+    "assistant.retrieval", "SIGNAL", lambda module: module.startswith("signal_")
+)
 
 
 def register(signal: Signal) -> None:
     """Make ``signal`` known (replacing one of the same name)."""
-    _SIGNALS[signal.name] = signal
+    _SIGNALS.register(signal)
 
 
 def unregister(name: str) -> None:
     """Forget the signal called ``name`` (if any)."""
-    _SIGNALS.pop(name, None)
+    _SIGNALS.unregister(name)
 
 
 def registered() -> list[Signal]:
     """The known signals in rank order (the package's ``signal_*`` modules loaded first)."""
-    global _loaded
-    if not _loaded:
-        _loaded = True
-        package = importlib.import_module("assistant.retrieval")
-        for found in pkgutil.iter_modules(package.__path__):
-            if found.name.startswith("signal_"):
-                module = importlib.import_module(f"assistant.retrieval.{found.name}")
-                declared = getattr(module, "SIGNAL", None)
-                if declared is not None:
-                    _SIGNALS.setdefault(declared.name, declared)
-    return sorted(_SIGNALS.values(), key=lambda s: s.rank)
+    return _SIGNALS.all()
 
 
 def signals_for(method: str) -> list[Signal]:

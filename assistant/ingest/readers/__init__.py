@@ -1,6 +1,6 @@
 """Readers that turn paper files into :class:`~assistant.records.Paper` records.
 
-Six formats are read, each declared by its own module (:mod:`.registry`): the Daily Papers text
+Six formats are read, each declared by its own module (:mod:`.formats`): the Daily Papers text
 dump (``daily``), JSON Lines (``jsonl``, also the arXiv metadata snapshot and SciFact's corpus),
 CSV/TSV tables (``csv``), BibTeX (``bibtex``), and Zotero's other exports, CSL-JSON
 (``csl-json``) and RIS (``ris``). Any file may also be gzip-compressed (``papers.jsonl.gz``).
@@ -26,7 +26,7 @@ from assistant.ingest.readers._base import (
     open_binary,
     plain_suffix,
 )
-from assistant.ingest.readers.registry import (
+from assistant.ingest.readers.formats import (
     check_format,
     detect_format,
     extensions,

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assistant.ingest.readers._base import Collector, build_paper, iter_lines, parse_year
-from assistant.ingest.readers.registry import InputFormat
+from assistant.ingest.readers.formats import InputFormat
 from assistant.ingest.text import clean_text
 
 if TYPE_CHECKING:

@@ -17,8 +17,8 @@ from assistant.ingest.readers._base import (
     parse_year,
     split_authors,
 )
+from assistant.ingest.readers.formats import InputFormat
 from assistant.ingest.readers.jsonl import ID_KEYS
-from assistant.ingest.readers.registry import InputFormat
 
 if TYPE_CHECKING:
     from assistant.records import Paper

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from assistant.ingest.readers._base import Collector, build_paper, iter_lines
-from assistant.ingest.readers.registry import InputFormat
+from assistant.ingest.readers.formats import InputFormat
 
 _SENTENCE_END = re.compile(r"[.!?](?:\s|$)")
 
@@ -79,5 +79,5 @@ def _daily_text(first: str, text: str) -> bool:
     return looks_like_daily(text)
 
 
-# Daily Papers dumps are .txt files: recognised by their text (registry.TEXT_EXTENSIONS).
+# Daily Papers dumps are .txt files: recognised by their text (formats.TEXT_EXTENSIONS).
 FORMAT = InputFormat("daily", read_daily, extensions={}, recognise=_daily_text, rank=60)

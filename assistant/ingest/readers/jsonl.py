@@ -19,7 +19,7 @@ from assistant.ingest.readers._base import (
     split_authors,
     year_in_text,
 )
-from assistant.ingest.readers.registry import InputFormat
+from assistant.ingest.readers.formats import InputFormat
 from assistant.ingest.text import latex_to_text, normalize_arxiv_id
 
 if TYPE_CHECKING:

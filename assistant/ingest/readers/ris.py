@@ -20,7 +20,7 @@ from assistant.ingest.readers._base import (
     year_in_text,
 )
 from assistant.ingest.readers.bibtex import ARXIV_IN_TEXT
-from assistant.ingest.readers.registry import InputFormat
+from assistant.ingest.readers.formats import InputFormat
 from assistant.ingest.text import clean_text, is_citation_key
 
 if TYPE_CHECKING:

@@ -1,4 +1,4 @@
-"""The input formats: a format is one module that registers an :class:`InputFormat`.
+"""The input formats: a format is one module that declares an :class:`InputFormat`.
 
 A format says its name (what ``--format`` takes), the file extensions it is read from (files
 taken from folders), for each of them whether any file so named is of it or only one that passes
@@ -15,8 +15,6 @@ in :mod:`~assistant.ingest.readers._base`), so the CLI's help can list them.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from assistant.errors import UsageError
 from assistant.ingest.readers._base import plain_suffix
+from assistant.registry import Registry
 
 if TYPE_CHECKING:
     from assistant.ingest.readers._base import Collector
@@ -67,34 +66,24 @@ class InputFormat:
     rank: int = 100
 
 
-_FORMATS: dict[str, InputFormat] = {}
-_PACKAGE = "assistant.ingest.readers"
-_loaded = False
+_FORMATS: Registry[InputFormat] = Registry(
+    "assistant.ingest.readers", "FORMAT", lambda module: module[0] != "_" and module != "formats"
+)
 
 
 def register(fmt: InputFormat) -> None:
     """Make ``fmt`` known (replacing a format of the same name)."""
-    _FORMATS[fmt.name] = fmt
+    _FORMATS.register(fmt)
 
 
 def unregister(name: str) -> None:
     """Forget the format called ``name`` (if any)."""
-    _FORMATS.pop(name, None)
+    _FORMATS.unregister(name)
 
 
 def formats() -> list[InputFormat]:
     """The known formats in rank order (formats of one rank in the order they registered)."""
-    global _loaded
-    if not _loaded:
-        _loaded = True
-        package = importlib.import_module(_PACKAGE)
-        for found in pkgutil.iter_modules(package.__path__):
-            if not found.name.startswith("_") and found.name != "registry":
-                module = importlib.import_module(f"{_PACKAGE}.{found.name}")
-                declared = getattr(module, "FORMAT", None)
-                if isinstance(declared, InputFormat):
-                    _FORMATS.setdefault(declared.name, declared)
-    return sorted(_FORMATS.values(), key=lambda fmt: fmt.rank)
+    return _FORMATS.all()
 
 
 def format_names() -> tuple[str, ...]:
