@@ -25,7 +25,7 @@ _EXPORTS: dict[str, str] = {
     "ingest_paths": "assistant.api",
     "ingest_zotero": "assistant.api",
     "watch_zotero": "assistant.api",
-    "ZoteroSyncReport": "assistant.ingest.zotero_sync",
+    "ZoteroSyncReport": "assistant.index.zotero_sync",
     "ensure_corpus": "assistant.api",
     "search": "assistant.api",
     "search_many": "assistant.api",
@@ -48,12 +48,12 @@ _EXPORTS: dict[str, str] = {
     "SearchResult": "assistant.records",
     "PaperIndex": "assistant.index.paper_index",
     "Embedder": "assistant.embeddings.base",
-    "ChatModel": "assistant.generation.llm.base",
+    "ChatModel": "assistant.llm.base",
     # What the faces (CLI, MCP, web) show beside answers: the answer log, saved conversations,
     # reference files, a paper's link and its contribution sentence.
-    "AnswerLog": "assistant.chat.answer_log",
-    "log_result": "assistant.chat.answer_log",
-    "SessionStore": "assistant.chat.store",
+    "AnswerLog": "assistant.history.answer_log",
+    "log_result": "assistant.history.answer_log",
+    "SessionStore": "assistant.history.store",
     "export_text": "assistant.export.formats",
     "paper_link": "assistant.generation.answer",
     "contribution_sentence": "assistant.text.contribution",
@@ -114,15 +114,15 @@ if TYPE_CHECKING:
         watch_zotero,
     )
     from assistant.chat import ChatSession
-    from assistant.chat.answer_log import AnswerLog, log_result
-    from assistant.chat.store import SessionStore
     from assistant.embeddings.base import Embedder
     from assistant.errors import AssistantError, LLMError, UsageError
     from assistant.export.formats import export_text
     from assistant.generation.answer import paper_link
-    from assistant.generation.llm.base import ChatModel
+    from assistant.history.answer_log import AnswerLog, log_result
+    from assistant.history.store import SessionStore
     from assistant.index.paper_index import PaperIndex
-    from assistant.ingest.zotero_sync import ZoteroSyncReport
+    from assistant.index.zotero_sync import ZoteroSyncReport
+    from assistant.llm.base import ChatModel
     from assistant.records import Paper, SearchResult
     from assistant.retrieval.filters import SearchFilters
     from assistant.retrieval.retriever import RetrievalOptions

@@ -17,9 +17,9 @@ if TYPE_CHECKING:
     from assistant.evaluation import EvalReport
     from assistant.generation.answer import Answer, CitationRegistry
     from assistant.generation.cite import CiteResult
-    from assistant.generation.llm.base import ChatModel, TokenFn
     from assistant.generation.related_work import RelatedWork
-    from assistant.ingest.zotero_sync import ZoteroSyncReport
+    from assistant.index.zotero_sync import ZoteroSyncReport
+    from assistant.llm.base import ChatModel, TokenFn
     from assistant.retrieval.similar import SimilarResult
 
 
@@ -52,36 +52,9 @@ def ingest_paths(
     corpus, it is emptied first (``index.demo_removed`` then says how many papers went);
     otherwise the papers go beside it.
     """
-    from assistant.index.paper_index import INGEST_WINDOW
-    from assistant.ingest.readers import FieldLimits, read_paths
+    from assistant.index.ingest_files import ingest_files
 
-    # First pass: count the papers and find the rejects without keeping anything, so that
-    # --strict can refuse before any change and progress knows the total. The second pass
-    # streams the papers into the index a window at a time: memory does not grow with input.
-    files = [Path(p) for p in paths]
-    limit = index.settings.max_abstract_chars
-    limits = FieldLimits.of(index.settings)
-    checked = read_paths(
-        files, fmt, sink=_discard, window=INGEST_WINDOW, max_abstract_chars=limit, limits=limits
-    )
-    if (strict and checked.rejects) or not checked.count:
-        # nothing to index: never empty the index, even with --rebuild
-        return IngestReport(rejected=len(checked.rejects), rejects=checked.rejects)
-    with index.ingesting(
-        rebuild, wait, progress, total=checked.count, replace_demo=replace_demo
-    ) as run:
-        read_paths(
-            files, fmt, sink=run.add, window=INGEST_WINDOW, max_abstract_chars=limit, limits=limits
-        )
-    report = run.report
-    report.rejected = len(checked.rejects)
-    report.rejects = checked.rejects
-    report.truncated = checked.truncated
-    return report
-
-
-def _discard(papers: list[Paper]) -> None:
-    """A sink for a pass that only counts."""
+    return ingest_files(index, paths, fmt, rebuild, strict, wait, progress, replace_demo)
 
 
 def ingest_zotero(
@@ -102,8 +75,8 @@ def ingest_zotero(
     every item; later ones read only the items changed since, and remove the papers of items
     deleted in Zotero (or no longer selected).
     """
+    from assistant.index.zotero_sync import sync_zotero
     from assistant.ingest.zotero_db import Selection
-    from assistant.ingest.zotero_sync import sync_zotero
 
     selection = Selection(list(collections), list(tags), list(libraries))
     folder = Path(path) if path is not None else None
@@ -124,8 +97,8 @@ def watch_zotero(
     changes, looking every ``interval`` seconds (``settings.zotero_poll_seconds``), until
     interrupted or after ``polls`` looks. ``on_sync`` gets each sync's report; returns how
     many ran."""
+    from assistant.index.zotero_sync import watch_zotero as watch
     from assistant.ingest.zotero_db import Selection
-    from assistant.ingest.zotero_sync import watch_zotero as watch
 
     selection = Selection(list(collections), list(tags), list(libraries))
     folder = Path(path) if path is not None else None
@@ -257,72 +230,11 @@ def ask(
     the answer (streamed to ``on_token``); if the model fails, the error is noted and the
     extractive answer is given instead.
     """
-    from assistant.generation.answer import (
-        CitationRegistry,
-        abstention,
-        extractive_answer,
-        llm_answer,
-        no_match_answer,
+    from assistant.generation.asking import answer_question
+
+    return answer_question(
+        index, question, settings, options, registry, on_token, search_query, client
     )
-    from assistant.generation.attribution import extractive_support, support_answer
-    from assistant.generation.fallback import answer_with_fallback, wants_model
-    from assistant.retrieval.filters import check_filters, no_match_message
-
-    if not question.strip():
-        raise UsageError("The question is empty.", hint="Ask something, e.g. 'What is LongLoRA?'")
-    options = options or RetrievalOptions(k=max(settings.answer_papers, 5))
-    check_filters(options.filters, index.catalog)
-    registry = registry if registry is not None else CitationRegistry()
-    result = Retriever(index).search(search_query or question, options)
-    mode = "llm" if wants_model(settings, client) else "extractive"
-    why = None
-    if not result.results and not options.filters.is_empty():
-        why = no_match_message(options.filters, index.catalog)
-    if why:  # the filters leave no paper: say why, not "not covered"
-        answer = no_match_answer(question, why, mode)  # type: ignore[arg-type]
-        answer.notes.extend(result.notes)
-        answer.standalone_question = search_query
-        return answer
-    if not result.results or not result.covered:
-        answer = abstention(question, result, mode)  # type: ignore[arg-type]
-        answer.notes.extend(result.notes)
-        answer.standalone_question = search_query
-        return answer
-
-    ranked = [result]  # the ranking after the model's help (llm_retrieval), for both paths
-
-    def with_model(model: ChatModel) -> Answer:
-        from assistant.generation.evidence import SourceSelector
-        from assistant.retrieval.llm_assist import add_usage, assist_retrieval
-
-        query = search_query or question
-        assisted = assist_retrieval(model, index, query, result, options, settings)
-        ranked[0] = assisted.result
-        answer = llm_answer(
-            model,
-            question,
-            assisted.result,
-            registry,
-            settings.answer_papers,
-            on_token=on_token,
-            selector=SourceSelector(index, query, settings),
-        )
-        answer.usage = add_usage(answer.usage, assisted.usage)
-        answer.notes = assisted.result.notes + answer.notes
-        answer.standalone_question = search_query
-        return support_answer(index, answer, registry.paper_for)  # cited abstracts checked
-
-    def without_model(llm_failure: str | None) -> Answer:
-        answer = extractive_answer(index, question, ranked[0], registry)
-        answer.support = extractive_support(answer)
-        answer.standalone_question = search_query
-        answer.notes = ranked[0].notes + answer.notes
-        if llm_failure:  # reported through llm_error; the "configure an LLM" note does not apply
-            answer.notes = [n for n in answer.notes if not n.startswith("Extractive mode")]
-            answer.llm_error = llm_failure
-        return answer
-
-    return answer_with_fallback(settings, client, with_model, without_model)
 
 
 def cite_claim(
@@ -340,10 +252,7 @@ def cite_claim(
     when the corpus does not cover the claim.
     """
     from assistant.generation.cite import cite_claim as cite
-    from assistant.retrieval.filters import check_filters
 
-    if options is not None:
-        check_filters(options.filters, index.catalog)
     return cite(index, claim, settings, options, client=client)
 
 
@@ -363,10 +272,7 @@ def related_work(
     is drafted when the corpus does not cover the topic.
     """
     from assistant.generation.related_work import related_work as draft
-    from assistant.retrieval.filters import check_filters
 
-    if options is not None:
-        check_filters(options.filters, index.catalog)
     return draft(index, topic, settings, options, client=client, on_token=on_token)
 
 

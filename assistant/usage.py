@@ -2,7 +2,7 @@
 
 The counts are the server's (never estimated). The cost comes from the ``llm_prices`` setting
 when it is set (``"PROMPT,COMPLETION"`` in USD per million tokens), else from the provider's
-price table (``assistant.generation.llm.openai_compatible.PRICES_PER_MILLION``); for a model in
+price table (``assistant.llm.openai_compatible.PRICES_PER_MILLION``); for a model in
 neither the cost is said to be unknown.
 """
 

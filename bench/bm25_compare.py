@@ -37,7 +37,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from assistant.files import bundled_corpus_dir  # noqa: E402
-from assistant.ingest.readers import merge_duplicates, read_paths  # noqa: E402
+from assistant.ingest.dedup import merge_duplicates  # noqa: E402
+from assistant.ingest.readers import read_paths  # noqa: E402
 from assistant.ingest.text import normalize_title  # noqa: E402
 
 ACL = REPO.parent / "shared" / "bench" / "acl" / "acl_abstracts.jsonl.gz"

@@ -61,7 +61,8 @@ def corpora() -> dict[str, dict[str, tuple[str, str]]]:
     """corpus -> id -> (title, abstract), as the assistant ingests them."""
     from assistant.evaluation import load_beir
     from assistant.files import bundled_corpus_dir
-    from assistant.ingest.readers import merge_duplicates, read_paths
+    from assistant.ingest.dedup import merge_duplicates
+    from assistant.ingest.readers import read_paths
 
     bundled, _ = merge_duplicates(read_paths([bundled_corpus_dir()]).papers)
     scifact = load_beir(SHARED / "scifact").corpus

@@ -43,9 +43,9 @@ def collect(results: Path, corpus: Corpus) -> list[dict]:
     questions, _ = resolve_gold([it.question for it in corpus.items], titles, set(titles.values()))
     parts = {it.question.id: it.part for it in corpus.items}
     for q in questions:
-        result = retriever.search(q.question, RetrievalOptions(k=10))
+        result, signals = retriever.search_with_signals(q.question, RetrievalOptions(k=10))
         features = coverage_features(
-            retriever.last_signals, index.lexical, retriever.sentences_of, q.question, result
+            signals, index.lexical, retriever.sentences_of, q.question, result
         )
         rows.append(
             {

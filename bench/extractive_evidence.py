@@ -34,8 +34,8 @@ from heldout import open_built, scifact_corpus  # noqa: E402
 
 from assistant.api import ask  # noqa: E402
 from assistant.generation.answer import CitationRegistry  # noqa: E402
-from assistant.retrieval.sentences import SentenceScorer  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
+from assistant.text.sentences import SentenceScorer  # noqa: E402
 
 SCIFACT = REPO.parent / "shared" / "bench" / "scifact"
 _SCIFACT_SENTENCE = re.compile(r"\s{2,}\n?\s*|(?<=[.!?])(?=[A-Z(\[])")

@@ -64,7 +64,8 @@ print(json.dumps(missed))
 
 def write_sample(size: int, folder: Path) -> tuple[Path, dict[str, str]]:
     sys.path.insert(0, str(REPO))
-    from assistant.ingest.readers import merge_duplicates, read_paths
+    from assistant.ingest.dedup import merge_duplicates
+    from assistant.ingest.readers import read_paths
 
     papers, _ = merge_duplicates(read_paths([SHARED / "scifact" / "corpus.jsonl"]).papers)
     sample = random.Random(0).sample(papers, size)

@@ -46,7 +46,8 @@ from assistant.evaluation import (  # noqa: E402
 )
 from assistant.files import bundled_corpus_dir  # noqa: E402
 from assistant.index.paper_index import PaperIndex  # noqa: E402
-from assistant.ingest.readers import merge_duplicates, read_paths  # noqa: E402
+from assistant.ingest.dedup import merge_duplicates  # noqa: E402
+from assistant.ingest.readers import read_paths  # noqa: E402
 from assistant.ingest.text import normalize_title  # noqa: E402
 from assistant.records import Paper  # noqa: E402
 from assistant.retrieval.retriever import Method, RetrievalOptions, Retriever  # noqa: E402

@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO))
 
 from assistant.api import ensure_corpus, open_index, search  # noqa: E402
 from assistant.evaluation import load_questions_jsonl, resolve_gold  # noqa: E402
-from assistant.generation.llm.base import make_chat_model  # noqa: E402
+from assistant.llm.base import make_chat_model  # noqa: E402
 from assistant.retrieval.llm_assist import assist_retrieval  # noqa: E402
 from assistant.retrieval.retriever import RetrievalOptions  # noqa: E402
 from assistant.settings import Settings  # noqa: E402

@@ -4,7 +4,7 @@
 
 Asks the first ``--limit`` answerable dev questions (bench/devset.jsonl, on the bundled index)
 through SmolLM2-135M-Instruct twice: run by ``-m gguf:PATH`` in the assistant's own model process
-(assistant/generation/llm/llama_cpp_local.py; ``in_process`` in the results, the name it had when
+(assistant/llm/llama_cpp_local.py; ``in_process`` in the results, the name it had when
 it ran inside the assistant's process) and through llama.cpp's OpenAI-compatible server
 (tests/llama_server.py) with the same file, context (8192), threads (llama.cpp's defaults),
 sampling (temperature 0) and papers per answer; the two alternate per question, so a change in
@@ -33,8 +33,8 @@ from llama_server import LlamaServer, gguf_path  # noqa: E402
 from assistant.api import ask, ensure_corpus, open_index  # noqa: E402
 from assistant.evaluation import load_questions_jsonl, resolve_gold  # noqa: E402
 from assistant.generation.answer import CitationRegistry  # noqa: E402
-from assistant.generation.llm.llama_cpp_local import LocalGGUFModel  # noqa: E402
 from assistant.index.paper_index import PaperIndex  # noqa: E402
+from assistant.llm.llama_cpp_local import LocalGGUFModel  # noqa: E402
 from assistant.settings import Settings  # noqa: E402
 
 

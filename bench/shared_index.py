@@ -98,7 +98,8 @@ def timed(args: list[str], env: dict[str, str]) -> tuple[float, str]:
 def halves(work: Path) -> tuple[Path, Path, int]:
     sys.path.insert(0, str(REPO))
     from assistant.files import bundled_corpus_dir
-    from assistant.ingest.readers import merge_duplicates, read_paths
+    from assistant.ingest.dedup import merge_duplicates
+    from assistant.ingest.readers import read_paths
 
     papers, _ = merge_duplicates(read_paths([bundled_corpus_dir()]).papers)
     third = len(papers) // 3

@@ -35,7 +35,8 @@ from zotero_library import ZoteroLibrary, build_library  # noqa: E402
 
 from assistant.api import ingest_zotero, open_index, search  # noqa: E402
 from assistant.ingest.chunking import split_sentences  # noqa: E402
-from assistant.ingest.readers import merge_duplicates, read_paths  # noqa: E402
+from assistant.ingest.dedup import merge_duplicates  # noqa: E402
+from assistant.ingest.readers import read_paths  # noqa: E402
 from assistant.records import Paper  # noqa: E402
 from assistant.retrieval.retriever import RetrievalOptions  # noqa: E402
 from assistant.settings import Settings  # noqa: E402

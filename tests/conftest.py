@@ -47,7 +47,8 @@ def _isolated_environment(
 
 def small_corpus_text(n: int = SMALL_CORPUS_PAPERS) -> str:
     """The first ``n`` distinct papers of the bundled corpus, as a Daily Papers dump."""
-    from assistant.ingest.readers import merge_duplicates, read_paths
+    from assistant.ingest.dedup import merge_duplicates
+    from assistant.ingest.readers import read_paths
 
     papers, _ = merge_duplicates(read_paths([SEEDS]).papers)
     blocks = [f"{p.title}\n\n{p.abstract}" for p in papers[:n]]

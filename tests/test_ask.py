@@ -16,7 +16,7 @@ import pytest
 from fake_openai import FakeOpenAI, FakeReply, dead_url
 
 from assistant import api
-from assistant.generation.answer import UNCITED_MARK
+from assistant.generation.citations import UNCITED_MARK
 from assistant.index.paper_index import PaperIndex
 from assistant.records import Paper
 from assistant.settings import Settings

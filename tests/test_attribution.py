@@ -19,12 +19,13 @@ import pytest
 from fake_openai import FakeOpenAI
 
 from assistant import api
-from assistant.generation.answer import UNSUPPORTED_MARK, Answer
+from assistant.generation.answer import Answer
 from assistant.generation.attribution import (
     SUPPORT_THRESHOLD,
     check_support,
     statement_text,
 )
+from assistant.generation.citations import UNSUPPORTED_MARK
 from assistant.index.paper_index import PaperIndex
 from assistant.records import Paper
 from assistant.settings import Settings

@@ -324,7 +324,7 @@ def test_interrupted_turn_keeps_session_intact(
 ) -> None:
     from assistant.api import open_index
     from assistant.chat.session import ChatSession
-    from assistant.chat.store import SessionStore
+    from assistant.history.store import SessionStore
     from assistant.settings import Settings
 
     settings = Settings(

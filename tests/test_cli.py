@@ -20,7 +20,8 @@ from test_index import ORIGAMI, write_corpus
 
 from assistant.index.catalog import Catalog
 from assistant.ingest.chunking import split_sentences
-from assistant.ingest.readers import merge_duplicates, read_paths
+from assistant.ingest.dedup import merge_duplicates
+from assistant.ingest.readers import read_paths
 from assistant.records import Paper
 
 SUMMARY = re.compile(

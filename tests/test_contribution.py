@@ -17,7 +17,8 @@ from assistant import api
 from assistant.files import bundled_corpus_dir
 from assistant.index.paper_index import PaperIndex
 from assistant.ingest.chunking import split_sentences
-from assistant.ingest.readers import merge_duplicates, read_paths
+from assistant.ingest.dedup import merge_duplicates
+from assistant.ingest.readers import read_paths
 from assistant.settings import Settings
 from assistant.text.contribution import (
     abstract_sentences,

@@ -120,8 +120,7 @@ def test_words_shared_without_meaning_shared_are_not_covered(tmp_path: Path) -> 
     ingest_paths(index, [corpus])
     retriever = Retriever(index)
     question = "Which vaccine extracts medication names with a transformer?"
-    far = retriever.search(question)
-    signals = retriever.last_signals
+    far, signals = retriever.search_with_signals(question)
     words_only = coverage_probability(
         *confidence_features(index.lexical, question, signals, index.catalog)
     )

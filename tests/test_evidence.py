@@ -15,18 +15,15 @@ from fake_openai import FakeOpenAI, FakeReply
 
 from assistant import api
 from assistant.generation.answer import CitationRegistry
-from assistant.generation.evidence import (
-    KEY_SENTENCES,
-    SourceSelector,
-    estimate_tokens,
-)
-from assistant.generation.llm.failures import says_context_exceeded
-from assistant.generation.prompts import load_prompt
+from assistant.generation.evidence import SourceSelector, estimate_tokens
 from assistant.index.paper_index import PaperIndex
 from assistant.ingest.chunking import split_sentences
+from assistant.llm.failures import says_context_exceeded
+from assistant.llm.prompts import load_prompt
 from assistant.records import Paper
 from assistant.retrieval.retriever import RetrievalOptions, Retriever
 from assistant.settings import Settings
+from assistant.text.sentences import KEY_SENTENCES
 
 QUESTION = "Which paper extends the context window of LLaMA with shifted sparse attention?"
 LONGLORA = "t:a90bc210a0509370"
@@ -234,7 +231,7 @@ def test_the_real_servers_context_error_is_recognised(smollm_server: Any) -> Non
     as a context error (it only tokenizes the prompt: fast)."""
     from assistant.errors import LLMError
     from assistant.generation.evidence import exceeds_context
-    from assistant.generation.llm.base import make_chat_model
+    from assistant.llm.base import make_chat_model
 
     assert smollm_server.alive(), smollm_server.log_tail()
     settings = Settings(llm_base_url=smollm_server.url, llm_model=smollm_server.alias)

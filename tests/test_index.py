@@ -24,7 +24,8 @@ from assistant.api import ingest_paths, open_index, search
 from assistant.errors import AssistantError, IndexMismatchError
 from assistant.index.catalog import Catalog
 from assistant.index.paper_index import PaperIndex
-from assistant.ingest.readers import merge_duplicates, read_paths
+from assistant.ingest.dedup import merge_duplicates
+from assistant.ingest.readers import read_paths
 from assistant.ingest.text import normalize_title
 from assistant.records import Paper
 from assistant.retrieval.retriever import RetrievalOptions

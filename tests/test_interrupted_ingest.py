@@ -25,7 +25,8 @@ from chroma_server import run_chroma
 from test_resilience import committed_papers
 
 from assistant.api import open_index, search
-from assistant.ingest.readers import merge_duplicates, read_paths
+from assistant.ingest.dedup import merge_duplicates
+from assistant.ingest.readers import read_paths
 from assistant.records import Paper
 from assistant.retrieval.retriever import RetrievalOptions
 from assistant.settings import Settings

@@ -17,7 +17,7 @@ import pytest
 from fake_openai import FakeOpenAI, FakeReply, dead_url, split_tokens
 
 from assistant.errors import LLMError
-from assistant.generation.llm.openai_compatible import (
+from assistant.llm.openai_compatible import (
     DEFAULT_OPENAI_MODEL,
     LLMClient,
     LLMReply,
@@ -196,7 +196,7 @@ def test_importing_the_module_does_not_import_openai() -> None:
 
     root = str(Path(assistant.__file__).resolve().parent.parent)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
-    module = "assistant.generation.llm.openai_compatible"
+    module = "assistant.llm.openai_compatible"
     code = f"import sys, {module}; sys.exit('openai' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], env=env, check=False).returncode == 0
 

@@ -20,8 +20,9 @@ from rich.console import Console
 
 from assistant import api
 from assistant.cli.render_stream import StreamPrinter
-from assistant.generation.answer import UNCITED_MARK, Answer
-from assistant.generation.llm.guards import RepetitionGuard
+from assistant.generation.answer import Answer
+from assistant.generation.citations import UNCITED_MARK
+from assistant.llm.guards import RepetitionGuard
 from assistant.settings import Settings
 
 QUESTION = "How does ZeRO reduce memory when training trillion-parameter models?"

@@ -235,7 +235,7 @@ def test_the_library_streams_and_completes_with_one_loaded_model(
     small_index_dir: Path, smollm_gguf: Path
 ) -> None:
     from assistant.api import ask, open_index
-    from assistant.generation.llm import llama_cpp_local
+    from assistant.llm import llama_cpp_local
     from assistant.retrieval.retriever import RetrievalOptions, Retriever
 
     settings = local_settings(small_index_dir, smollm_gguf)
@@ -267,8 +267,8 @@ def test_a_deadline_stops_the_prompts_evaluation_too(
     """At the first-token deadline the model is free again at once: llama.cpp was told to
     abort the prompt it was reading, which takes tens of seconds here otherwise."""
     from assistant.errors import LLMError
-    from assistant.generation.llm import llama_cpp_local
-    from assistant.generation.llm.base import make_chat_model
+    from assistant.llm import llama_cpp_local
+    from assistant.llm.base import make_chat_model
 
     settings = local_settings(
         small_index_dir, smollm_gguf, llm_first_token_timeout=0.3, llm_context_tokens=2048
@@ -300,8 +300,8 @@ def test_a_model_process_killed_mid_answer_is_a_clear_error_and_the_next_call_re
     import signal
 
     from assistant.errors import LLMError
-    from assistant.generation.llm import llama_cpp_local
-    from assistant.generation.llm.base import make_chat_model
+    from assistant.llm import llama_cpp_local
+    from assistant.llm.base import make_chat_model
 
     settings = local_settings(small_index_dir, smollm_gguf)
     model = make_chat_model(settings)
@@ -339,8 +339,8 @@ def test_the_model_process_ends_when_the_assistant_is_killed_mid_answer(
     """kill -9 of the assistant while the model reads a long prompt: the model's process
     notices (its input closes, or its output does) and exits, leaving nothing running."""
     code = f"""
-from assistant.generation.llm import llama_cpp_local
-from assistant.generation.llm.base import make_chat_model
+from assistant.llm import llama_cpp_local
+from assistant.llm.base import make_chat_model
 from assistant.settings import Settings
 
 settings = Settings(llm_model="gguf:{smollm_gguf}", llm_context_tokens=2048,
@@ -367,7 +367,7 @@ def test_without_llama_cpp_the_error_names_the_extra(
 ) -> None:
     """What a user without the optional extra is told (checked whether or not it is installed)."""
     from assistant.errors import LLMError
-    from assistant.generation.llm.llama_cpp_local import LocalGGUFModel
+    from assistant.llm.llama_cpp_local import LocalGGUFModel
     from assistant.settings import Settings
 
     path = tmp_path / "model.gguf"
@@ -382,7 +382,7 @@ def test_without_llama_cpp_the_error_names_the_extra(
 
 def test_a_file_llama_cpp_cannot_read_is_a_clear_error(tmp_path: Path, smollm_gguf: Path) -> None:
     from assistant.errors import LLMError
-    from assistant.generation.llm.llama_cpp_local import LocalGGUFModel
+    from assistant.llm.llama_cpp_local import LocalGGUFModel
     from assistant.settings import Settings
 
     path = tmp_path / "truncated.gguf"
@@ -399,8 +399,8 @@ def test_a_prompt_longer_than_the_context_is_the_error_answerers_retry_on(
     """llama.cpp refuses it before reading it; the message is the one the answerers take as
     'too long' (they ask again with fewer papers), the hint names the setting."""
     from assistant.errors import LLMError
-    from assistant.generation.llm.base import make_chat_model
-    from assistant.generation.llm.failures import says_context_exceeded
+    from assistant.llm.base import make_chat_model
+    from assistant.llm.failures import says_context_exceeded
 
     model = make_chat_model(local_settings(small_index_dir, smollm_gguf))
     started = time.monotonic()

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from fake_openai import FakeOpenAI, FakeReply
 
-from assistant.chat import answer_log
-from assistant.chat.answer_log import AnswerLog
 from assistant.errors import UsageError
+from assistant.history import answer_log
+from assistant.history.answer_log import AnswerLog
 from assistant.settings import Settings
 from assistant.usage import parse_prices, usage_of
 

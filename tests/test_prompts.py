@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from assistant.errors import AssistantError
-from assistant.generation.prompts import (
+from assistant.llm.prompts import (
     USER_MARKER,
     load_prompt,
     load_prompt_file,

@@ -14,7 +14,8 @@ import assistant
 
 def _library_bib(n: int = 20) -> str:
     """A researcher's .bib: LongLoRA and ``n`` other bundled papers, with keys and years."""
-    from assistant.ingest.readers import merge_duplicates, read_paths
+    from assistant.ingest.dedup import merge_duplicates
+    from assistant.ingest.readers import read_paths
 
     papers, _ = merge_duplicates(read_paths([SEEDS]).papers)
     chosen = [p for p in papers if p.title.startswith("LongLoRA")] + papers[:n]

@@ -11,14 +11,9 @@ import pytest
 
 import assistant
 from assistant.errors import UsageError
-from assistant.ingest.readers import (
-    FORMATS,
-    FieldLimits,
-    detect_format,
-    merge_duplicates,
-    read_file,
-    read_paths,
-)
+from assistant.ingest.dedup import merge_duplicates
+from assistant.ingest.readers import FieldLimits, detect_format, read_file, read_paths
+from assistant.ingest.readers.formats import FORMATS
 from assistant.ingest.text import clean_text, latex_to_text, make_paper_id, normalize_title
 from assistant.records import Paper, ReadResult
 

@@ -15,8 +15,8 @@ import pytest
 from fake_openai import FakeOpenAI, FakeReply
 
 from assistant import api
-from assistant.generation.llm.guards import ThinkSplitter, strip_reasoning
-from assistant.generation.llm.params import sampling_args
+from assistant.llm.guards import ThinkSplitter, strip_reasoning
+from assistant.llm.params import sampling_args
 from assistant.settings import Settings
 
 QUESTION = "How does ZeRO reduce memory when training trillion-parameter models?"

@@ -15,15 +15,8 @@ from assistant.index.paper_index import PaperIndex
 from assistant.index.terms import Analyzer
 from assistant.ingest.chunking import split_sentences
 from assistant.retrieval.filters import SearchFilters
-from assistant.retrieval.retriever import (
-    FUSION_TOP,
-    Method,
-    RetrievalOptions,
-    Retriever,
-    Signals,
-    fuse,
-    top_stats,
-)
+from assistant.retrieval.retriever import Method, RetrievalOptions, Retriever
+from assistant.retrieval.signals import FUSION_TOP, Signals, SignalScores, fuse, top_stats
 from assistant.settings import Settings
 
 
@@ -99,10 +92,8 @@ def test_fusion_standardises_each_signal_against_its_own_top() -> None:
 
     # A paper strong on one signal and one strong on the other: the weight decides.
     signals = Signals(
-        dense={"a": 0.9, "b": 0.5, "c": 0.5},
-        lexical={"a": 1.0, "b": 9.0},
-        dense_stats=(0.6, 0.2),
-        lexical_stats=(3.0, 3.0),
+        dense=SignalScores({"a": 0.9, "b": 0.5, "c": 0.5}, stats=(0.6, 0.2)),
+        lexical=SignalScores({"a": 1.0, "b": 9.0}, stats=(3.0, 3.0)),
     )
     scores = {s.paper_id: s.score for s in fuse(signals, "hybrid", 10)}
     assert scores["a"] == pytest.approx((0.9 - 0.6) / 0.2 + (1.0 - 3.0) / 3.0)
@@ -113,8 +104,8 @@ def test_fusion_standardises_each_signal_against_its_own_top() -> None:
 def test_dense_candidates_keep_their_bm25_score_beyond_the_bm25_top(
     index: PaperIndex, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("assistant.retrieval.retriever.CANDIDATES", 2)
-    monkeypatch.setattr("assistant.retrieval.retriever.FUSION_TOP", 2)
+    monkeypatch.setattr("assistant.retrieval.signals.CANDIDATES", 2)
+    monkeypatch.setattr("assistant.retrieval.signals.FUSION_TOP", 2)
     query = "large language models reasoning"
     signals = Retriever(index).signals(query, "hybrid", 1, None)
     full = dict(index.lexical.search(query, 100))

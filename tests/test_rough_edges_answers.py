@@ -19,12 +19,13 @@ from fake_openai import FakeOpenAI
 
 from assistant import api
 from assistant.errors import UsageError
-from assistant.generation.answer import UNCITED_MARK, CitationRegistry, extractive_answer
-from assistant.generation.citations import check_citations, quote_text
+from assistant.generation.answer import CitationRegistry, extractive_answer
+from assistant.generation.citations import UNCITED_MARK, check_citations
 from assistant.index.paper_index import PaperIndex
 from assistant.retrieval.filters import SearchFilters
 from assistant.retrieval.retriever import RetrievalOptions, Retriever
 from assistant.settings import Settings
+from assistant.text.quoting import quote_text
 
 NO_YEAR = "none of the 425 indexed papers has a year"
 BRACKETED = {

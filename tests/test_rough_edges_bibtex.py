@@ -14,7 +14,8 @@ from typing import Any
 from bibcheck import check_bibtex
 
 from assistant.export.bibtex import bibliography
-from assistant.ingest.readers import merge_duplicates, read_paths
+from assistant.ingest.dedup import merge_duplicates
+from assistant.ingest.readers import read_paths
 from assistant.records import Paper
 
 SEEDS = Path(__file__).resolve().parent.parent / "assistant" / "data" / "seeds"

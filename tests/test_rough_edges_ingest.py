@@ -13,7 +13,8 @@ from typing import Any
 from bibcheck import check_bibtex
 
 from assistant.export.bibtex import bibliography
-from assistant.ingest.readers import merge_duplicates, read_paths
+from assistant.ingest.dedup import merge_duplicates
+from assistant.ingest.readers import read_paths
 from assistant.ingest.text import make_paper_id
 
 REPO = Path(__file__).resolve().parent.parent

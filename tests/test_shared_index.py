@@ -363,7 +363,8 @@ def _dated_papers(path: Path, n: int) -> Path:
     """``n`` papers with years, authors and venues (the bundled corpus has none), written as
     JSONL from the bundled corpus's text under new titles."""
     from assistant.files import bundled_corpus_dir
-    from assistant.ingest.readers import merge_duplicates, read_paths
+    from assistant.ingest.dedup import merge_duplicates
+    from assistant.ingest.readers import read_paths
 
     papers, _ = merge_duplicates(read_paths([bundled_corpus_dir()]).papers)
     rows = [

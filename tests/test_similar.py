@@ -18,7 +18,8 @@ from conftest import SEEDS
 from assistant.api import open_index, paper_from_text, similar_papers
 from assistant.errors import UsageError
 from assistant.index.paper_index import PaperIndex
-from assistant.ingest.readers import merge_duplicates, read_paths
+from assistant.ingest.dedup import merge_duplicates
+from assistant.ingest.readers import read_paths
 from assistant.retrieval.filters import SearchFilters
 from assistant.retrieval.retriever import RetrievalOptions
 from assistant.retrieval.similar import CLOSE_THRESHOLD

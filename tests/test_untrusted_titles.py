@@ -17,9 +17,9 @@ from typing import Any
 from fake_openai import FakeOpenAI
 
 from assistant.export.references import reference_line
-from assistant.generation.answer import Citation, format_sources
-from assistant.generation.prompts import title_as_data
+from assistant.generation.answer import Citation
 from assistant.ingest.readers import FieldLimits, read_paths
+from assistant.llm.prompts import format_sources, title_as_data
 from assistant.records import Paper
 from assistant.settings import Settings
 

@@ -24,9 +24,10 @@ from zotero_library import ZoteroLibrary, build_library
 
 from assistant.api import ingest_zotero, open_index, search
 from assistant.errors import UsageError
-from assistant.ingest.readers import FieldLimits, merge_duplicates, read_paths
+from assistant.index.zotero_sync import ZoteroSyncReport
+from assistant.ingest.dedup import merge_duplicates
+from assistant.ingest.readers import FieldLimits, read_paths
 from assistant.ingest.zotero_db import Selection, ZoteroDatabase, database_copy
-from assistant.ingest.zotero_sync import ZoteroSyncReport
 from assistant.records import Paper
 from assistant.retrieval.retriever import RetrievalOptions
 from assistant.settings import Settings
@@ -388,7 +389,7 @@ def test_watch_syncs_each_change_and_only_then(tmp_path: Path) -> None:
 
     index = open_index(Settings(index_dir=tmp_path / "idx", zotero_poll_seconds=2.5))
     try:
-        from assistant.ingest.zotero_sync import watch_zotero as watch
+        from assistant.index.zotero_sync import watch_zotero as watch
 
         syncs = watch(index, reports.append, tmp_path / "Zotero", polls=4, sleep=between_looks)
     finally:

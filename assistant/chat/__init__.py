@@ -1,13 +1,13 @@
-"""Conversations: sessions, follow-up rewriting, slash commands, transcripts.
+"""Conversations: sessions, follow-up rewriting, slash commands, transcripts (saved in
+:mod:`assistant.history.store`, beside the answer log).
 
 - :mod:`assistant.chat.session`: :class:`ChatSession` (turns, citation numbers, filters)
 - :mod:`assistant.chat.followups`: follow-ups rewritten into standalone questions
 - :mod:`assistant.chat.commands`: slash commands (:class:`CommandResult`)
 - :mod:`assistant.chat.transcripts`: Markdown and JSON transcripts, export files
 - :mod:`assistant.chat.turns`: :class:`Turn`
-- :mod:`assistant.chat.store`: :class:`SessionStore`, the SQLite file of saved sessions
 
-Names are imported on first use, so importing one module (the store, say) stays cheap.
+Names are imported on first use, so importing one module stays cheap.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ _EXPORTS: dict[str, str] = {
     "ChatSession": "assistant.chat.session",
     "CommandResult": "assistant.chat.commands",
     "Rewrite": "assistant.chat.followups",
-    "SessionStore": "assistant.chat.store",
     "Turn": "assistant.chat.turns",
     "transcript_json": "assistant.chat.transcripts",
     "transcript_markdown": "assistant.chat.transcripts",
@@ -32,7 +31,6 @@ __all__ = [
     "ChatSession",
     "CommandResult",
     "Rewrite",
-    "SessionStore",
     "Turn",
     "transcript_json",
     "transcript_markdown",
@@ -43,7 +41,6 @@ if TYPE_CHECKING:
     from assistant.chat.commands import CommandResult
     from assistant.chat.followups import Rewrite
     from assistant.chat.session import ChatSession
-    from assistant.chat.store import SessionStore
     from assistant.chat.transcripts import transcript_json, transcript_markdown, turns_from_store
     from assistant.chat.turns import Turn
 

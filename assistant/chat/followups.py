@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Literal
 from assistant.chat.turns import Turn
 from assistant.errors import LLMError
 from assistant.generation.answer import Citation
-from assistant.generation.prompts import as_data, title_as_data
+from assistant.llm.prompts import as_data, title_as_data
 
 if TYPE_CHECKING:
-    from assistant.generation.llm.base import ChatModel
+    from assistant.llm.base import ChatModel
 
 RewriteMethod = Literal["none", "llm", "offline"]
 
@@ -301,7 +301,7 @@ def rewrite_follow_up(question: str, turns: list[Turn], client: ChatModel | None
     """
     if client is None:
         return offline_rewrite(question, turns)
-    from assistant.generation.prompts import load_prompt
+    from assistant.llm.prompts import load_prompt
 
     messages = load_prompt("condense").messages(
         history=history_text(turns), question=as_data(question)

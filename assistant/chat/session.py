@@ -4,7 +4,7 @@ A :class:`ChatSession` holds one conversation over an index. Each question is fi
 into a standalone search question using the history (see :mod:`assistant.chat.followups`).
 Answers come from :func:`assistant.api.ask` with the conversation's :class:`CitationRegistry`,
 so a paper keeps its number for the whole conversation, and every turn is saved as it
-completes (see :mod:`assistant.chat.store`). Slash commands are run by
+completes (see :mod:`assistant.history.store`). Slash commands are run by
 :mod:`assistant.chat.commands`, transcripts and exports written by
 :mod:`assistant.chat.transcripts`. Nothing here prints: results are returned as typed objects.
 """
@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 
 from assistant.chat.commands import CommandResult, handle_command
 from assistant.chat.followups import Rewrite, rewrite_follow_up
-from assistant.chat.store import SessionInfo, SessionStore, new_session_id, now
 from assistant.chat.transcripts import (
     export_conversation,
     transcript_json,
@@ -28,12 +27,13 @@ from assistant.chat.turns import Turn, cited_papers
 from assistant.errors import UsageError
 from assistant.generation.answer import Citation, CitationRegistry
 from assistant.generation.fallback import wants_model
-from assistant.generation.llm.base import TokenFn
+from assistant.history.store import SessionInfo, SessionStore, new_session_id, now
+from assistant.llm.base import TokenFn
 from assistant.retrieval.filters import SearchFilters
 
 if TYPE_CHECKING:
-    from assistant.generation.llm.base import ChatModel
     from assistant.index.paper_index import PaperIndex
+    from assistant.llm.base import ChatModel
     from assistant.settings import Settings
 
 # transcript_json, transcript_markdown and turns_from_store are re-exported for callers that
@@ -121,7 +121,7 @@ class ChatSession:
     def client(self) -> ChatModel | None:
         """The conversation's model client (created on first use), or None offline."""
         if self._client is None and self.settings.llm_configured:
-            from assistant.generation.llm.base import make_chat_model
+            from assistant.llm.base import make_chat_model
 
             self._client = make_chat_model(self.settings)
             self._own_client = True

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from assistant.chat.followups import _normal
-from assistant.chat.store import StoredTurn
 from assistant.chat.turns import Turn, cited_papers
 from assistant.errors import UsageError
 from assistant.export.references import reference_line
 from assistant.generation.answer import Citation
+from assistant.history.store import StoredTurn
 from assistant.retrieval.filters import SearchFilters
 
 if TYPE_CHECKING:

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from assistant.chat.session import ChatSession
-    from assistant.chat.store import SessionStore
+    from assistant.history.store import SessionStore
 
 sessions_app = typer.Typer(
     help="List saved chat sessions, or show one.", invoke_without_command=True
@@ -67,8 +67,8 @@ def chat(
     """Ask follow-up questions in a conversation; citation numbers stay stable (/help inside)."""
     with common.errors():
         from assistant.chat.session import ChatSession
-        from assistant.chat.store import SessionStore
         from assistant.errors import UsageError
+        from assistant.history.store import SessionStore
 
         if resume_latest and session_id:
             raise UsageError(
@@ -205,7 +205,7 @@ def _answer(
     output: _Output,
 ) -> None:
     """Rewrite, answer (streaming unless JSON), save, log and print one turn."""
-    from assistant.chat.answer_log import log_result
+    from assistant.history.answer_log import log_result
     from assistant.usage import usage_of
 
     rewrite = session.rewrite(question)
@@ -231,7 +231,7 @@ def _answer(
 
 def _store(index_dir: Path | None) -> SessionStore:
     """The sessions file of the index the settings point at (not created here)."""
-    from assistant.chat.store import SessionStore
+    from assistant.history.store import SessionStore
 
     settings = common.settings(index_dir=index_dir)
     return SessionStore(Path(settings.index_dir))

@@ -29,6 +29,7 @@ from assistant.cli.options import (
     check_method,
     with_filters,
 )
+from assistant.ingest.readers.formats import format_names
 
 if TYPE_CHECKING:
     from assistant.index.paper_index import PaperIndex
@@ -59,7 +60,7 @@ def ingest(
     ] = None,
     fmt: Annotated[
         str | None,
-        typer.Option("--format", help="Force a format: daily, jsonl, csv, bibtex, csl-json, ris."),
+        typer.Option("--format", help=f"Force a format: {', '.join(format_names())}."),
     ] = None,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Empty the index first.")] = False,
     strict: Annotated[

@@ -2,7 +2,7 @@
 answer) listed, shown and searched.
 
 ``logs_app`` is registered on the app by :mod:`assistant.cli.root`; the log is read through
-:mod:`assistant.chat.answer_log` (imported inside the commands) and printed by
+:mod:`assistant.history.answer_log` (imported inside the commands) and printed by
 :mod:`assistant.cli.render_index`.
 """
 
@@ -17,7 +17,7 @@ from assistant.cli import common, render, render_index
 from assistant.cli.options import IndexOpt, JsonOpt
 
 if TYPE_CHECKING:
-    from assistant.chat.answer_log import AnswerLog, LogEntry
+    from assistant.history.answer_log import AnswerLog, LogEntry
 
 logs_app = typer.Typer(
     help="The answers given (ask, cite, related-work, chat): list, show, search.",
@@ -28,7 +28,7 @@ LimitOpt = Annotated[int, typer.Option("--limit", "-n", min=0, help="At most N (
 
 def _log(index_dir: Path | None) -> AnswerLog:
     """The answer log of the index the settings point at (not created here)."""
-    from assistant.chat.answer_log import AnswerLog
+    from assistant.history.answer_log import AnswerLog
 
     settings = common.settings(index_dir=index_dir)
     return AnswerLog(Path(settings.index_dir))

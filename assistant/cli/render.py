@@ -29,11 +29,11 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from assistant.chat.session import CommandResult
-    from assistant.chat.store import SessionInfo
     from assistant.errors import AssistantError
     from assistant.generation.answer import Answer, Citation
     from assistant.generation.cite import CitedPaper, CiteResult
     from assistant.generation.related_work import RelatedWork
+    from assistant.history.store import SessionInfo
     from assistant.retrieval.similar import SimilarResult
 
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from assistant.cli.render_base import console, escape, print_json
 
 if TYPE_CHECKING:
-    from assistant.ingest.zotero_sync import ZoteroSyncReport
+    from assistant.index.zotero_sync import ZoteroSyncReport
 
 
 def print_zotero_sync(report: ZoteroSyncReport, as_json: bool = False) -> None:

@@ -1,10 +1,9 @@
 """The ``assistant`` app: the global ``--debug`` option, the commands' registration, ``main()``.
 
 The commands live in the command modules (:mod:`~assistant.cli.index_commands`,
-:mod:`~assistant.cli.ask_command`, :mod:`~assistant.cli.chat_commands`,
-:mod:`~assistant.cli.write_commands`), which never import this module. Heavy modules
-(chromadb, onnxruntime, openai, pydantic-settings, rich) are imported inside the commands, so
-``assistant --help`` starts instantly.
+:mod:`~assistant.cli.answer_commands`, :mod:`~assistant.cli.chat_commands`, ...), which never
+import this module. Heavy modules (chromadb, onnxruntime, openai, pydantic-settings, rich) are
+imported inside the commands, so ``assistant --help`` starts instantly.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ import typer
 from typer.core import TyperArgument
 
 from assistant.cli import (
-    ask_command,
+    answer_commands,
     chat_commands,
     common,
     index_commands,
@@ -27,7 +26,6 @@ from assistant.cli import (
     render,
     serve_command,
     similar_command,
-    write_commands,
 )
 
 
@@ -40,6 +38,13 @@ def _usage_name(self: TyperArgument) -> str:
     return name + ("..." if self.nargs != 1 else "")
 
 
+# Why a patch must stay: typer (0.29) writes a required argument as ``{name}`` in every usage
+# line, in TyperArgument._usage_display_name, and offers no hook for it: an argument's metavar
+# is not used there, typer.Argument takes no argument class, and a Typer app no default command
+# class. The alternative, a TyperCommand subclass overriding collect_usage_pieces, would have to
+# be passed as ``cls=`` to each of the 16 command registrations (the sub-apps' included), and a
+# command registered without it would show ``{name}`` again. This one assignment, made before
+# any command is built, covers them all; it changes the usage line only.
 TyperArgument._usage_display_name = _usage_name  # type: ignore[method-assign]
 
 app = typer.Typer(
@@ -65,14 +70,14 @@ def _main(
 # Registration order is the order of 'assistant --help' (command groups come last).
 app.command()(index_commands.ingest)
 app.command()(index_commands.search)
-app.command()(ask_command.ask)
+app.command()(answer_commands.ask)
 app.command("eval")(index_commands.eval_command)
 app.command()(index_commands.stats)
 app.command()(index_commands.publish)
 app.command()(index_commands.config)
 app.command()(chat_commands.chat)
-app.command()(write_commands.cite)
-app.command("related-work")(write_commands.related_work)
+app.command()(answer_commands.cite)
+app.command("related-work")(answer_commands.related_work)
 app.command()(similar_command.similar)
 app.command()(mcp_command.mcp)
 app.command()(serve_command.serve)

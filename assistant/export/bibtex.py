@@ -12,16 +12,8 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 
+from assistant.ingest.text import is_citation_key
 from assistant.records import Paper
-
-# A key BibTeX, biber and pybtex all read: no spaces, braces, quotes, commas, '#', '%', '='.
-_CITATION_KEY = re.compile(r"^[^\s{}(),\"'#%=\\~]+$")
-
-
-def is_citation_key(text: str) -> bool:
-    """True when ``text`` can be written as a BibTeX key as it is (and is not a URI)."""
-    return bool(_CITATION_KEY.match(text)) and "://" not in text and len(text) <= 200
-
 
 _TITLE_SKIP = {"a", "an", "the", "on", "of", "in", "for", "to", "and", "with", "towards", "toward"}
 

@@ -1,14 +1,14 @@
-"""The reference formats the commands write: BibTeX, RIS and CSL-JSON, under one name each."""
+"""The reference formats the commands write: BibTeX, RIS and CSL-JSON, under one name each.
+
+Like all of :mod:`assistant.export`, it is given the papers: it reads no index.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Literal
 
-from assistant.records import Paper
-
 if TYPE_CHECKING:
-    from assistant.index.catalog import Catalog
+    from assistant.records import Paper
 
 #: ``--bib``, ``--ris``, ``--csl-json``.
 ExportFormat = Literal["bib", "ris", "csl-json"]
@@ -39,10 +39,3 @@ def describe(fmt: ExportFormat, count: int) -> str:
     """``1 RIS record``, ``3 BibTeX entries``..."""
     one, many = _NOUNS[fmt]
     return f"{count} {one if count == 1 else many}"
-
-
-def papers_by_id(catalog: Catalog, ids: Iterable[str]) -> list[Paper]:
-    """The indexed papers with these ids, in the given order (ids not indexed are left out)."""
-    wanted = list(ids)
-    found = catalog.get_papers(wanted)
-    return [found[pid] for pid in wanted if pid in found]

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Literal, Protocol
 
-from assistant.generation.citations import quote_text
 from assistant.ingest.text import clean_line
+from assistant.text.quoting import quote_text
 
 __all__ = ["Referenced", "Where", "reference_line", "reference_title"]
 

@@ -14,43 +14,34 @@ from pydantic import BaseModel, Field
 
 from assistant.generation.citations import (
     UNCITED_MARK,
-    UNSUPPORTED_MARK,
     AuthorIndex,
-    CitationCheck,
     CitationStreamFilter,
     CitationSupport,
     check_citations,
-    quote_text,
 )
-from assistant.generation.llm.base import TokenFn
-from assistant.generation.prompts import format_sources
 from assistant.ingest.chunking import split_sentences
+from assistant.llm.base import TokenFn
+from assistant.llm.prompts import format_sources
 from assistant.records import Paper, SearchHit, SearchResult
+from assistant.text.quoting import quote_text
 
 if TYPE_CHECKING:
     import numpy as np
 
     from assistant.generation.evidence import SourceSelector
-    from assistant.generation.llm.base import ChatModel, LLMReply
-    from assistant.generation.prompts import Prompt
     from assistant.index.paper_index import PaperIndex
+    from assistant.llm.base import ChatModel, LLMReply
+    from assistant.llm.prompts import Prompt
 
 __all__ = [
     "EXTRACTIVE_NOTE",
     "NEAREST_SHOWN",
-    "UNCITED_MARK",
-    "UNSUPPORTED_MARK",
     "Answer",
     "Citation",
-    "CitationCheck",
     "CitationRegistry",
-    "CitationStreamFilter",
     "Mode",
-    "TokenFn",
     "abstention",
-    "check_citations",
     "extractive_answer",
-    "format_sources",
     "llm_answer",
     "no_match_answer",
     "nearest_lines",
@@ -263,6 +254,14 @@ def _lead_paper(
 #: paper does (:func:`assistant.text.contribution.asks_what_paper_does`); the first paper is
 #: chosen before it, so it only changes which of a paper's sentences are quoted.
 CONTRIBUTION_BONUS = 0.15
+#: Quotes: sentences of QUOTE_MIN_WORDS words or more, QUOTES_PER_PAPER at most from a paper,
+#: scored cosine + QUOTE_LEXICAL_WEIGHT * word overlap + QUOTE_RANK_BONUS / (paper rank + 1), then
+#: picked by QUOTE_RELEVANCE * score - QUOTE_REDUNDANCY * (cosine with the closest quote taken).
+QUOTE_MIN_WORDS, QUOTES_PER_PAPER = 5, 2
+QUOTE_LEXICAL_WEIGHT, QUOTE_RANK_BONUS = 0.25, 0.12
+QUOTE_RELEVANCE, QUOTE_REDUNDANCY = 0.7, 0.3
+#: An extractive answer's most quotes, and the best retrieved papers it quotes from.
+MAX_QUOTES, MAX_QUOTED_PAPERS = 5, 5
 
 
 def _contribution_marks(
@@ -288,14 +287,14 @@ def extractive_answer(
     question: str,
     result: SearchResult,
     registry: CitationRegistry,
-    max_sentences: int = 5,
-    max_papers: int = 5,
+    max_sentences: int = MAX_QUOTES,
+    max_papers: int = MAX_QUOTED_PAPERS,
 ) -> Answer:
     """Quote the retrieved abstracts' sentences that best answer the question, each cited."""
     import numpy as np
 
-    from assistant.retrieval.sentences import SentenceScorer
     from assistant.text.contribution import asks_what_paper_does
+    from assistant.text.sentences import SentenceScorer
 
     retrieved = [h for h in result.results[:max_papers] if h.paper is not None]
     hits = quoted_papers(retrieved)
@@ -303,7 +302,7 @@ def extractive_answer(
     for rank, hit in enumerate(hits):
         assert hit.paper is not None
         for position, sentence in enumerate(split_sentences(hit.paper.abstract)):
-            if len(sentence.split()) >= 5:
+            if len(sentence.split()) >= QUOTE_MIN_WORDS:
                 candidates.append((rank, position, sentence))
     title_only = [h.paper for h in hits if h.paper is not None and not h.paper.has_abstract]
     if not candidates and not title_only:
@@ -311,13 +310,13 @@ def extractive_answer(
     if not candidates:
         return _titles_answer(question, title_only, result, retrieved, registry)
     relevance, sentence_vectors = SentenceScorer(index, question).relevance(
-        candidates, lexical_weight=0.25, rank_bonus=0.12
+        candidates, lexical_weight=QUOTE_LEXICAL_WEIGHT, rank_bonus=QUOTE_RANK_BONUS
     )
     scores = np.asarray(relevance)
     # The first sentence comes from the paper whose retrieval score and best sentence agree
     # most (a lookup's paper is often second by score but first by its sentence); the rest by
     # relevance without redundancy.
-    lead = _lead_paper(hits, candidates, relevance, rank_bonus=0.12)
+    lead = _lead_paper(hits, candidates, relevance, rank_bonus=QUOTE_RANK_BONUS)
     if asks_what_paper_does(question):  # then a paper's contribution sentence says it best
         scores = scores + CONTRIBUTION_BONUS * _contribution_marks(hits, candidates)
     first_pool = [i for i, c in enumerate(candidates) if c[0] == lead] or list(
@@ -326,12 +325,12 @@ def extractive_answer(
     chosen = [max(first_pool, key=lambda i: scores[i])]
     per_paper = {candidates[chosen[0]][0]: 1}
     while len(chosen) < min(max_sentences, len(candidates)):
-        best_i, best_value = -1, -1e9
+        best_i, best_value = -1, float("-inf")
         for i in range(len(candidates)):
-            if i in chosen or per_paper.get(candidates[i][0], 0) >= 2:
+            if i in chosen or per_paper.get(candidates[i][0], 0) >= QUOTES_PER_PAPER:
                 continue
             redundancy = max(float(sentence_vectors[i] @ sentence_vectors[j]) for j in chosen)
-            value = 0.7 * scores[i] - 0.3 * redundancy
+            value = QUOTE_RELEVANCE * scores[i] - QUOTE_REDUNDANCY * redundancy
             if value > best_value:
                 best_i, best_value = i, value
         if best_i < 0 or scores[best_i] < scores[chosen[0]] - QUOTE_MARGIN:
@@ -413,14 +412,14 @@ def llm_answer(
     :mod:`assistant.generation.evidence`) formats the sources; without it abstracts go whole.
 
     ``on_token`` receives the answer only (citations rewritten as checked ``[n]``); when it has
-    a ``reasoning`` method (see :class:`~assistant.generation.llm.base.CallOptions`), that gets
+    a ``reasoning`` method (see :class:`~assistant.llm.base.CallOptions`), that gets
     the model's reasoning as it streams. The reply's length cap is the one of ``prompt_name``;
     ``template``: the prompt to send instead of ``prompt_name``'s file (the same variables).
     """
     from assistant.generation.evidence import send_with_budget
-    from assistant.generation.llm.base import CallOptions
-    from assistant.generation.llm.reply_reader import STOP_NOTES
-    from assistant.generation.prompts import load_prompt
+    from assistant.llm.base import CallOptions
+    from assistant.llm.prompts import load_prompt
+    from assistant.llm.reply_reader import STOP_NOTES
 
     papers = [h.paper for h in result.results[:max_papers] if h.paper is not None]
     prompt = template or load_prompt(prompt_name)

@@ -3,7 +3,7 @@
 A citation ``[n]`` is valid when ``n`` is a retrieved paper (:mod:`.citations`); it is
 *supported* when some sentence of paper ``n``'s abstract matches the citing sentence closely
 enough. Each (answer sentence, cited paper) pair is scored against every sentence of that
-abstract with :meth:`~assistant.retrieval.sentences.SentenceScorer.cosine_and_overlap`:
+abstract with :meth:`~assistant.text.sentences.SentenceScorer.cosine_and_overlap`:
 
     support = max over the abstract's sentences of
                   cosine(answer sentence as a query, abstract sentence)
@@ -116,7 +116,7 @@ def pair_signals(index: PaperIndex, pairs: Sequence[tuple[str, Paper]]) -> list[
     distinct papers' sentences (as passages).
     """
     from assistant.embeddings.base import embed_queries
-    from assistant.retrieval.sentences import SentenceScorer
+    from assistant.text.sentences import SentenceScorer
 
     if not pairs:
         return []

@@ -5,7 +5,8 @@ Models cite in many ways: ``[1]``, ``[1, 2]``, ``[1][2]``, ``[1-3]``, ``(1)``, `
 ``(Smith et al., 2023)``. Each is recognised and rewritten as ``[n]`` groups (``[1][2]``).
 :func:`check_citations` also drops numbers that match no retrieved paper and marks sentences
 that cite nothing; :class:`CitationStreamFilter` does the same rewriting on streamed text;
-:func:`quote_text` makes quoted source text unable to pass for the answer's own citations.
+quoted source text cannot pass for the answer's own citations
+(:func:`~assistant.text.quoting.quote_text`).
 
 A bare ``(n)`` counts as a citation only where a citation goes (before punctuation, a line end
 or another citation, outside quotation marks, n at most 100), so enumerations such as
@@ -20,8 +21,9 @@ from collections.abc import Iterable, Sequence
 
 from pydantic import BaseModel, Field
 
-from assistant.generation.llm.base import TokenFn
 from assistant.ingest.chunking import split_sentences
+from assistant.llm.base import TokenFn
+from assistant.text.quoting import NUMBERED_CITATION
 
 __all__ = [
     "UNCITED_MARK",
@@ -32,14 +34,12 @@ __all__ = [
     "CitationStreamFilter",
     "check_citations",
     "normalise_citations",
-    "quote_text",
 ]
 
 UNCITED_MARK = "[citation needed]"
 #: After a citation whose abstract says nothing close to the sentence (generation/attribution.py).
 UNSUPPORTED_MARK = "[unsupported]"
 
-_CITATION = re.compile(r"\[(\s*\d+(?:\s*(?:[,;]|–|-)\s*\d+)*\s*)\]")
 _LETTER = re.compile(r"[^\W\d_]")
 #: Any bracketed group that may be a citation: [..], 【..】 or (..), on one line.
 _GROUP = re.compile(r"\[[^\[\]\n]{1,60}\]|【[^【】\n]{1,60}】|\([^()\n]{1,120}\)")
@@ -63,15 +63,6 @@ class CitationSupport(BaseModel):
     evidence: str  # the best-matching sentence of the cited abstract
     score: float
     supported: bool
-
-
-def quote_text(text: str) -> str:
-    """``text`` to quote in an answer, its bracketed numbers shown as ``(n)``.
-
-    A source's own references ("as shown in [7]") would otherwise read, to the reader and to
-    :func:`check_citations`, as the answer's citations.
-    """
-    return _CITATION.sub(lambda m: f"({m.group(1).strip()})", text)
 
 
 def _fold(name: str) -> str:
@@ -220,7 +211,7 @@ def check_citations(
     cleaned = normalise_citations(text, valid, authors, removed, unmatched)
     cleaned = re.sub(r"[ \t]+([.,;:])", r"\1", cleaned)
     used: list[int] = []
-    for match in _CITATION.finditer(cleaned):
+    for match in NUMBERED_CITATION.finditer(cleaned):
         for n in _numbers_in(match.group(1)):
             if n not in used:
                 used.append(n)
@@ -234,7 +225,7 @@ def check_citations(
         marked = []
         for sentence in split_sentences(stripped):
             # Every statement cites, a one-word one too; a bare list marker ("1.") is none.
-            if _CITATION.search(sentence) or not _LETTER.search(sentence):
+            if NUMBERED_CITATION.search(sentence) or not _LETTER.search(sentence):
                 marked.append(sentence)
             else:
                 uncited.append(sentence)

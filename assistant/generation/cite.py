@@ -14,25 +14,25 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
-from assistant.errors import LLMError, UsageError
+from assistant.errors import LLMError
 from assistant.generation.answer import (
     NEAREST_SHOWN,
     CitationRegistry,
     Mode,
-    format_sources,
     paper_link,
     retrieved_papers,
 )
 from assistant.generation.citations import normalise_citations
-from assistant.generation.fallback import answer_with_fallback, wants_model
+from assistant.generation.pipeline import Retrieved, run_answer
+from assistant.llm.prompts import format_sources
 from assistant.records import Paper
-from assistant.retrieval.retriever import RetrievalOptions, Retriever
-from assistant.retrieval.sentences import SentenceScorer
+from assistant.retrieval.retriever import RetrievalOptions
+from assistant.text.sentences import SentenceScorer
 
 if TYPE_CHECKING:
     from assistant.generation.evidence import SourceSelector
-    from assistant.generation.llm.base import ChatModel, LLMReply
     from assistant.index.paper_index import PaperIndex
+    from assistant.llm.base import ChatModel, LLMReply
     from assistant.settings import Settings
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     "SUPPORT_MIN_SIMILARITY",
     "CiteJudgement",
     "CiteResult",
+    "CiteSteps",
     "CitedPaper",
     "cite_claim",
     "parse_cite_reply",
@@ -189,50 +190,74 @@ def cite_claim(
     ``cite`` prompt decides which numbered sources support it, in the model's order; if the
     model fails, the offline ranking is given with ``llm_error`` set.
     """
-    if not claim.strip():
-        raise UsageError("The claim is empty.", hint='E.g. assistant cite "LoRA reduces memory."')
-    options = options or RetrievalOptions(k=5)
-    result = Retriever(index).search(claim, options)
-    papers = retrieved_papers(result)
-    mode: Mode = "llm" if wants_model(settings, client) else "extractive"
-    out = CiteResult(claim=claim, supported=False, mode=mode, confidence=result.confidence)
-    out.notes.extend(result.notes)
-    if not papers:
-        out.summary = "No indexed paper matches this claim."
-        return out
-    scorer = SentenceScorer(index, claim)
-    best, _ = scorer.best_by_cosine(papers)
-    position = {p.paper_id: i for i, p in enumerate(papers)}
-    offline = sorted(
-        papers,
-        key=lambda p: (
-            -best[p.paper_id][1],
-            -scorer.overlap(best[p.paper_id][0]),
-            position[p.paper_id],
-        ),
-    )
-    if not result.covered:
-        out.summary = (
-            "Not supported: the indexed papers do not appear to address this claim (retrieval "
-            f"confidence {result.confidence:.2f}), so none is offered as support."
-        )
-        return _finish_cite(out, [], offline[:NEAREST_SHOWN], best, {})
+    return run_answer(index, claim, settings, CiteSteps(index, claim, settings), options, client)
 
-    def with_model(model: ChatModel) -> CiteResult:
+
+class CiteSteps:
+    """``cite``'s steps of the answer pipeline (:mod:`~assistant.generation.pipeline`)."""
+
+    noun = "claim"
+    example = 'E.g. assistant cite "LoRA reduces memory."'
+    out: CiteResult  # made with the retrieval; the model's answer or the offline one fills it
+
+    def __init__(self, index: PaperIndex, claim: str, settings: Settings) -> None:
+        self.index = index
+        self.claim = claim
+        self.settings = settings
+        self.papers: list[Paper] = []
+        self.best: dict[str, tuple[str, float]] = {}
+        self.ranking: list[Paper] = []  # the offline ranking: closest sentence first
+
+    def default_options(self, settings: Settings) -> RetrievalOptions:
+        return RetrievalOptions(k=5)
+
+    def unanswerable(self, found: Retrieved) -> CiteResult | None:
+        result = found.result
+        self.papers = papers = retrieved_papers(result)
+        out = CiteResult(
+            claim=self.claim, supported=False, mode=found.mode, confidence=result.confidence
+        )
+        out.notes.extend(result.notes)
+        self.out = out
+        if not papers:
+            out.summary = "No indexed paper matches this claim."
+            return out
+        scorer = SentenceScorer(self.index, self.claim)
+        best, _vectors = scorer.best_by_cosine(papers)
+        self.best = best
+        position = {p.paper_id: i for i, p in enumerate(papers)}
+        self.ranking = sorted(
+            papers,
+            key=lambda p: (
+                -best[p.paper_id][1],
+                -scorer.overlap(best[p.paper_id][0]),
+                position[p.paper_id],
+            ),
+        )
+        if not result.covered:
+            out.summary = (
+                "Not supported: the indexed papers do not appear to address this claim "
+                f"(retrieval confidence {result.confidence:.2f}), so none is offered as support."
+            )
+            return _finish_cite(out, [], self.ranking[:NEAREST_SHOWN], best, {})
+        return None
+
+    def with_model(self, model: ChatModel, found: Retrieved) -> CiteResult:
         from assistant.generation.evidence import SourceSelector
 
-        selector = SourceSelector(index, claim, settings)
-        return _cite_with_model(out, claim, papers, offline, best, model, selector)
+        selector = SourceSelector(self.index, self.claim, self.settings)
+        return _cite_with_model(
+            self.out, self.claim, self.papers, self.ranking, self.best, model, selector
+        )
 
-    def without_model(failure: str | None) -> CiteResult:
+    def offline(self, found: Retrieved, failure: str | None) -> CiteResult:
+        out = self.out
         if failure is None:
             out.notes.append(CITE_EXTRACTIVE_NOTE)
         else:
             out.llm_error = failure
             out.mode = "extractive"
-        return _cite_offline(out, offline, best)
-
-    return answer_with_fallback(settings, client, with_model, without_model)
+        return _cite_offline(out, self.ranking, self.best)
 
 
 def _cite_offline(
@@ -268,8 +293,8 @@ def _cite_with_model(
     selector: SourceSelector | None = None,
 ) -> CiteResult:
     from assistant.generation.evidence import send_with_budget
-    from assistant.generation.llm.base import CallOptions
-    from assistant.generation.prompts import load_prompt
+    from assistant.llm.base import CallOptions
+    from assistant.llm.prompts import load_prompt
 
     registry = CitationRegistry()
     prompt = load_prompt("cite")

@@ -2,7 +2,7 @@
 
 Each retrieved paper is given as ``[n] Title (year)``, then ``Key sentences:`` (its abstract's
 sentences most relevant to the question, best first, scored by the one sentence scorer,
-:class:`~assistant.retrieval.sentences.SentenceScorer`), then ``Other sentences:`` (the rest, in
+:class:`~assistant.text.sentences.SentenceScorer`), then ``Other sentences:`` (the rest, in
 the abstract's order). Small models cite better when the evidence comes first.
 
 The sources must fit the model's context (``llm_context_tokens``) beside the prompt and the
@@ -22,30 +22,27 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from assistant.errors import LLMError
-from assistant.generation.prompts import NO_ABSTRACT_NOTE, as_data, title_as_data
 from assistant.ingest.chunking import split_sentences
+from assistant.llm.prompts import NO_ABSTRACT_NOTE, as_data, title_as_data
+from assistant.text.sentences import KEY_SENTENCES, ScoredSentences, scored_sentences
 
 if TYPE_CHECKING:
-    from assistant.generation.llm.base import LLMReply
-    from assistant.generation.prompts import Prompt
     from assistant.index.paper_index import PaperIndex
+    from assistant.llm.base import LLMReply
+    from assistant.llm.prompts import Prompt
     from assistant.records import Paper
     from assistant.settings import Settings
 
 __all__ = [
     "CHARS_PER_TOKEN",
-    "KEY_SENTENCES",
     "SourceChoice",
     "SourceSelector",
     "estimate_tokens",
     "exceeds_context",
-    "key_sentences",
     "reply_cap",
     "send_with_budget",
 ]
 
-#: Sentences of a paper marked as key (the rest follow as "Other sentences").
-KEY_SENTENCES = 2
 #: The cheap token estimate: English text runs at about 4 characters per token.
 CHARS_PER_TOKEN = 4
 #: Tokens kept free beside the estimate: chat-template tokens, and the estimate's error.
@@ -72,15 +69,6 @@ def reply_cap(settings: Settings, purpose: str) -> int:
         "cite": settings.cite_max_tokens,
     }
     return caps.get(purpose, settings.answer_max_tokens)
-
-
-@dataclass
-class _Paper:
-    """A paper's sentences (abstract order) and their relevance to the query."""
-
-    paper: Paper
-    sentences: list[str]
-    scores: list[float]
 
 
 @dataclass
@@ -182,46 +170,14 @@ class SourceSelector:
             dropped_papers=choice.dropped_papers + len(choice.papers) - keep,
         )
 
-    def _ranked(self, papers: list[Paper]) -> list[_Paper]:
+    def _ranked(self, papers: list[Paper]) -> list[ScoredSentences]:
         if not self.settings.evidence_first:  # later sentences are the first to go
             split = [split_sentences(p.abstract) for p in papers]
             return [
-                _Paper(p, s, [-float(i) for i in range(len(s))])
+                ScoredSentences(p, s, [-float(i) for i in range(len(s))])
                 for p, s in zip(papers, split, strict=True)
             ]
-        return _scored(self.index, self.query, papers)
-
-
-def _scored(index: PaperIndex, query: str, papers: list[Paper]) -> list[_Paper]:
-    """Each paper's sentences with their relevance to ``query`` (rank bonus included)."""
-    from assistant.retrieval.sentences import SentenceScorer
-
-    split = [split_sentences(p.abstract) for p in papers]
-    candidates = [
-        (rank, position, text)
-        for rank, sentences in enumerate(split)
-        for position, text in enumerate(sentences)
-    ]
-    scores: list[float] = []
-    if candidates:
-        scores, _vectors = SentenceScorer(index, query).relevance(candidates)
-    out = []
-    start = 0
-    for paper, sentences in zip(papers, split, strict=True):
-        out.append(_Paper(paper, sentences, scores[start : start + len(sentences)]))
-        start += len(sentences)
-    return out
-
-
-def key_sentences(
-    index: PaperIndex, query: str, papers: list[Paper], count: int = KEY_SENTENCES
-) -> dict[str, list[str]]:
-    """``{paper_id: its count sentences most relevant to query, best first}``."""
-    out = {}
-    for scored in _scored(index, query, papers):
-        order = sorted(range(len(scored.sentences)), key=lambda i: -scored.scores[i])
-        out[scored.paper.paper_id] = [scored.sentences[i] for i in order[:count]]
-    return out
+        return scored_sentences(self.index, self.query, papers)
 
 
 def _fit(choice: SourceChoice, budget: int) -> SourceChoice:
@@ -274,7 +230,7 @@ def _drop_last_paper(choice: SourceChoice) -> bool:
 
 def exceeds_context(error: LLMError) -> bool:
     """True when the model's server refused the prompt as longer than its context window."""
-    from assistant.generation.llm.failures import says_context_exceeded
+    from assistant.llm.failures import says_context_exceeded
 
     return says_context_exceeded(error.message)  # not the hint: hints mention the context
 

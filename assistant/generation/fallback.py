@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, TypeVar
 from assistant.errors import LLMError
 
 if TYPE_CHECKING:
-    from assistant.generation.llm.base import ChatModel
+    from assistant.llm.base import ChatModel
     from assistant.settings import Settings
 
 __all__ = ["answer_with_fallback", "opened_model", "wants_model"]
@@ -34,7 +34,7 @@ def opened_model(settings: Settings, model: ChatModel | None) -> Iterator[ChatMo
     if model is not None:
         yield model
         return
-    from assistant.generation.llm.base import make_chat_model
+    from assistant.llm.base import make_chat_model
 
     made = make_chat_model(settings)
     try:

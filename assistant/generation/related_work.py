@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
-from assistant.errors import UsageError
 from assistant.export.references import reference_line
 from assistant.generation.answer import (
     CitationRegistry,
@@ -31,17 +30,17 @@ from assistant.generation.answer import (
     retrieved_papers,
 )
 from assistant.generation.attribution import CitationSupport
-from assistant.generation.citations import quote_text
 from assistant.generation.draft_plan import DraftPlan, PlannedPaper, plan_draft
-from assistant.generation.fallback import answer_with_fallback, wants_model
+from assistant.generation.pipeline import Retrieved, run_answer
 from assistant.records import Paper, SearchResult
 from assistant.retrieval.retriever import RetrievalOptions, Retriever
+from assistant.text.quoting import quote_text
 
 if TYPE_CHECKING:
     from assistant.generation.evidence import SourceSelector
-    from assistant.generation.llm.base import ChatModel, TokenFn
-    from assistant.generation.prompts import Prompt
     from assistant.index.paper_index import PaperIndex
+    from assistant.llm.base import ChatModel, TokenFn
+    from assistant.llm.prompts import Prompt
     from assistant.settings import Settings
 
 __all__ = [
@@ -50,6 +49,7 @@ __all__ = [
     "LeftOutPaper",
     "Reference",
     "RelatedWork",
+    "RelatedWorkSteps",
     "Theme",
     "related_work",
 ]
@@ -192,54 +192,76 @@ def related_work(
     that look as relevant and are not in the draft. Nothing is drafted when the corpus does
     not cover the topic.
     """
-    if not topic.strip():
-        raise UsageError("The topic is empty.", hint='E.g. assistant related-work "long context"')
-    options = options or RetrievalOptions(k=12)
-    retriever = Retriever(index)
-    result = retriever.search(topic, options)
-    papers = retrieved_papers(result)
-    mode: Mode = "llm" if wants_model(settings, client) else "extractive"
-    if not papers or not result.covered:
-        lines = [
-            "The indexed papers do not appear to cover this topic (retrieval confidence "
-            f"{result.confidence:.2f}), so no related-work section was drafted."
-        ]
-        nearest = nearest_lines(result.results)
-        if nearest:
-            lines.append("The nearest papers, which do not seem to address it:")
-            lines.extend(f"- {line}" for line in nearest)
-        return RelatedWork(
-            topic=topic,
-            covered=False,
-            mode=mode,
-            markdown="\n".join(lines),
-            confidence=result.confidence,
-            notes=list(result.notes),
-            nearest=nearest,
-        )
-    plan = plan_draft(index, topic, papers)
-    left_out = _left_out(retriever, topic, options, result, settings.related_work_pool)
+    steps = RelatedWorkSteps(index, topic, settings, on_token)
+    return run_answer(index, topic, settings, steps, options, client)
 
-    def offline(failure: str | None) -> RelatedWork:
-        draft = _extractive_draft(topic, result, plan, left_out)
+
+class RelatedWorkSteps:
+    """``related-work``'s steps of the answer pipeline (:mod:`~assistant.generation.pipeline`)."""
+
+    noun = "topic"
+    example = 'E.g. assistant related-work "long context"'
+    plan: DraftPlan  # made with the retrieval, for both drafts
+
+    def __init__(
+        self, index: PaperIndex, topic: str, settings: Settings, on_token: TokenFn | None
+    ) -> None:
+        self.index = index
+        self.topic = topic
+        self.settings = settings
+        self.on_token = on_token
+        self.left_out: list[LeftOutPaper] = []
+
+    def default_options(self, settings: Settings) -> RetrievalOptions:
+        return RetrievalOptions(k=12)
+
+    def unanswerable(self, found: Retrieved) -> RelatedWork | None:
+        result = found.result
+        papers = retrieved_papers(result)
+        if not papers or not result.covered:
+            lines = [
+                "The indexed papers do not appear to cover this topic (retrieval confidence "
+                f"{result.confidence:.2f}), so no related-work section was drafted."
+            ]
+            nearest = nearest_lines(result.results)
+            if nearest:
+                lines.append("The nearest papers, which do not seem to address it:")
+                lines.extend(f"- {line}" for line in nearest)
+            return RelatedWork(
+                topic=self.topic,
+                covered=False,
+                mode=found.mode,
+                markdown="\n".join(lines),
+                confidence=result.confidence,
+                notes=list(result.notes),
+                nearest=nearest,
+            )
+        self.plan = plan_draft(self.index, self.topic, papers)
+        pool = self.settings.related_work_pool
+        self.left_out = _left_out(Retriever(self.index), self.topic, found.options, result, pool)
+        return None
+
+    def offline(self, found: Retrieved, failure: str | None) -> RelatedWork:
+        draft = _extractive_draft(self.topic, found.result, self.plan, self.left_out)
         draft.llm_error = failure
         return draft
 
-    def with_model(model: ChatModel) -> RelatedWork:
+    def with_model(self, model: ChatModel, found: Retrieved) -> RelatedWork:
         from assistant.generation.evidence import SourceSelector
 
-        selector = SourceSelector(index, topic, settings)
-        draft = _related_work_with_model(topic, result, plan, model, on_token, selector, index)
+        index, topic = self.index, self.topic
+        selector = SourceSelector(index, topic, self.settings)
+        draft = _related_work_with_model(
+            topic, found.result, self.plan, model, self.on_token, selector, index
+        )
         if _follows_outline(draft):
-            draft.left_out = left_out
-            draft.notes.extend(_left_out_notes(left_out, options.k))
+            draft.left_out = self.left_out
+            draft.notes.extend(_left_out_notes(self.left_out, found.options.k))
             return draft
-        fallback = offline(None)
+        fallback = self.offline(found, None)
         fallback.notes.insert(0, IGNORED_OUTLINE_NOTE)
         fallback.usage = draft.usage
         return fallback
-
-    return answer_with_fallback(settings, client, with_model, offline)
 
 
 IGNORED_OUTLINE_NOTE = (
@@ -344,7 +366,7 @@ def _outline(plan: DraftPlan, numbers: dict[str, int], sentences: bool = True) -
     """The plan as the model reads it: each theme's heading, then its papers' numbers (the
     sources'), each with its contribution sentence when ``sentences`` (data, like the
     abstracts they come from)."""
-    from assistant.generation.prompts import as_data
+    from assistant.llm.prompts import as_data
 
     blocks = []
     for theme in plan.themes:
@@ -375,7 +397,7 @@ def _outline_prompt(
     still fit beside it in the model's context, else only the papers' numbers (the sentences
     are in the abstracts anyway)."""
     from assistant.generation.evidence import estimate_tokens
-    from assistant.generation.prompts import format_sources, load_prompt
+    from assistant.llm.prompts import format_sources, load_prompt
 
     base = load_prompt("related_work")
     full = _with_outline(base, _outline(plan, numbers))

@@ -182,7 +182,7 @@ class IngestRun:
     """One ingest in progress: each window of papers is deduplicated, embedded and committed.
 
     A paper id seen in an earlier window of the same run is merged into the committed paper
-    (as :func:`~assistant.ingest.readers.merge_duplicates` does within a window), so streaming the
+    (as :func:`~assistant.ingest.dedup.merge_duplicates` does within a window), so streaming the
     input gives the same index as reading it whole.
     """
 

@@ -39,6 +39,15 @@ def clean_line(s: str) -> str:
     return " ".join(s.split())
 
 
+# A key BibTeX, biber and pybtex all read: no spaces, braces, quotes, commas, '#', '%', '='.
+_CITATION_KEY = re.compile(r"^[^\s{}(),\"'#%=\\~]+$")
+
+
+def is_citation_key(text: str) -> bool:
+    """True when ``text`` can be written as a BibTeX key as it is (and is not a URI)."""
+    return bool(_CITATION_KEY.match(text)) and "://" not in text and len(text) <= 200
+
+
 def normalize_title(title: str, *, keep_accents: bool = False) -> str:
     """Lower-case, turn punctuation into spaces and collapse spaces, for title matching.
 

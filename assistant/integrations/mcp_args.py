@@ -82,32 +82,43 @@ class Args(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    def search_filters(self) -> SearchFilters:
-        from assistant.retrieval.filters import SearchFilters
 
-        values = self.model_dump()
-        return SearchFilters(
-            year_from=values.get("since"),
-            year_to=values.get("until"),
-            venue=values.get("venue"),
-            author=values.get("author"),
-            collection=values.get("collection"),
-            tag=values.get("tag"),
-        )
+class FilteredArgs(Args):
+    """The paper filters, declared once, of the tools that search. A tool's arguments are
+    ``class XArgs(FilteredArgs, _X)``: its own fields (``_X``) come first, as the schema and the
+    hint of a bad argument list them (and no docstring: it would be the schema's description)."""
 
-
-class SearchArgs(Args):
-    query: Query = Field(
-        description="What to look for: keywords, a question or a description (at most "
-        f"{QUERY_CHARS} characters)."
-    )
-    k: int = Field(default=5, ge=1, le=50, description="How many papers to return (1-50).")
     since: Since = None
     until: Until = None
     venue: Venue = None
     author: Author = None
     collection: Collection = None
     tag: Tag = None
+
+    def search_filters(self) -> SearchFilters:
+        """The filters given, as the library takes them."""
+        from assistant.retrieval.filters import SearchFilters
+
+        return SearchFilters(
+            year_from=self.since,
+            year_to=self.until,
+            venue=self.venue,
+            author=self.author,
+            collection=self.collection,
+            tag=self.tag,
+        )
+
+
+class _Search(Args):
+    query: Query = Field(
+        description="What to look for: keywords, a question or a description (at most "
+        f"{QUERY_CHARS} characters)."
+    )
+    k: int = Field(default=5, ge=1, le=50, description="How many papers to return (1-50).")
+
+
+class SearchArgs(FilteredArgs, _Search):
+    pass
 
 
 class PaperArgs(Args):
@@ -117,47 +128,41 @@ class PaperArgs(Args):
     )
 
 
-class AskArgs(Args):
+class _Ask(Args):
     question: Query = Field(
         description=f"The question, in natural language (at most {QUERY_CHARS} characters)."
     )
-    since: Since = None
-    until: Until = None
-    venue: Venue = None
-    author: Author = None
-    collection: Collection = None
-    tag: Tag = None
 
 
-class CiteArgs(Args):
+class AskArgs(FilteredArgs, _Ask):
+    pass
+
+
+class _Cite(Args):
     claim: Claim = Field(
         description="The claim or sentence that needs a citation (at most "
         f"{CLAIM_CHARS} characters)."
     )
     k: int = Field(default=5, ge=1, le=20, description="Most papers to return (1-20).")
-    since: Since = None
-    until: Until = None
-    venue: Venue = None
-    author: Author = None
-    collection: Collection = None
-    tag: Tag = None
 
 
-class RelatedArgs(Args):
+class CiteArgs(FilteredArgs, _Cite):
+    pass
+
+
+class _Related(Args):
     topic: Query = Field(
         description="The topic of the section, e.g. 'long-context LLMs' (at most "
         f"{QUERY_CHARS} characters)."
     )
     k: int = Field(default=10, ge=2, le=30, description="Papers to draw on (2-30).")
-    since: Since = None
-    until: Until = None
-    venue: Venue = None
-    author: Author = None
-    collection: Collection = None
-    tag: Tag = None
 
 
-class SimilarArgs(Args):
+class RelatedArgs(FilteredArgs, _Related):
+    pass
+
+
+class _Similar(Args):
     paper: PaperRef | None = Field(
         default=None,
         description="An indexed paper: its paper_id (from search_papers), DOI, arXiv id or exact "
@@ -169,12 +174,10 @@ class SimilarArgs(Args):
         f"not indexed (at most {PAPER_TEXT_CHARS} characters).",
     )
     k: int = Field(default=5, ge=1, le=50, description="How many papers to return (1-50).")
-    since: Since = None
-    until: Until = None
-    venue: Venue = None
-    author: Author = None
-    collection: Collection = None
-    tag: Tag = None
+
+
+class SimilarArgs(FilteredArgs, _Similar):
+    pass
 
 
 class NoArgs(Args):

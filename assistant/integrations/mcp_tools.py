@@ -19,6 +19,7 @@ from assistant.integrations.mcp_args import (
     Args,
     AskArgs,
     CiteArgs,
+    FilteredArgs,
     NoArgs,
     PaperArgs,
     RelatedArgs,
@@ -55,7 +56,7 @@ class ToolSpec:
     list_key: str | None = None  # the list whose last items go first when over budget
 
 
-def _options(args: Args, k: int) -> Any:
+def _options(args: FilteredArgs, k: int) -> Any:
     from assistant.retrieval.retriever import RetrievalOptions
 
     return RetrievalOptions(k=k, filters=args.search_filters())

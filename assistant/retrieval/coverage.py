@@ -18,12 +18,13 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from assistant.index.bm25 import LexicalIndex
     from assistant.index.catalog import Catalog
     from assistant.records import Paper, SearchResult
+    from assistant.retrieval.signals import Signals
 
 # Coverage model: logistic regression on three features (see confidence_features), fitted with
 # balanced classes on bench/devset.jsonl; leave-one-out there: 92% of unanswerable questions
@@ -72,21 +73,11 @@ def _bigrams(tokens: Sequence[str]) -> set[tuple[str, str]]:
     return {(a, b) for a, b in zip(plain, plain[1:], strict=False) if a != b}
 
 
-class RetrievalSignals(Protocol):
-    """What the features read of a search's signals (:class:`~.retriever.Signals`)."""
-
-    dense: dict[str, float]
-    lexical: dict[str, float]
-    best_dense: float
-    dense_stats: tuple[float, float]
-    lexical_stats: tuple[float, float]
-
-
 SentencesFn = Callable[["Paper"], list[tuple[str, frozenset[str]]]]
 
 
 def coverage_features(
-    signals: RetrievalSignals,
+    signals: Signals,
     lexical: LexicalIndex,
     sentences_of: SentencesFn,
     text: str,
@@ -284,14 +275,14 @@ def missing_origin(text: str, papers: Sequence[Paper]) -> tuple[str, list[Paper]
 def confidence_features(
     lexical: LexicalIndex,
     text: str,
-    signals: RetrievalSignals,
+    signals: Signals,
     catalog: Catalog,
     paper_words: Callable[[Paper], set[str]] | None = None,
 ) -> tuple[float, float, float]:
     """Features of 'the corpus covers this query'.
 
-    (best dense cosine; share of the query's IDF mass found in the best dense or best BM25
-    paper; share of that mass carried by words the corpus never uses).
+    (best dense cosine; share of the query's IDF mass found in the best paper of any signal,
+    dense, BM25 or another; share of that mass carried by words the corpus never uses).
     """
     best_dense = signals.best_dense
     words = {t for t in lexical.analyzer.tokens(text) if not _COMPOUND.search(t)}
@@ -300,11 +291,7 @@ def confidence_features(
     idf = {t: lexical.idf(t) if lexical.knows(t) else lexical.max_idf() for t in words}
     total = sum(idf.values()) or 1.0
     unknown = sum(v for t, v in idf.items() if not lexical.knows(t)) / total
-    tops = set()
-    if signals.dense:
-        tops.add(max(signals.dense, key=lambda p: signals.dense[p]))
-    if signals.lexical:
-        tops.add(max(signals.lexical, key=lambda p: signals.lexical[p]))
+    tops = signals.tops()  # the best paper of each signal
     matched = 0.0
     for paper in catalog.get_papers(tops).values():
         present = (

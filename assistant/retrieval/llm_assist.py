@@ -11,7 +11,7 @@
 * ``both``: rewrite, then rerank the fused ranking.
 
 A failed call (error, deadline), a malformed reply or one naming no candidate leaves the
-ranking as it was, with a note. Only the :class:`~assistant.generation.llm.base.ChatModel`
+ranking as it was, with a note. Only the :class:`~assistant.llm.base.ChatModel`
 protocol is used. The calls are not streamed (nothing is shown, and llama.cpp's server reports
 token usage only then), so each must come whole by the first-token deadline (its first token
 comes with its last; retries within ``llm_answer_timeout``) and is sent with the cap of
@@ -26,11 +26,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from assistant.errors import LLMError
-from assistant.generation.prompts import as_data, title_as_data
+from assistant.llm.prompts import as_data, title_as_data
 
 if TYPE_CHECKING:
-    from assistant.generation.llm.base import ChatModel, LLMUsage
     from assistant.index.paper_index import PaperIndex
+    from assistant.llm.base import ChatModel, LLMUsage
     from assistant.records import SearchHit, SearchResult
     from assistant.retrieval.filters import SearchFilters
     from assistant.retrieval.retriever import RetrievalOptions
@@ -94,8 +94,8 @@ def _call(
     model: ChatModel, prompt_name: str, values: dict[str, str], assisted: AssistedRetrieval
 ) -> str | None:
     """The model's reply text, or None (with a note) when the call failed."""
-    from assistant.generation.llm.base import CallOptions
-    from assistant.generation.prompts import load_prompt
+    from assistant.llm.base import CallOptions
+    from assistant.llm.prompts import load_prompt
 
     messages = load_prompt(prompt_name).messages(**values)
     try:
@@ -225,7 +225,7 @@ def rerank(
     candidates: int,
 ) -> None:
     """Move the top candidates the model names to the front, in its order."""
-    from assistant.generation.evidence import key_sentences
+    from assistant.text.sentences import key_sentences
 
     hits = assisted.result.results
     top = [h for h in hits[:candidates] if h.paper is not None]

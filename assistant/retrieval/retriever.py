@@ -1,4 +1,5 @@
-"""Hybrid retrieval: dense chunk similarity and BM25, fused, aggregated to papers, diversified.
+"""Hybrid retrieval: the registered signals (dense chunk similarity, BM25, ...) fused per paper
+(:mod:`~assistant.retrieval.signals`), diversified.
 
 Every result set carries a confidence that the corpus covers the query at all, from the
 strength of the best dense and lexical matches (a logistic model fitted on the dev questions,
@@ -27,22 +28,15 @@ from assistant.retrieval.coverage import (
 )
 from assistant.retrieval.filters import SearchFilters, parse_query_filters, why_nothing_matches
 from assistant.retrieval.question import without_request
-from assistant.retrieval.sentences import SentenceScorer
-from assistant.retrieval.server_dense import server_best
+from assistant.retrieval.signal_lexical import LEXICAL_WEIGHT
+from assistant.retrieval.signals import CANDIDATES, ScoredPaper, Signals, fuse, query_signals
+from assistant.text.sentences import SentenceScorer
 
 if TYPE_CHECKING:
-    from assistant.index.bm25 import LexicalIndex
     from assistant.index.paper_index import PaperIndex
 
 Method = Literal["hybrid", "dense", "bm25"]
 
-# Fusion: each signal is standardised against its own best FUSION_TOP papers for the query
-# (z-scores), then score = z(best-chunk cosine) + LEXICAL_WEIGHT * z(BM25). Raw cosines crowd
-# together as a corpus grows and BM25 has no fixed scale; standardising keeps the two comparable
-# from 425 to 59k papers (docs/benchmarks.md, "Retrieval quality as the corpus grows").
-FUSION_TOP = 200
-LEXICAL_WEIGHT = 1.0
-CANDIDATES = 100
 MMR_LAMBDA = 0.85
 
 
@@ -58,26 +52,6 @@ class RetrievalOptions:
     lexical_weight: float = LEXICAL_WEIGHT
     paper_ids: set[str] | None = None  # only these papers (a chat follow-up about one paper)
     strip_request: bool = True  # score what follows "Could you suggest research that" (question.py)
-
-
-@dataclass
-class Signals:
-    """Per-paper retrieval scores before fusion."""
-
-    dense: dict[str, float] = field(default_factory=dict)
-    lexical: dict[str, float] = field(default_factory=dict)
-    best_dense: float = 0.0
-    # (mean, standard deviation) of each signal over its best FUSION_TOP papers
-    dense_stats: tuple[float, float] = (0.0, 1.0)
-    lexical_stats: tuple[float, float] = (0.0, 1.0)
-
-
-@dataclass
-class ScoredPaper:
-    paper_id: str
-    score: float
-    dense: float
-    lexical: float
 
 
 class Retriever:
@@ -106,18 +80,24 @@ class Retriever:
 
     def search(self, query: str, options: RetrievalOptions | None = None) -> SearchResult:
         """The best papers for ``query``, with snippets and a coverage confidence."""
+        return self.search_with_signals(query, options)[0]
+
+    def search_with_signals(
+        self, query: str, options: RetrievalOptions | None = None
+    ) -> tuple[SearchResult, Signals]:
+        """:meth:`search`, and the signals it fused (what coverage features read)."""
         options = options or RetrievalOptions()
         text, filters, note = self._effective_query(query, options)
         if options.strip_request:
             text = without_request(text)
         allowed = self.allowed_papers(filters, options.paper_ids)
-        scored = self._score(text, options, allowed, filters)
+        scored, signals = self._score(text, options, allowed, filters)
         if options.diversity and options.method != "bm25" and len(scored) > 2:
             scored = self._diversify(scored, options.k)
         top = scored[: options.k]
         papers = self.index.catalog.get_papers(s.paper_id for s in top)
         top = [s for s in top if s.paper_id in papers]  # vectors left by a crashed ingest
-        confidence = self._confidence(text, self._last_signals)
+        confidence = self._confidence(text, signals)
         scorer = SentenceScorer(self.index, text)
         hits = [
             SearchHit(
@@ -127,7 +107,7 @@ class Retriever:
                 year=papers[s.paper_id].year,
                 score=round(s.score, 4),
                 snippet=scorer.best_by_overlap(
-                    self._sentences(papers[s.paper_id]), papers[s.paper_id].title
+                    self.sentences_of(papers[s.paper_id]), papers[s.paper_id].title
                 ),
                 paper=papers[s.paper_id],
             )
@@ -149,7 +129,7 @@ class Retriever:
             if name is not None:
                 result.covered = False
                 result.notes.append(f"No indexed paper mentions {name}.")
-        return result
+        return result, signals
 
     def _check_origin(self, text: str, scored: list[ScoredPaper], result: SearchResult) -> None:
         """ "Which paper introduced X?" with X's own paper not among the best candidates."""
@@ -198,41 +178,12 @@ class Retriever:
         filters: SearchFilters | None = None,
         restricted: bool = False,
     ) -> Signals:
-        """Dense (best chunk cosine per paper) and BM25 scores of the candidate papers.
+        """The scores of the candidate papers of each signal ``method`` uses (all for hybrid).
 
         ``filters``: those ``allowed`` came from, for a server to apply itself; ``restricted``:
         ``allowed`` holds fewer papers than they say.
         """
-        index = self.index
-        signals = Signals()
-        pool = max(CANDIDATES, k)
-        lexical_scores = None
-        if method != "dense":
-            lexical_scores = index.lexical.allowed_scores(text, allowed)
-            ranked = index.lexical.top(lexical_scores, max(pool, FUSION_TOP))
-            signals.lexical = dict(ranked[:pool])
-            population = index.lexical.size if allowed is None else len(allowed)
-            signals.lexical_stats = top_stats(np.asarray([s for _, s in ranked]), population)
-        if method != "bm25" and len(index.dense):
-            from assistant.embeddings.base import embed_queries  # the query prefix, if any
-            from assistant.index.server_dense import ServerDense
-
-            query_vector = embed_queries(index.embedder, [text])[0]
-            dense = index.dense
-            if isinstance(dense, ServerDense):  # a large shared index: the server's HNSW
-                wanted, lexical_ids = max(pool, FUSION_TOP), list(signals.lexical)
-                best, paper_list, positions = server_best(
-                    dense, query_vector, wanted, allowed, filters, lexical_ids, restricted
-                )
-            else:
-                paper_list, starts = dense.layout()
-                positions = dense.positions()
-                best = np.maximum.reduceat(dense.matrix() @ query_vector, starts)
-                if allowed is not None:
-                    mask = np.fromiter((pid in allowed for pid in paper_list), dtype=bool)
-                    best = np.where(mask, best, -1.0)
-            add_dense(signals, best, paper_list, positions, index.lexical, lexical_scores, pool)
-        return signals
+        return query_signals(self.index, text, method, k, allowed, filters, restricted)
 
     def _score(
         self,
@@ -240,11 +191,12 @@ class Retriever:
         options: RetrievalOptions,
         allowed: set[str] | None,
         filters: SearchFilters | None = None,
-    ) -> list[ScoredPaper]:
+    ) -> tuple[list[ScoredPaper], Signals]:
         restricted = options.paper_ids is not None
         signals = self.signals(text, options.method, options.k, allowed, filters, restricted)
-        self._last_signals = signals
-        return fuse(signals, options.method, max(CANDIDATES, options.k), options.lexical_weight)
+        candidates = max(CANDIDATES, options.k)
+        scored = fuse(signals, options.method, candidates, lexical_weight=options.lexical_weight)
+        return scored, signals
 
     def _diversify(self, scored: list[ScoredPaper], k: int) -> list[ScoredPaper]:
         """Maximal marginal relevance over the papers' abstract vectors (mean of chunks)."""
@@ -292,16 +244,7 @@ class Retriever:
         cap = closeness_cap(signals.best_dense, self.index.embedder.name) if signals.dense else None
         return confidence if cap is None else min(confidence, cap)
 
-    @property
-    def last_signals(self) -> Signals:
-        """The per-paper signals of the last search (coverage features read them)."""
-        return self._last_signals
-
     def sentences_of(self, paper: Paper) -> list[tuple[str, frozenset[str]]]:
-        """The abstract's sentences with their analysed words (cached per paper)."""
-        return self._sentences(paper)
-
-    def _sentences(self, paper: Paper) -> list[tuple[str, frozenset[str]]]:
         """The abstract's sentences with their analysed words (cached per paper)."""
         cached = self._sentence_cache.get(paper.paper_id)
         if cached is None:
@@ -317,82 +260,6 @@ class Retriever:
 
     def _paper_words(self, paper: Paper) -> set[str]:
         words = set(self.index.lexical.analyzer.tokens(paper.title))
-        for _sentence, sentence_words in self._sentences(paper):
+        for _sentence, sentence_words in self.sentences_of(paper):
             words |= sentence_words
         return words
-
-
-def add_dense(
-    signals: Signals,
-    best: np.ndarray,
-    paper_list: list[str],
-    positions: dict[str, int],
-    lexical: LexicalIndex,
-    lexical_scores: np.ndarray | None,
-    pool: int,
-) -> None:
-    """Fill the dense side of ``signals`` from one score per paper (``best``, in the dense
-    cache's paper order; -1.0 for a paper left out): the ``pool`` best, every lexical candidate
-    too, and the BM25 score of every dense candidate."""
-    if not len(best):
-        return
-    top = np.argpartition(-best, min(pool, len(best)) - 1)[:pool]
-    chosen = {int(i) for i in top if best[i] > -1.0}
-    # Fusion needs the dense score of every lexical candidate too.
-    chosen.update(positions[pid] for pid in signals.lexical if pid in positions)
-    signals.dense = {paper_list[i]: float(best[i]) for i in chosen}
-    if lexical_scores is not None:
-        # ...and the BM25 score of every dense candidate, not 0 beyond the BM25 top.
-        for pid in signals.dense.keys() - signals.lexical.keys():
-            score = lexical.score_of(lexical_scores, pid)
-            if score > 0:
-                signals.lexical[pid] = score
-    signals.best_dense = float(best.max())
-    eligible = best[best > -1.0]
-    signals.dense_stats = top_stats(eligible, len(eligible))
-
-
-def top_stats(scores: np.ndarray, population: int) -> tuple[float, float]:
-    """Mean and standard deviation of the best FUSION_TOP of ``population`` scores.
-
-    ``scores`` may hold only the positive ones (BM25): the rest of the top count as 0.
-    """
-    n = min(FUSION_TOP, population)
-    if n <= 0:
-        return 0.0, 1.0
-    top = np.partition(scores, len(scores) - n)[-n:] if len(scores) > n else scores
-    if len(top) < n:
-        top = np.concatenate([top, np.zeros(n - len(top), dtype=np.float64)])
-    spread = float(np.std(top))
-    return float(np.mean(top)), spread if spread > 1e-6 else 1.0
-
-
-def fuse(
-    signals: Signals, method: Method, candidates: int, lexical_weight: float = LEXICAL_WEIGHT
-) -> list[ScoredPaper]:
-    """Combine dense and BM25 scores into one ranking of papers, best first."""
-    dense, lexical = signals.dense, signals.lexical
-    if method == "dense":
-        pool = sorted(dense, key=lambda p: -dense[p])[:candidates]
-    elif method == "bm25":
-        pool = list(lexical)
-    else:
-        top_dense = sorted(dense, key=lambda p: -dense[p])[:candidates]
-        pool = list(dict.fromkeys(top_dense + list(lexical)))
-    dense_mean, dense_spread = signals.dense_stats
-    lexical_mean, lexical_spread = signals.lexical_stats
-    scored = []
-    for pid in pool:
-        d = dense.get(pid, 0.0)
-        raw = lexical.get(pid, 0.0)
-        if method == "dense":
-            score = d
-        elif method == "bm25":
-            score = raw
-        else:
-            score = (d - dense_mean) / dense_spread + lexical_weight * (
-                raw - lexical_mean
-            ) / lexical_spread
-        scored.append(ScoredPaper(pid, score, d, raw))
-    scored.sort(key=lambda s: (-s.score, s.paper_id))
-    return scored

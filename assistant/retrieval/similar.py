@@ -19,7 +19,6 @@ so and still lists the nearest (docs/benchmarks.md, "Papers like this one").
 from __future__ import annotations
 
 import difflib
-import math
 import re
 import weakref
 from collections import Counter
@@ -34,17 +33,17 @@ from assistant.ingest.chunking import chunk_paper, embedded_text, split_sentence
 from assistant.ingest.text import normalize_arxiv_id, normalize_doi, normalize_title
 from assistant.records import Paper
 from assistant.retrieval.filters import check_filters, no_match_message
-from assistant.retrieval.retriever import (
+from assistant.retrieval.retriever import RetrievalOptions, Retriever
+from assistant.retrieval.signal_dense import server_mean_cosines
+from assistant.retrieval.signal_lexical import weighted_bm25
+from assistant.retrieval.signals import (
     CANDIDATES,
     FUSION_TOP,
-    RetrievalOptions,
-    Retriever,
+    PaperAsk,
     Signals,
-    add_dense,
     fuse,
-    top_stats,
+    paper_signals,
 )
-from assistant.retrieval.server_dense import server_mean_cosines
 
 if TYPE_CHECKING:
     from assistant.index.bm25 import LexicalIndex
@@ -267,30 +266,6 @@ def distinctive_terms(lexical: LexicalIndex, paper: Paper, n: int) -> dict[str, 
     return {term: float(counts[term]) for term in chosen}
 
 
-def weighted_bm25(lexical: LexicalIndex, terms: dict[str, float]) -> np.ndarray:
-    """BM25 score of every document position for a query of weighted analysed terms."""
-    n_docs = lexical.size  # also folds in pending additions
-    scores = np.zeros(len(lexical.doc_ids), dtype=np.float32)
-    if n_docs == 0:
-        return scores
-    avgdl = float(lexical.doc_len[lexical.alive].mean())
-    k1, b = lexical.K1, lexical.B
-    for term, weight in terms.items():
-        row = lexical.term_row.get(term)
-        if row is None:
-            continue
-        lo, hi = lexical.offsets[row], lexical.offsets[row + 1]
-        docs, tfs = lexical.post_doc[lo:hi], lexical.post_tf[lo:hi]
-        live = lexical.alive[docs]
-        df = int(live.sum())
-        if df == 0:
-            continue
-        idf = math.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
-        norm = tfs + k1 * (1 - b + b * lexical.doc_len[docs] / avgdl)
-        scores[docs] += (weight * idf) * (tfs * (k1 + 1) / norm) * live
-    return scores
-
-
 def _surface_words(lexical: LexicalIndex, paper: Paper) -> dict[str, str]:
     """Analysed term -> the word as the paper writes it (its first occurrence); a compound's
     parts map to the parts ("linear" of "non-linear" to "linear")."""
@@ -341,7 +316,8 @@ def similar_papers(
     if signals is None:
         result.notes.append("The index has no vectors to compare with.")
         return result
-    scored = fuse(signals, options.method, max(CANDIDATES, options.k), LEXICAL_WEIGHT)
+    candidates = max(CANDIDATES, options.k)
+    scored = fuse(signals, options.method, candidates, lexical_weight=LEXICAL_WEIGHT)
     top = scored[: options.k]
     papers = index.catalog.get_papers(s.paper_id for s in top)
     surface = _surface_words(index.lexical, target)
@@ -421,24 +397,19 @@ def _signals(
         if pid in positions:
             eligible[positions[pid]] = False
     cosine = _Cosine(cosines, positions)
-    signals = Signals()
-    pool = max(CANDIDATES, options.k)
-    lexical_scores = None
-    if options.method != "dense":
-        lexical = index.lexical
-        lexical_scores = weighted_bm25(lexical, terms)
-        mask = np.zeros(len(lexical_scores), dtype=bool)
-        for pid, number in lexical.doc_pos.items():
-            if number < len(mask) and (allowed is None or pid in allowed) and pid not in excluded:
-                mask[number] = True
-        lexical_scores = np.where(mask, lexical_scores, 0.0)
-        ranked = lexical.top(lexical_scores, max(pool, FUSION_TOP))
-        signals.lexical = dict(ranked[:pool])
-        population = int(mask.sum())
-        signals.lexical_stats = top_stats(np.asarray([s for _, s in ranked]), population)
-    if options.method != "bm25" and eligible.any():
-        masked = np.where(eligible, cosines, -1.0)
-        add_dense(signals, masked, paper_list, positions, index.lexical, lexical_scores, pool)
+    ask = PaperAsk(
+        index=index,
+        terms=terms,
+        cosines=cosines,
+        paper_list=paper_list,
+        positions=positions,
+        eligible=eligible,
+        allowed=allowed,
+        excluded=excluded,
+        pool=max(CANDIDATES, options.k),
+        top=FUSION_TOP,
+    )
+    signals = paper_signals(options.method, ask)
     return signals, cosine
 
 

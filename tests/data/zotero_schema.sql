@@ -1,7 +1,7 @@
 -- The project's own test schema for a Zotero database (tests only).
 --
 -- It mirrors the tables of Zotero's schema version 129 (userdata; system 32) that the reader
--- (assistant/ingest/zotero_db.py, assistant/ingest/zotero_sync.py) uses and that
+-- (assistant/ingest/zotero_db.py, assistant/index/zotero_sync.py) uses and that
 -- tests/zotero_library.py fills: their names, key columns, the unique constraints the reader
 -- and the fixture rely on, and the foreign keys that cascade when an item, a collection or a
 -- library is purged. A real Zotero database (zotero.sqlite of Zotero 7) has more tables and

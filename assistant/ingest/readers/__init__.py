@@ -1,8 +1,9 @@
 """Readers that turn paper files into :class:`~assistant.records.Paper` records.
 
-Six formats are read: the Daily Papers text dump (``daily``), JSON Lines (``jsonl``, also the
-arXiv metadata snapshot and SciFact's corpus), CSV/TSV tables (``csv``), BibTeX (``bibtex``),
-and Zotero's other exports, CSL-JSON (``csl-json``) and RIS (``ris``).
+Six formats are read, each declared by its own module (:mod:`.formats`): the Daily Papers text
+dump (``daily``), JSON Lines (``jsonl``, also the arXiv metadata snapshot and SciFact's corpus),
+CSV/TSV tables (``csv``), BibTeX (``bibtex``), and Zotero's other exports, CSL-JSON
+(``csl-json``) and RIS (``ris``). Any file may also be gzip-compressed (``papers.jsonl.gz``).
 A problem with one file or record never raises: it becomes a :class:`~assistant.records.Reject`
 naming the file and line (or entry), and everything else is still read.
 """
@@ -10,13 +11,11 @@ naming the file and line (or entry), and everything else is still read.
 from __future__ import annotations
 
 import codecs
-import re
 import zlib
-from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from assistant.errors import UsageError
-from assistant.ingest.dedup import merge_duplicates, merge_two  # re-exported: long imported here
 from assistant.ingest.readers._base import (
     BOM,
     CUT_FIELDS,
@@ -27,106 +26,30 @@ from assistant.ingest.readers._base import (
     open_binary,
     plain_suffix,
 )
-from assistant.ingest.readers.bibtex import ENTRY_START, read_bibtex
-from assistant.ingest.readers.csl_json import looks_like_csl_json, read_csl_json
-from assistant.ingest.readers.csvfile import has_table_header, read_csv
-from assistant.ingest.readers.daily import looks_like_daily, read_daily
-from assistant.ingest.readers.jsonl import read_jsonl
-from assistant.ingest.readers.ris import looks_like_ris, read_ris
-from assistant.records import ReadResult, Reject
+from assistant.ingest.readers.formats import (
+    check_format,
+    detect_format,
+    extensions,
+    format_hint,
+    reader,
+)
 
-__all__ = [
-    "CUT_FIELDS",
-    "EXTENSIONS",
-    "FORMATS",
-    "FieldLimits",
-    "detect_format",
-    "merge_duplicates",
-    "merge_two",
-    "read_file",
-    "read_paths",
-]
+if TYPE_CHECKING:
+    from assistant.records import ReadResult
 
-FORMATS = ("daily", "jsonl", "csv", "bibtex", "csl-json", "ris")
-# File extensions taken from folders (any file named explicitly is read whatever its name).
-EXTENSIONS = (".txt", ".jsonl", ".json", ".ndjson", ".csv", ".tsv", ".bib", ".ris")
-# Any of them may also be gzip-compressed (papers.jsonl.gz).
+__all__ = ["CUT_FIELDS", "FieldLimits", "detect_format", "read_file", "read_paths"]
 
 _HEAD_BYTES = 64 * 1024
 # A file that cannot be opened, or a .gz that is truncated or not gzip at all.
 _READ_ERRORS = (OSError, EOFError, zlib.error)
-_FORMAT_HINT = "pass --format with one of: " + ", ".join(FORMATS)
-_BIBTEX_ENTRY = re.compile(r"^[ \t]*@[ \t]*[A-Za-z]+[ \t]*[{(]", re.MULTILINE)
-
-_READERS: dict[str, Callable[[Path, Collector], None]] = {
-    "daily": read_daily,
-    "jsonl": read_jsonl,
-    "csv": read_csv,
-    "bibtex": read_bibtex,
-    "csl-json": read_csl_json,
-    "ris": read_ris,
-}
-
-
-def _check_format(fmt: str | None) -> str | None:
-    if fmt is None:
-        return None
-    name = fmt.strip().lower()
-    if name in ("", "auto"):
-        return None
-    if name not in FORMATS:
-        raise UsageError(f"unknown format {fmt!r}", hint=_FORMAT_HINT + " (or leave it out)")
-    return name
 
 
 def _check_exists(path: Path) -> None:
     if not path.exists():
         raise UsageError(
             f"{path}: no such file or folder",
-            hint="check the path; give files (.txt .jsonl .json .ndjson .csv .tsv .bib .ris) "
-            "or folders holding them",
+            hint=f"check the path; give files ({' '.join(extensions())}) or folders holding them",
         )
-
-
-def detect_format(path: Path, head: str) -> str | None:
-    """The format of a file from its extension and the start of its text, or None if unknown.
-
-    ``.bib`` -> bibtex; ``.ris`` -> ris; ``.jsonl``/``.ndjson`` -> jsonl; ``.json``: an array of
-    CSL items (``issued``, ``container-title``, ``family``...) -> csl-json, else starting with an
-    object or array -> jsonl; ``.csv``/``.tsv`` -> csv. Other files (``.txt``) go by content:
-    BibTeX entries, a RIS record, JSON objects, a CSL-JSON array, a header row with title and
-    abstract columns, or a Daily Papers dump.
-    """
-    suffix = plain_suffix(path)
-    text = head.lstrip("\ufeff")
-    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
-    if suffix == ".bib":
-        return "bibtex"
-    if suffix == ".ris":
-        return "ris"
-    if suffix in (".jsonl", ".ndjson"):
-        return "jsonl"
-    if suffix == ".json":
-        if looks_like_csl_json(text):
-            return "csl-json"
-        return "jsonl" if first.startswith(("{", "[")) else None
-    if suffix in (".csv", ".tsv"):
-        return "csv"
-    if not first:
-        return None
-    if first.startswith("{"):
-        return "jsonl"
-    if looks_like_ris(first):
-        return "ris"
-    if looks_like_csl_json(text):
-        return "csl-json"
-    if ENTRY_START.match(first) or _BIBTEX_ENTRY.search(text[:8192]):
-        return "bibtex"
-    if has_table_header(first):
-        return "csv"
-    if looks_like_daily(text):
-        return "daily"
-    return None
 
 
 def _head_problem(head: bytes, complete: bool) -> str | None:
@@ -188,7 +111,7 @@ def read_file(
     Raises UsageError only for a path that does not exist or an unknown ``fmt``.
     """
     path = Path(path)
-    fmt = _check_format(fmt)
+    fmt = check_format(fmt)
     _check_exists(path)
     out = Collector(path, sink, window, max_abstract_chars, limits)
     try:
@@ -205,10 +128,10 @@ def read_file(
     if fmt is None:
         fmt = detect_format(path, head.decode("utf-8", errors="replace"))
         if fmt is None:
-            out.reject(None, f"unknown format; {_FORMAT_HINT}")
+            out.reject(None, f"unknown format; {format_hint()}")
             return _result(out)
     try:
-        _READERS[fmt](path, out)
+        reader(fmt)(path, out)
         out.flush()
     except SinkError as exc:
         raise exc.error from None
@@ -222,6 +145,8 @@ def read_file(
 
 
 def _result(out: Collector) -> ReadResult:
+    from assistant.records import ReadResult
+
     return ReadResult(
         papers=out.papers, rejects=out.rejects, count=out.count, truncated=out.truncated
     )
@@ -237,7 +162,7 @@ def _folder_files(folder: Path) -> list[Path]:
         relative = candidate.relative_to(folder)
         if any(part.startswith(".") for part in relative.parts):
             continue
-        if plain_suffix(candidate) in EXTENSIONS and candidate.is_file():
+        if plain_suffix(candidate) in extensions() and candidate.is_file():
             found.append(candidate)
     return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
 
@@ -257,10 +182,12 @@ def read_paths(
     Raises UsageError for a path that does not exist or an unknown ``fmt``; every other problem
     is a reject in the result, and the other files and records are still read.
     """
-    fmt = _check_format(fmt)
+    fmt = check_format(fmt)
     paths = [Path(p) for p in paths]
     for path in paths:
         _check_exists(path)
+    from assistant.records import ReadResult, Reject
+
     result = ReadResult()
     for path in paths:
         if path.is_dir():
@@ -270,7 +197,7 @@ def read_paths(
                     Reject(
                         path=str(path),
                         reason="no files to read in this folder (looked for "
-                        + " ".join(EXTENSIONS)
+                        + " ".join(extensions())
                         + ")",
                     )
                 )

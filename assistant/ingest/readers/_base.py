@@ -12,10 +12,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from assistant.ingest.text import clean_line, clean_text, clip, make_paper_id, truncate_text
-from assistant.records import Paper, Reject
 
 if TYPE_CHECKING:
+    from assistant.records import Paper, Reject
     from assistant.settings import Settings
+
+# The records (pydantic models) are imported where one is made: the formats register from
+# these modules, and the CLI's --format help reads their names without loading pydantic.
 
 BOM = b"\xef\xbb\xbf"
 
@@ -179,7 +182,7 @@ def not_utf8_reason(data: bytes, exc: UnicodeDecodeError, base_offset: int) -> s
     return f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {base_offset + exc.start})"
 
 
-PaperSink = Callable[[list[Paper]], None]
+PaperSink = Callable[[list["Paper"]], None]
 
 
 class SinkError(Exception):
@@ -254,7 +257,7 @@ class Collector:
 
     def reject(self, location: str | None, reason: str) -> None:
         """Record a problem at ``location`` ('line 3', 'entry smith2020 (line 12)', or None)."""
-        self.rejects.append(Reject(path=str(self.path), location=location, reason=reason))
+        self.rejects.append(_reject(self.path, location, reason))
 
     def add(self, location: str | None, paper: Paper | str) -> None:
         """Keep a paper, or reject the record when ``paper`` is the reason it could not be built."""
@@ -277,10 +280,10 @@ class Collector:
 
         def cut(field: str, text: str, limit: int, setting: str, cut_text: str) -> str:
             self.truncated.append(
-                Reject(
-                    path=str(self.path),
-                    location=location,
-                    reason=f"{field} of {len(text):,} characters cut to {len(cut_text):,} "
+                _reject(
+                    self.path,
+                    location,
+                    f"{field} of {len(text):,} characters cut to {len(cut_text):,} "
                     f"({setting} = {limit:,})",
                 )
             )
@@ -301,10 +304,10 @@ class Collector:
         authors = paper.authors
         if len(authors) > limits.authors:
             self.truncated.append(
-                Reject(
-                    path=str(self.path),
-                    location=location,
-                    reason=f"author list of {len(authors):,} names cut to the first "
+                _reject(
+                    self.path,
+                    location,
+                    f"author list of {len(authors):,} names cut to the first "
                     f"{limits.authors:,} (max_authors = {limits.authors:,})",
                 )
             )
@@ -328,6 +331,12 @@ class Collector:
             self._sink(papers)
         except Exception as exc:  # not a reading problem: it must not become a reject
             raise SinkError(exc) from exc
+
+
+def _reject(path: Path, location: str | None, reason: str) -> Reject:
+    from assistant.records import Reject
+
+    return Reject(path=str(path), location=location, reason=reason)
 
 
 def as_text(value: object) -> str:
@@ -442,6 +451,8 @@ def build_paper(
         return "record has no title"
     if doi and " " in doi:
         doi = doi.split(" ", 1)[0]
+    from assistant.records import Paper
+
     return Paper(
         paper_id=make_paper_id(record_id=record_id, doi=doi, arxiv_id=arxiv_id, title=title),
         title=title,

@@ -20,12 +20,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assistant.ingest.readers._base import Collector, build_paper, iter_lines, parse_year
+from assistant.ingest.readers.formats import InputFormat
 from assistant.ingest.text import clean_text
-from assistant.records import Paper
 
 if TYPE_CHECKING:
     from bibtexparser.library import Library
     from bibtexparser.model import Entry
+
+    from assistant.records import Paper
 
 # "@article{" or "@inproceedings (" — the start of an entry.
 ENTRY_START = re.compile(r"@[ \t]*([A-Za-z][\w-]*)[ \t\r\n]*([{(])")
@@ -347,3 +349,16 @@ def entry_to_paper(
         url=_plain(raw.get("url", "")) or None,
         extra=extra,
     )
+
+
+# A BibTeX entry at the start of a line, anywhere in the file's start.
+_ENTRY_LINE = re.compile(r"^[ \t]*@[ \t]*[A-Za-z]+[ \t]*[{(]", re.MULTILINE)
+
+
+def _has_entry(first: str, text: str) -> bool:
+    return ENTRY_START.match(first) is not None or _ENTRY_LINE.search(text[:8192]) is not None
+
+
+FORMAT = InputFormat(
+    "bibtex", read_bibtex, extensions={".bib": None}, recognise=_has_entry, rank=40
+)

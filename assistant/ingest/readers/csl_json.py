@@ -11,9 +11,8 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from assistant.export.bibtex import is_citation_key
 from assistant.ingest.readers._base import (
     BOM,
     Collector,
@@ -26,8 +25,8 @@ from assistant.ingest.readers._base import (
     year_in_text,
 )
 from assistant.ingest.readers.bibtex import ARXIV_IN_TEXT
-from assistant.ingest.text import clean_text
-from assistant.records import Paper
+from assistant.ingest.readers.formats import InputFormat
+from assistant.ingest.text import clean_text, is_citation_key
 
 # A .json document is CSL-JSON when it is an array whose items use CSL's variable names.
 _CSL_MARKERS = re.compile(
@@ -35,6 +34,9 @@ _CSL_MARKERS = re.compile(
     r'|"type"\s*:\s*"(?:article-journal|paper-conference|article|chapter|book|report|thesis|'
     r'manuscript|webpage|post-weblog|dataset|speech|entry-encyclopedia)"'
 )
+
+if TYPE_CHECKING:
+    from assistant.records import Paper
 _USED = frozenset(
     {
         "id",
@@ -248,3 +250,16 @@ def item_to_paper(item: dict[str, Any], source: str) -> Paper | str:
         url=url,
         extra=extra,
     )
+
+
+def _is_csl_json(first: str, text: str) -> bool:
+    return looks_like_csl_json(text)
+
+
+FORMAT = InputFormat(
+    "csl-json",
+    read_csl_json,
+    extensions={".json": _is_csl_json},
+    recognise=_is_csl_json,
+    rank=10,
+)

@@ -6,6 +6,7 @@ import csv
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from assistant.ingest.readers._base import (
     Collector,
@@ -16,8 +17,11 @@ from assistant.ingest.readers._base import (
     parse_year,
     split_authors,
 )
+from assistant.ingest.readers.formats import InputFormat
 from assistant.ingest.readers.jsonl import ID_KEYS
-from assistant.records import Paper
+
+if TYPE_CHECKING:
+    from assistant.records import Paper
 
 _DELIMITERS = ("\t", ",", ";", "|")
 _COLUMN_SEP = re.compile(r"[\s\-]+")
@@ -154,3 +158,12 @@ def _row_to_paper(
         url=optional_text(cell("url")),
         extra=extra,
     )
+
+
+def _header_first(first: str, text: str) -> bool:
+    return has_table_header(first)
+
+
+FORMAT = InputFormat(
+    "csv", read_csv, extensions={".csv": None, ".tsv": None}, recognise=_header_first, rank=50
+)

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from assistant.ingest.readers._base import Collector, build_paper, iter_lines
+from assistant.ingest.readers.formats import InputFormat
 
 _SENTENCE_END = re.compile(r"[.!?](?:\s|$)")
 
@@ -72,3 +73,11 @@ def read_daily(path: Path, out: Collector) -> None:
             "no title/abstract pairs found (a Daily Papers dump has a title line, then a long "
             "abstract line); pass --format if this is another format",
         )
+
+
+def _daily_text(first: str, text: str) -> bool:
+    return looks_like_daily(text)
+
+
+# Daily Papers dumps are .txt files: recognised by their text (formats.TEXT_EXTENSIONS).
+FORMAT = InputFormat("daily", read_daily, extensions={}, recognise=_daily_text, rank=60)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from assistant.ingest.readers._base import (
     BOM,
@@ -19,8 +19,11 @@ from assistant.ingest.readers._base import (
     split_authors,
     year_in_text,
 )
+from assistant.ingest.readers.formats import InputFormat
 from assistant.ingest.text import latex_to_text, normalize_arxiv_id
-from assistant.records import Paper
+
+if TYPE_CHECKING:
+    from assistant.records import Paper
 
 # Keys that hold the record's own id, in order of preference (SciFact: doc_id, BEIR: _id).
 ID_KEYS = ("id", "paper_id", "doc_id", "_id")
@@ -215,3 +218,20 @@ def record_to_paper(obj: dict[str, Any], source: str) -> Paper | str:
         url=url,
         extra=extra,
     )
+
+
+def _json_object_first(first: str, text: str) -> bool:
+    return first.startswith("{")
+
+
+def _json_first(first: str, text: str) -> bool:
+    return first.startswith(("{", "["))
+
+
+FORMAT = InputFormat(
+    "jsonl",
+    read_jsonl,
+    extensions={".jsonl": None, ".json": _json_first, ".ndjson": None},
+    recognise=_json_object_first,
+    rank=20,
+)

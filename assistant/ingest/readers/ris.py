@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from assistant.export.bibtex import is_citation_key
 from assistant.ingest.readers._base import (
     Collector,
     as_text,
@@ -21,8 +20,11 @@ from assistant.ingest.readers._base import (
     year_in_text,
 )
 from assistant.ingest.readers.bibtex import ARXIV_IN_TEXT
-from assistant.ingest.text import clean_text
-from assistant.records import Paper
+from assistant.ingest.readers.formats import InputFormat
+from assistant.ingest.text import clean_text, is_citation_key
+
+if TYPE_CHECKING:
+    from assistant.records import Paper
 
 # "TY  - JOUR": a tag of two capital letters or digits, two spaces, a hyphen.
 _TAG = re.compile(r"^([A-Z][A-Z0-9])  -(?: |$)")
@@ -188,3 +190,10 @@ def record_to_paper(record: dict[str, Any], source: str) -> Paper | str:
         url=url.strip() if url else None,
         extra=extra,
     )
+
+
+def _ris_first(first: str, text: str) -> bool:
+    return looks_like_ris(first)
+
+
+FORMAT = InputFormat("ris", read_ris, extensions={".ris": None}, recognise=_ris_first, rank=30)

@@ -1,7 +1,7 @@
 """The answer log: every ``ask``, ``cite``, ``related-work`` and chat answer, in SQLite.
 
 Each answer is one row of ``answer_log`` in the index folder's ``sessions.sqlite``, opened
-through :class:`~assistant.chat.store.SessionStore` (its connection, WAL journal and
+through :class:`~assistant.history.store.SessionStore` (its connection, WAL journal and
 transactions): the time, the command, the question, the mode and model, the answer's text, the
 cited papers and the token usage. Text search uses SQLite FTS5 (``LIKE`` where SQLite was built
 without it). ``assistant logs`` lists, shows and searches it; the ``log_answers`` setting turns
@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from assistant.chat.store import SessionStore, now
 from assistant.errors import AssistantError, UsageError
+from assistant.history.store import SessionStore, now
 
 if TYPE_CHECKING:
     from assistant.settings import Settings

@@ -1,10 +1,10 @@
 """A local GGUF model file run by llama.cpp (``-m gguf:PATH``): no server needed.
 
-:class:`LocalGGUFModel` implements :class:`~assistant.generation.llm.base.ChatModel` for
+:class:`LocalGGUFModel` implements :class:`~assistant.llm.base.ChatModel` for
 ``llm_model`` settings of the form ``gguf:/path/to/model.gguf``. llama.cpp (the optional
 ``local`` extra) runs in a child process, started by
-:mod:`~assistant.generation.llm.gguf_process` to run
-:mod:`~assistant.generation.llm.gguf_worker`, the only module that imports :mod:`llama_cpp`: a
+:mod:`~assistant.llm.gguf_process` to run
+:mod:`~assistant.llm.gguf_worker`, the only module that imports :mod:`llama_cpp`: a
 crash inside it (a build that uses CPU instructions the machine lacks dies with SIGILL) is a
 failed call with a message saying why, and the extractive answer, not the end of the
 assistant. The file is loaded once per process and kept for every later call (a
@@ -12,11 +12,11 @@ conversation's turns, a benchmark's questions); the chat template is the one sto
 GGUF file.
 
 The same checks as for a model server apply: the reply is streamed back and read through
-:class:`~assistant.generation.llm.reply_reader.StreamReader` (``<think>`` blocks kept out of the
+:class:`~assistant.llm.reply_reader.StreamReader` (``<think>`` blocks kept out of the
 answer, loops stopped), the per-command length caps are passed as ``max_tokens``, and the
 first-token and whole-answer deadlines hold, for whole replies (``complete``) too: the child
 streams either way. The child's events are read in a worker thread
-(:class:`~assistant.generation.llm.pump.Pump`); at a deadline the caller gives up at once and
+(:class:`~assistant.llm.pump.Pump`); at a deadline the caller gives up at once and
 the child is told to stop: between tokens, and inside the prompt's evaluation (the part before
 the first token, which can take long on a big prompt) through llama.cpp's abort callback.
 Loading the file is not counted in the deadlines.
@@ -32,17 +32,17 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from assistant.errors import LLMError
-from assistant.generation.llm.base import CallOptions, LLMReply, LLMUsage, TokenFn
-from assistant.generation.llm.failures import DeadlinePassed, one_line, says_context_exceeded
-from assistant.generation.llm.gguf_process import (
+from assistant.llm.base import CallOptions, LLMReply, LLMUsage, TokenFn
+from assistant.llm.failures import DeadlinePassed, one_line, says_context_exceeded
+from assistant.llm.gguf_process import (
     GenerationFailed,
     LoadFailed,
     ModelProcess,
     ModelProcessDied,
 )
-from assistant.generation.llm.guards import Deadlines
-from assistant.generation.llm.pump import Pump, next_before
-from assistant.generation.llm.reply_reader import StreamReader
+from assistant.llm.guards import Deadlines
+from assistant.llm.pump import Pump, next_before
+from assistant.llm.reply_reader import StreamReader
 
 if TYPE_CHECKING:
     from assistant.settings import Settings
@@ -60,7 +60,7 @@ _MAGIC = b"GGUF"
 
 
 def make_chat_model(settings: Settings) -> LocalGGUFModel:
-    """The provider's factory (see :mod:`assistant.generation.llm.base`)."""
+    """The provider's factory (see :mod:`assistant.llm.base`)."""
     return LocalGGUFModel(settings)
 
 

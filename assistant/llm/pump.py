@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from assistant.generation.llm.guards import Deadlines
+    from assistant.llm.guards import Deadlines
 
 __all__ = ["Producer", "Pump", "PumpTimeout", "next_before"]
 
@@ -102,7 +102,7 @@ class Pump:
 def next_before(pump: Pump, deadlines: Deadlines, shown: int) -> Any:
     """The pump's next item, or DeadlinePassed when the binding deadline passes first
     (``shown``: how many answer characters the user has seen, for the message)."""
-    from assistant.generation.llm.failures import DeadlinePassed
+    from assistant.llm.failures import DeadlinePassed
 
     remaining = deadlines.remaining()
     if remaining <= 0:

@@ -1,6 +1,6 @@
 """A GGUF model file loaded in a child process, seen from the assistant's side.
 
-:class:`ModelProcess` starts ``python -m assistant.generation.llm.gguf_worker`` (see that module
+:class:`ModelProcess` starts ``python -m assistant.llm.gguf_worker`` (see that module
 for the protocol), has it load the file once, and runs one generation at a time in it
 (:meth:`ModelProcess.generation`), its chunks streamed back as they come. A generation given up
 (a deadline) is aborted in the child, which stays loaded for the next one; if it does not stop
@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 #: The module the child runs.
-WORKER = "assistant.generation.llm.gguf_worker"
+WORKER = "assistant.llm.gguf_worker"
 #: Seconds a generation given up may take to stop (llama.cpp checks between decode steps)
 #: before its process is killed.
 ABORT_GRACE_S = 15.0

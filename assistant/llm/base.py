@@ -108,11 +108,11 @@ class ChatModel(Protocol):
 
 
 #: Module of the provider used for model names with no registered prefix.
-DEFAULT_PROVIDER = "assistant.generation.llm.openai_compatible"
+DEFAULT_PROVIDER = "assistant.llm.openai_compatible"
 
 #: ``"prefix:"`` of the ``llm_model`` setting -> the module that makes such models.
 PROVIDERS: dict[str, str] = {
-    "gguf:": "assistant.generation.llm.llama_cpp_local",  # a local GGUF file, in-process
+    "gguf:": "assistant.llm.llama_cpp_local",  # a local GGUF file, in-process
 }
 
 

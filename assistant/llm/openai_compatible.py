@@ -1,16 +1,16 @@
 """The default chat model: any OpenAI-compatible endpoint (OpenAI, Ollama, vLLM, llama.cpp, ...).
 
-:class:`LLMClient` implements :class:`~assistant.generation.llm.base.ChatModel`; the registry
+:class:`LLMClient` implements :class:`~assistant.llm.base.ChatModel`; the registry
 there sends every model name without a registered prefix here (:func:`make_chat_model`).
 
-With :mod:`assistant.generation.llm.failures` it is the only module that imports :mod:`openai`,
+With :mod:`assistant.llm.failures` it is the only module that imports :mod:`openai`,
 lazily (inside functions), so importing the package and ``assistant --help`` stay fast. The
 SDK's own retries are turned off: :class:`LLMClient` retries connection errors, timeouts, 429
 and 5xx itself (exponential backoff with jitter, honouring ``Retry-After``) while its deadlines
 leave time, never retries a stream that already showed tokens, and turns every failure into an
 :class:`~assistant.errors.LLMError` with a one-line message and a hint. Each call runs in a
-worker thread (:mod:`~assistant.generation.llm.pump`) so its deadlines hold whatever the
-server does; replies are read by :mod:`~assistant.generation.llm.reply_reader`.
+worker thread (:mod:`~assistant.llm.pump`) so its deadlines hold whatever the
+server does; replies are read by :mod:`~assistant.llm.reply_reader`.
 """
 
 from __future__ import annotations
@@ -24,18 +24,18 @@ from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit, urlunsplit
 
 from assistant.errors import LLMError
-from assistant.generation.llm.base import CallOptions, LLMReply, LLMUsage, TokenFn
-from assistant.generation.llm.failures import (
+from assistant.llm.base import CallOptions, LLMReply, LLMUsage, TokenFn
+from assistant.llm.failures import (
     BadReply,
     DeadlinePassed,
     StreamCut,
     classify,
     describe,
 )
-from assistant.generation.llm.guards import Deadlines
-from assistant.generation.llm.params import sampling_args
-from assistant.generation.llm.pump import Pump, next_before
-from assistant.generation.llm.reply_reader import StreamReader, read_message, reasoning_tokens_of
+from assistant.llm.guards import Deadlines
+from assistant.llm.params import sampling_args
+from assistant.llm.pump import Pump, next_before
+from assistant.llm.reply_reader import StreamReader, read_message, reasoning_tokens_of
 from assistant.settings import Settings
 
 __all__ = [
@@ -71,7 +71,7 @@ _T = TypeVar("_T")
 
 
 def make_chat_model(settings: Settings) -> LLMClient:
-    """The default provider's factory (see :mod:`assistant.generation.llm.base`)."""
+    """The default provider's factory (see :mod:`assistant.llm.base`)."""
     return LLMClient(settings)
 
 

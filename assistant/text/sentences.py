@@ -16,6 +16,7 @@ it, each on purpose different:
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from assistant.ingest.chunking import split_sentences
@@ -26,7 +27,16 @@ if TYPE_CHECKING:
     from assistant.index.paper_index import PaperIndex
     from assistant.records import Paper
 
-__all__ = ["SentenceScorer"]
+__all__ = [
+    "KEY_SENTENCES",
+    "ScoredSentences",
+    "SentenceScorer",
+    "key_sentences",
+    "scored_sentences",
+]
+
+#: Sentences of a paper marked as key (the rest follow as "Other sentences" in a prompt).
+KEY_SENTENCES = 2
 
 
 class SentenceScorer:
@@ -138,3 +148,42 @@ class SentenceScorer:
             for (rank, _position, text), vector in zip(candidates, sentence_vectors, strict=True)
         ]
         return scores, sentence_vectors
+
+
+@dataclass
+class ScoredSentences:
+    """A paper's sentences (abstract order) and their relevance to the query."""
+
+    paper: Paper
+    sentences: list[str]
+    scores: list[float]
+
+
+def scored_sentences(index: PaperIndex, query: str, papers: list[Paper]) -> list[ScoredSentences]:
+    """Each paper's sentences with their relevance to ``query`` (rank bonus included)."""
+    split = [split_sentences(p.abstract) for p in papers]
+    candidates = [
+        (rank, position, text)
+        for rank, sentences in enumerate(split)
+        for position, text in enumerate(sentences)
+    ]
+    scores: list[float] = []
+    if candidates:
+        scores, _vectors = SentenceScorer(index, query).relevance(candidates)
+    out = []
+    start = 0
+    for paper, sentences in zip(papers, split, strict=True):
+        out.append(ScoredSentences(paper, sentences, scores[start : start + len(sentences)]))
+        start += len(sentences)
+    return out
+
+
+def key_sentences(
+    index: PaperIndex, query: str, papers: list[Paper], count: int = KEY_SENTENCES
+) -> dict[str, list[str]]:
+    """``{paper_id: its count sentences most relevant to query, best first}``."""
+    out = {}
+    for scored in scored_sentences(index, query, papers):
+        order = sorted(range(len(scored.sentences)), key=lambda i: -scored.scores[i])
+        out[scored.paper.paper_id] = [scored.sentences[i] for i in order[:count]]
+    return out

@@ -1,7 +1,7 @@
 """The child process that runs a GGUF model file with llama.cpp, for ``-m gguf:PATH``.
 
-Started by :mod:`assistant.generation.llm.gguf_process` as ``python -m
-assistant.generation.llm.gguf_worker``, so that a crash inside llama.cpp (a build that uses
+Started by :mod:`assistant.llm.gguf_process` as ``python -m
+assistant.llm.gguf_worker``, so that a crash inside llama.cpp (a build that uses
 CPU instructions the machine lacks dies with SIGILL on the first token) ends this process, not
 the assistant. It is the only module that imports :mod:`llama_cpp`.
 

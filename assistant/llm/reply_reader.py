@@ -3,15 +3,15 @@
 SDK-agnostic: chunks and messages are read with ``getattr``, so any object shaped like the
 OpenAI API's works. Reasoning (``reasoning_content`` / ``reasoning`` deltas and ``<think>``
 blocks in the content) never reaches ``on_token`` nor the answer text; the answer is stopped
-when it loops (:class:`~assistant.generation.llm.guards.RepetitionGuard`) or passes its cap.
+when it loops (:class:`~assistant.llm.guards.RepetitionGuard`) or passes its cap.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from assistant.generation.llm.base import TokenFn
-from assistant.generation.llm.guards import (
+from assistant.llm.base import TokenFn
+from assistant.llm.guards import (
     Deadlines,
     RepetitionGuard,
     ThinkSplitter,

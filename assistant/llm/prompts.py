@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from assistant.errors import AssistantError
-from assistant.generation.citations import quote_text
 from assistant.ingest.text import clean_line
+from assistant.text.quoting import quote_text
 
 if TYPE_CHECKING:
     from assistant.records import Paper

@@ -1,1 +1,0 @@
-"""Chat models: the protocol the answerers use and its providers."""

@@ -1,0 +1,1 @@
+"""Chat models, below retrieval and generation: the protocol, its providers and the prompts."""
