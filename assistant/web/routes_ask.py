@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from assistant.errors import UsageError
-from assistant.web.app import WebApp, error_json, filters_from, web
+from assistant.web.state import WebApp, error_json, filters_from, web
 from assistant.web.views import answer_view, search_view
 
 if TYPE_CHECKING:

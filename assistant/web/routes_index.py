@@ -13,9 +13,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from starlette.datastructures import UploadFile
 
 from assistant.errors import UsageError
-from assistant.web.app import WebApp, web
 from assistant.web.jobs import Job
 from assistant.web.security import AUTH_COOKIE, Guard
+from assistant.web.state import WebApp, web
 
 router = APIRouter()
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from assistant.errors import UsageError
-from assistant.web.app import filters_from, web
+from assistant.web.state import filters_from, web
 from assistant.web.views import paper_card, search_view
 
 router = APIRouter()

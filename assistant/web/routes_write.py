@@ -10,8 +10,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from assistant.errors import UsageError
-from assistant.web.app import WebApp, filters_from, web
 from assistant.web.jobs import Job, JobCancelled
+from assistant.web.state import WebApp, filters_from, web
 
 router = APIRouter()
 
