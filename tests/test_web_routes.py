@@ -18,6 +18,8 @@ from web_app import ask, csrf, wait_for_job, web_client, years_corpus, years_ind
 from assistant.settings import Settings
 
 QUESTION = "Which paper extends the context window of LLaMA with shifted sparse attention?"
+
+
 @pytest.fixture
 def years_index(tmp_path: Path) -> Path:
     return years_index_in(tmp_path)
@@ -168,7 +170,9 @@ def test_state_changing_requests_need_the_csrf_token_and_the_same_origin(
         )
         rebound = client.get("/", headers={"Host": "evil.example:8765"})
         same = client.post(
-            "/api/ask", json=body, headers={"X-CSRF-Token": token, "Origin": "http://127.0.0.1:8765"}
+            "/api/ask",
+            json=body,
+            headers={"X-CSRF-Token": token, "Origin": "http://127.0.0.1:8765"},
         )
         claim = {"claim": "Low-rank adapters can match full fine-tuning"}
         navigate = {"Sec-Fetch-Mode": "navigate"}
@@ -224,9 +228,7 @@ def test_uploads_are_bounded_and_stay_in_their_folder(small_index_dir: Path) -> 
     entry = "@article{k1, title={A paper}, abstract={An abstract that says something.}}\n"
     with web_client(settings) as client:
         token = {"X-CSRF-Token": csrf(client)}
-        big = client.post(
-            "/api/upload", files={"files": ("big.bib", "x" * 10_000)}, headers=token
-        )
+        big = client.post("/api/upload", files={"files": ("big.bib", "x" * 10_000)}, headers=token)
         wrong_type = client.post(
             "/api/upload", files={"files": ("run.sh", "echo hi")}, headers=token
         )
