@@ -19,8 +19,8 @@ import json
 import os
 from pathlib import Path
 
+from assistant.checked_files import sha256_of, write_atomically
 from assistant.errors import AssistantError, UsageError
-from assistant.files import sha256_of, write_atomically
 
 RECORD_NAME = "written-files.json"
 # The most recent files remembered; an older one is then treated as the user's (asks first).

@@ -36,7 +36,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from assistant.files import bundled_corpus_dir  # noqa: E402
+from assistant.demo_data import bundled_corpus_dir  # noqa: E402
 from assistant.ingest.dedup import merge_duplicates  # noqa: E402
 from assistant.ingest.readers import read_paths  # noqa: E402
 from assistant.ingest.text import normalize_title  # noqa: E402

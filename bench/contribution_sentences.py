@@ -59,8 +59,8 @@ SAMPLE = {"bundled": 60, "scifact": 50, "acl": 60}
 
 def corpora() -> dict[str, dict[str, tuple[str, str]]]:
     """corpus -> id -> (title, abstract), as the assistant ingests them."""
+    from assistant.demo_data import bundled_corpus_dir
     from assistant.evaluation import load_beir
-    from assistant.files import bundled_corpus_dir
     from assistant.ingest.dedup import merge_duplicates
     from assistant.ingest.readers import read_paths
 

@@ -27,8 +27,8 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 
 from assistant.api import open_index  # noqa: E402
+from assistant.demo_data import demo_vectors_path  # noqa: E402
 from assistant.embeddings import Embedder, make_embedder  # noqa: E402
-from assistant.files import demo_vectors_path  # noqa: E402
 from assistant.index.demo import add_bundled  # noqa: E402
 from assistant.index.shipped_vectors import load_shipped, save_shipped, text_key  # noqa: E402
 from assistant.settings import DEFAULT_EMBEDDING_MODEL, Settings  # noqa: E402

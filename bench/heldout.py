@@ -37,6 +37,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from assistant.demo_data import bundled_corpus_dir  # noqa: E402
 from assistant.evaluation import (  # noqa: E402
     EvalQuestion,
     evaluate,
@@ -44,7 +45,6 @@ from assistant.evaluation import (  # noqa: E402
     load_questions_jsonl,
     resolve_gold,
 )
-from assistant.files import bundled_corpus_dir  # noqa: E402
 from assistant.index.paper_index import PaperIndex  # noqa: E402
 from assistant.ingest.dedup import merge_duplicates  # noqa: E402
 from assistant.ingest.readers import read_paths  # noqa: E402

@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from assistant.api import open_index  # noqa: E402
-from assistant.files import bundled_corpus_dir  # noqa: E402
+from assistant.demo_data import bundled_corpus_dir  # noqa: E402
 from assistant.ingest.dedup import merge_duplicates  # noqa: E402
 from assistant.ingest.readers import read_paths  # noqa: E402
 from assistant.retrieval.retriever import RetrievalOptions, Retriever  # noqa: E402

@@ -31,8 +31,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from assistant.api import ensure_corpus, ingest_paths, open_index  # noqa: E402
+from assistant.demo_data import bundled_corpus_dir  # noqa: E402
 from assistant.evaluation import load_questions_jsonl, resolve_gold  # noqa: E402
-from assistant.files import bundled_corpus_dir  # noqa: E402
 from assistant.ingest.dedup import merge_duplicates  # noqa: E402
 from assistant.ingest.readers import read_paths  # noqa: E402
 from assistant.settings import Settings  # noqa: E402

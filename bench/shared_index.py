@@ -97,7 +97,7 @@ def timed(args: list[str], env: dict[str, str]) -> tuple[float, str]:
 
 def halves(work: Path) -> tuple[Path, Path, int]:
     sys.path.insert(0, str(REPO))
-    from assistant.files import bundled_corpus_dir
+    from assistant.demo_data import bundled_corpus_dir
     from assistant.ingest.dedup import merge_duplicates
     from assistant.ingest.readers import read_paths
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from assistant import api
-from assistant.files import bundled_corpus_dir
+from assistant.demo_data import bundled_corpus_dir
 from assistant.index.paper_index import PaperIndex
 from assistant.ingest.chunking import split_sentences
 from assistant.ingest.dedup import merge_duplicates

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from assistant.api import ensure_corpus, open_index, search
-from assistant.files import demo_vectors_path
+from assistant.demo_data import demo_vectors_path
 from assistant.index.demo import add_bundled
 from assistant.index.shipped_vectors import load_shipped, text_key
 from assistant.ingest.chunking import embedded_text

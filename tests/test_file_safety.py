@@ -402,7 +402,7 @@ def test_a_derived_model_changed_at_the_same_size_is_derived_again(
 def test_the_derived_model_is_hashed_only_when_its_time_changes(
     derived_copy: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import assistant.files as files
+    import assistant.checked_files as files
 
     hashed: list[Path] = []
     real_sha256 = files.sha256_of

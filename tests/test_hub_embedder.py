@@ -23,11 +23,11 @@ import numpy as np
 import pytest
 from conftest import CliResult
 
+from assistant.checked_files import sha256_of
 from assistant.embeddings import MiniLMEmbedder, make_embedder, minilm_files
 from assistant.embeddings.hub import MANIFEST, local_model
 from assistant.embeddings.minilm import MINILM_FILES_SHA256
 from assistant.errors import AssistantError, UsageError
-from assistant.files import sha256_of
 from assistant.index.paper_index import PaperIndex
 from assistant.ingest.chunking import embedded_text
 from assistant.settings import Settings

@@ -362,7 +362,7 @@ def test_a_token_is_sent_and_never_shown(tmp_path: Path, member, chroma_url: str
 def _dated_papers(path: Path, n: int) -> Path:
     """``n`` papers with years, authors and venues (the bundled corpus has none), written as
     JSONL from the bundled corpus's text under new titles."""
-    from assistant.files import bundled_corpus_dir
+    from assistant.demo_data import bundled_corpus_dir
     from assistant.ingest.dedup import merge_duplicates
     from assistant.ingest.readers import read_paths
 

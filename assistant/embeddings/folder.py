@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from assistant.checked_files import sha256_of
 from assistant.embeddings.onnx_encoder import (
     POOLINGS,
     SENTENCE_OUTPUTS,
@@ -37,7 +38,6 @@ from assistant.embeddings.onnx_encoder import (
     OnnxSentenceEncoder,
 )
 from assistant.errors import AssistantError, UsageError
-from assistant.files import sha256_of
 
 if TYPE_CHECKING:
     from assistant.settings import Settings

@@ -13,7 +13,8 @@ settings override them.
   at a commit with each file's sha256 (LFS files) or git blob id (the others). Each download is
   checked against it, and its sha256 is recorded in ``hub-download.json`` beside the files, with
   the commit. At each load the files are checked against that record
-  (:func:`~assistant.files.is_intact`: hashed again only when a file's size or mtime changed).
+  (:func:`~assistant.checked_files.is_intact`: hashed again only when a file's size or mtime
+  changed).
 - Offline afterwards: a complete, intact download is used without contacting the hub (``main``
   stays the commit first downloaded until the folder is removed). A damaged file is downloaded
   again, from the recorded commit.
@@ -41,10 +42,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from assistant.checked_files import is_intact, record_verified, write_atomically
 from assistant.disk_space import disk_full_error, free_bytes, is_disk_full, size_text
 from assistant.embeddings.folder import FolderEmbedder, read_folder
 from assistant.errors import AssistantError, UsageError
-from assistant.files import is_intact, record_verified, write_atomically
 
 if TYPE_CHECKING:
     from assistant.settings import Settings

@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from assistant.checked_files import sha256_of
 from assistant.embeddings.onnx_encoder import OnnxSentenceEncoder
 from assistant.errors import AssistantError
-from assistant.files import sha256_of
 
 if TYPE_CHECKING:
     from assistant.settings import Settings

@@ -40,16 +40,16 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from assistant.disk_space import disk_full_error, free_bytes, is_disk_full
-from assistant.errors import AssistantError
-from assistant.files import (
-    bundled_corpus_dir,
+from assistant.checked_files import (
     is_intact,
     record_verified,
     sha256_of,
     sync_folder,
     write_atomically,
 )
+from assistant.demo_data import bundled_corpus_dir
+from assistant.disk_space import disk_full_error, free_bytes, is_disk_full
+from assistant.errors import AssistantError
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def _stamp_text(source_sha256: str, digest: str) -> str:
 def _check_derived(target: Path, stamp: Path, source_sha256: str) -> str:
     """``intact``, ``stale`` (none yet, or made by another recipe or source: derive it) or
     ``damaged`` (its bytes are not the ones derived). It is hashed only when its size or
-    modification time is not the one last verified (:func:`~assistant.files.is_intact`)."""
+    modification time is not the one last verified (:func:`~assistant.checked_files.is_intact`)."""
     try:
         fields = stamp.read_text().split()
     except OSError:

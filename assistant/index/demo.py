@@ -9,8 +9,8 @@ when they fit the index (:mod:`assistant.index.shipped_vectors`).
 
 from __future__ import annotations
 
+from assistant.demo_data import bundled_corpus_dir
 from assistant.errors import AssistantError
-from assistant.files import bundled_corpus_dir
 from assistant.index.paper_index import INGEST_WINDOW, PaperIndex, ProgressFn
 from assistant.index.shipped_vectors import DEMO_KEPT, DEMO_META, ONLY_DEMO, load_shipped
 from assistant.records import IngestReport

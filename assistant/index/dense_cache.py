@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.files import is_intact, record_verified
+from assistant.checked_files import is_intact, record_verified
 from assistant.index.state import tokens_array, xor_of
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from assistant.files import demo_vectors_path
+from assistant.demo_data import demo_vectors_path
 
 if TYPE_CHECKING:
     import numpy as np

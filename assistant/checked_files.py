@@ -1,5 +1,6 @@
-"""Small file helpers: hashing, checking a file against its recorded sha256 cheaply, atomic
-replacement, and where the bundled demo corpus lives."""
+"""Files checked and written safely: a file's sha256, checked again only when its size or
+modification time changed since it was last verified, and replacement by a temporary file,
+fsync and rename."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import json
 import os
 import secrets
 import stat
-from importlib import resources
 from pathlib import Path
 
 
@@ -103,13 +103,3 @@ def sync_folder(folder: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
-
-
-def bundled_corpus_dir() -> Path:
-    """The Daily Papers dumps shipped inside the package."""
-    return Path(str(resources.files("assistant") / "data" / "seeds"))
-
-
-def demo_vectors_path() -> Path:
-    """The demo corpus's chunk vectors shipped inside the package (see bench/demo_vectors.py)."""
-    return Path(str(resources.files("assistant") / "data" / "demo-vectors.npz"))
