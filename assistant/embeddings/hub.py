@@ -28,7 +28,6 @@ its tokenizer, the pooling, the prefixes and the longest input, and shows ``hf:R
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import logging
@@ -36,13 +35,12 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from assistant.checked_files import is_intact, record_verified, write_atomically
+from assistant.checked_files import is_intact, locked, record_verified, write_atomically
 from assistant.disk_space import disk_full_error, free_bytes, is_disk_full, size_text
 from assistant.embeddings.folder import FolderEmbedder, read_folder
 from assistant.errors import AssistantError, UsageError
@@ -190,15 +188,9 @@ def _damaged(download: HubDownload) -> list[str]:
     return [p for p, digest in download.files.items() if not is_intact(download.folder / p, digest)]
 
 
-@contextlib.contextmanager
-def _download_lock(folder: Path) -> Iterator[None]:
+def _download_lock(folder: Path) -> contextlib.AbstractContextManager[None]:
     """One download at a time per model folder (across processes)."""
-    with (folder / ".download.lock").open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return locked(folder / ".download.lock")
 
 
 def _download(

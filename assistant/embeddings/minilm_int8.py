@@ -30,18 +30,17 @@ derivation needs.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 import os
 import tempfile
-from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from assistant.checked_files import (
     is_intact,
+    locked,
     record_verified,
     sha256_of,
     sync_folder,
@@ -105,15 +104,9 @@ def _check_derived(target: Path, stamp: Path, source_sha256: str) -> str:
     return "intact" if is_intact(target, fields[2]) else "damaged"
 
 
-@contextlib.contextmanager
-def _derivation_lock(cache_dir: Path) -> Iterator[None]:
+def _derivation_lock(cache_dir: Path) -> contextlib.AbstractContextManager[None]:
     """One derivation at a time per cache folder (across processes)."""
-    with (cache_dir / ".derive.lock").open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return locked(cache_dir / ".derive.lock")
 
 
 def derived_model(

@@ -15,7 +15,6 @@ vectors are checked against the sha256 when their size or modification time chan
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import io
 import json
@@ -25,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.checked_files import is_intact, record_verified
+from assistant.checked_files import is_intact, locked, record_verified
 from assistant.index.state import tokens_array, xor_of
 
 
@@ -218,12 +217,8 @@ class DenseCache:
 
         One save at a time per folder: two processes saving at once would otherwise each drop
         the vectors file the other's header names."""
-        with (index_dir / "dense.lock").open("a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                self._save(index_dir, fingerprint)
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        with locked(index_dir / "dense.lock"):
+            self._save(index_dir, fingerprint)
 
     def _save(self, index_dir: Path, fingerprint: str) -> None:
         ids, owners, blocks = self._rows_to_save()

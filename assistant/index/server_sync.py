@@ -19,15 +19,15 @@ head; a reader never misses a record, since the head moves only after the record
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from assistant.checked_files import locked
 from assistant.errors import AssistantError, IndexMismatchError
 from assistant.index.state import paper_token
 from assistant.ingest.chunking import Chunk
@@ -331,15 +331,9 @@ class SharedIndex:
             self.index.store.drop_other(f"{self.index.settings.collection}-{old['fingerprint']}")
         self.index.catalog.set_meta({EPOCH_META: str(head["epoch"]), MARK_META: "0"})
 
-    @contextlib.contextmanager
-    def _folder_lock(self) -> Iterator[None]:
+    def _folder_lock(self) -> contextlib.AbstractContextManager[None]:
         """One sync at a time in this folder."""
-        with (self.index.dir / "sync.lock").open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        return locked(self.index.dir / "sync.lock")
 
 
 def publish_local(
