@@ -13,20 +13,16 @@ from assistant.cli.render_base import clip, console, escape, escape_line, print_
 
 if TYPE_CHECKING:
     from assistant.chat.session import CommandResult
-    from assistant.records import IngestReport, Paper, SearchResult
+    from assistant.records import IngestReport, Paper, Reject, SearchResult
+
+
+#: Rejected records (and cut fields) listed one by one after an ingest or a sync.
+SHOWN_REJECTS = 50
 
 
 def print_ingest(report: IngestReport, papers_in_index: int) -> None:
     """Rejects (the first 50) on stderr, then the counts."""
-    err = console(stderr=True)
-    for reject in report.rejects[:50]:
-        err.print(f"[yellow]rejected[/] {escape(reject.describe())}", markup=True)
-    if len(report.rejects) > 50:
-        err.print(f"... and {len(report.rejects) - 50} more rejects")
-    for note in report.truncated[:50]:
-        err.print(f"[yellow]cut[/] {escape(note.describe())}", markup=True)
-    if len(report.truncated) > 50:
-        err.print(f"... and {len(report.truncated) - 50} more cuts")
+    print_rejects(report.rejects, report.truncated)
     console().print(
         f"added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
         f"rejected {report.rejected}"
@@ -34,6 +30,19 @@ def print_ingest(report: IngestReport, papers_in_index: int) -> None:
         + _cuts(report)
         + f" in {report.seconds:.1f} s; index: {papers_in_index} papers"
     )
+
+
+def print_rejects(rejects: list[Reject], truncated: list[Reject]) -> None:
+    """The rejected records and the cut fields (the first 50 of each, file and line) on stderr."""
+    err = console(stderr=True)
+    for reject in rejects[:SHOWN_REJECTS]:
+        err.print(f"[yellow]rejected[/] {escape(reject.describe())}", markup=True)
+    if len(rejects) > SHOWN_REJECTS:
+        err.print(f"... and {len(rejects) - SHOWN_REJECTS} more rejects")
+    for note in truncated[:SHOWN_REJECTS]:
+        err.print(f"[yellow]cut[/] {escape(note.describe())}", markup=True)
+    if len(truncated) > SHOWN_REJECTS:
+        err.print(f"... and {len(truncated) - SHOWN_REJECTS} more cuts")
 
 
 def _cuts(report: IngestReport) -> str:

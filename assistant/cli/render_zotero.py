@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from assistant.cli.render_base import console, escape, print_json
+from assistant.cli.render_index import print_rejects
 
 if TYPE_CHECKING:
     from assistant.index.zotero_sync import ZoteroSyncReport
@@ -18,13 +19,7 @@ def print_zotero_sync(report: ZoteroSyncReport, as_json: bool = False) -> None:
     if as_json:
         print_json(report.model_dump(mode="json"))
         return
-    err = console(stderr=True)
-    for reject in report.rejects[:50]:
-        err.print(f"[yellow]rejected[/] {escape(reject.describe())}", markup=True)
-    if len(report.rejects) > 50:
-        err.print(f"... and {len(report.rejects) - 50} more rejects")
-    for note in report.truncated[:50]:
-        err.print(f"[yellow]cut[/] {escape(note.describe())}", markup=True)
+    print_rejects(report.rejects, report.truncated)
     title_only = (
         f" ({report.without_abstract} without abstract, indexed by title)"
         if report.without_abstract
