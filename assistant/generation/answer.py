@@ -307,8 +307,10 @@ def extractive_answer(
     title_only = [h.paper for h in hits if h.paper is not None and not h.paper.has_abstract]
     if not candidates and not title_only:
         return Answer(question=question, answer="", mode="extractive", abstained=True)
-    if not candidates:
-        return _titles_answer(question, title_only, result, retrieved, registry)
+    if not candidates:  # only papers without an abstract match: their titles
+        named = [registry.citation(p) for p in title_only[:TITLE_ONLY_SHOWN]]
+        titles = [title_only_line(p, c.n) for p, c in zip(title_only, named, strict=False)]
+        return _extractive(question, titles, named, result, retrieved, registry)
     relevance, sentence_vectors = SentenceScorer(index, question).relevance(
         candidates, lexical_weight=QUOTE_LEXICAL_WEIGHT, rank_bonus=QUOTE_RANK_BONUS
     )
@@ -352,15 +354,7 @@ def extractive_answer(
         citation = registry.citation(paper)
         cited.append(citation)
         lines.append(title_only_line(paper, citation.n))
-    return Answer(
-        question=question,
-        answer="\n".join(lines),
-        mode="extractive",
-        citations=cited,
-        notes=[EXTRACTIVE_NOTE],
-        confidence=result.confidence,
-        sources=[registry.citation(h.paper) for h in retrieved if h.paper is not None],
-    )
+    return _extractive(question, lines, cited, result, retrieved, registry)
 
 
 #: Papers without an abstract named (by title) after an extractive answer's quotes.
@@ -373,16 +367,15 @@ def title_only_line(paper: Paper, n: int) -> str:
     return f"Title only, no abstract indexed: “{quote_text(paper.title)}” [{n}]"
 
 
-def _titles_answer(
+def _extractive(
     question: str,
-    papers: list[Paper],
+    lines: list[str],
+    cited: list[Citation],
     result: SearchResult,
     retrieved: list[SearchHit],
     registry: CitationRegistry,
 ) -> Answer:
-    """The extractive answer when only papers without an abstract match: their titles."""
-    cited = [registry.citation(p) for p in papers[:TITLE_ONLY_SHOWN]]
-    lines = [title_only_line(p, c.n) for p, c in zip(papers, cited, strict=False)]
+    """An extractive answer of these lines, citing ``cited``, every retrieved paper a source."""
     return Answer(
         question=question,
         answer="\n".join(lines),
