@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -24,6 +25,11 @@ if TYPE_CHECKING:
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "assistant" / "data" / "seeds"
 SMALL_CORPUS_PAPERS = 24
+
+# A suite run as a background job of a non-interactive shell starts with SIGINT ignored, and a
+# child keeps an ignored signal ignored: the tests that stop a CLI child with SIGINT need it live.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")

@@ -66,14 +66,7 @@ def _ingest(source: Path, folder: Path, env: dict[str, str]) -> subprocess.Popen
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         env=env,
-        preexec_fn=_interruptible,
     )
-
-
-def _interruptible() -> None:
-    """In the child: SIGINT acts even when the tests run with it ignored (as a background job
-    of a non-interactive shell does), since Python keeps an ignored SIGINT ignored."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _stop_after(proc: subprocess.Popen[bytes], folder: Path, papers: int, sig: int) -> str:

@@ -407,12 +407,6 @@ def wait_for(path: Path, text: str, process: subprocess.Popen[str], seconds: flo
         time.sleep(0.2)
 
 
-def _sigint_acts() -> None:
-    """In the child: SIGINT acts even when the tests run with it ignored (a background job of a
-    non-interactive shell), since a process keeps an ignored SIGINT ignored."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_watch_keeps_in_step_until_stopped_by_a_signal(
     tmp_path: Path, signum: int, code: int
@@ -426,7 +420,6 @@ def test_watch_keeps_in_step_until_stopped_by_a_signal(
             [sys.executable, "-m", "assistant", "ingest", "--zotero", str(tmp_path / "Zotero"),
              "--watch", "--interval", "1", "--index", str(tmp_path / "idx")],
             stdout=stdout, stderr=stderr, env=env, cwd=tmp_path, text=True,
-            preexec_fn=_sigint_acts,
         )  # fmt: skip
         try:
             wait_for(out, "added 4", process, 120)
